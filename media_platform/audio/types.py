@@ -1,0 +1,77 @@
+"""Shared shapes of the audio domain: transcripts and audio events.
+
+These are the contract between the audio assets (loudness, events, transcript) and their
+consumers (previews, tags, search). All times are seconds from the start of the episode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+EventLabel = Literal["speech", "music", "speech_over_music", "noise", "silence"]
+EVENT_LABELS: tuple[EventLabel, ...] = ("speech", "music", "speech_over_music", "noise", "silence")
+
+
+@dataclass(frozen=True)
+class Word:
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A word-timed transcript. ``source`` says where it came from, e.g.
+    ``"faster-whisper:tiny.en"``, ``"openai-whisper:tiny"`` or ``"subtitle:srt"``."""
+
+    language: str
+    source: str
+    segments: tuple[TranscriptSegment, ...]
+    duration_s: float
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for s in self.segments for w in s.words]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+@dataclass(frozen=True)
+class EventSegment:
+    label: EventLabel
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass
+class AudioEvents:
+    """YAMNet output over an episode.
+
+    ``frame_times`` (n,) are frame start times in seconds, one frame per hop
+    (0.48 s); ``class_scores`` (n, 521) float16 sigmoid scores; ``group_probs`` maps
+    ``speech``/``music``/``noise``/``silence`` to (n,) calibrated probabilities; ``segments``
+    is the smoothed timeline that tiles the whole duration.
+    """
+
+    frame_hop_s: float
+    frame_times: np.ndarray
+    class_scores: np.ndarray
+    group_probs: dict[str, np.ndarray]
+    segments: tuple[EventSegment, ...]
+    duration_s: float
+    class_names: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,15 @@
+"""Names of the stored outputs of each episode (under ``episodes/<partition>/``)."""
+
+from __future__ import annotations
+
+PROBE = "probe.json"
+SHOTS = "shots.parquet"
+FRAME_TIMES = "frame_times.parquet"
+KEYFRAMES = "keyframes.parquet"
+KEYFRAME_DIR = "keyframes"
+SHOT_EMBEDDINGS = "shot_embeddings.parquet"
+
+
+def keyframe_name(shot: int) -> str:
+    """File name of a shot's keyframe inside the keyframe folder."""
+    return f"shot_{shot:05d}.jpg"

@@ -1,0 +1,67 @@
+"""Read an episode's stored outputs back as rows (what ``media-platform show`` prints)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from media_platform import layout
+from media_platform.catalogue import Catalogue
+from media_platform.config import episode_key
+from media_platform.storage import Store, read_table
+
+Rows = list[dict[str, Any]]
+
+
+def _master(store: Store, partition: str) -> Rows:
+    episode = Catalogue(store).get(partition)
+    if episode is None:
+        raise FileNotFoundError(f"{partition}: not in the catalogue")
+    row = episode.to_row()
+    row["licence"] = json.loads(row.pop("licence_json"))
+    row["metadata"] = json.loads(row.pop("metadata_json"))
+    return [row]
+
+
+def _probe(store: Store, partition: str) -> Rows:
+    return [json.loads(store.read_bytes(episode_key(partition, layout.PROBE)))]
+
+
+def _table(name: str, columns: list[str] | None = None) -> Callable[[Store, str], Rows]:
+    def read(store: Store, partition: str) -> Rows:
+        df = read_table(store, episode_key(partition, name))
+        return (df.select(columns) if columns else df).to_dicts()
+
+    return read
+
+
+def _embeddings(store: Store, partition: str) -> Rows:
+    df = read_table(store, episode_key(partition, layout.SHOT_EMBEDDINGS)).sort("shot")
+    vectors = np.asarray(df["embedding"].to_list(), dtype=np.float32)
+    return [
+        {"shot": int(s), "dimension": int(v.shape[0]), "norm": round(float(np.linalg.norm(v)), 6),
+         "head": [round(float(x), 4) for x in v[:4]]}
+        for s, v in zip(df["shot"], vectors)
+    ]
+
+
+SHOWABLE_ASSETS: dict[str, Callable[[Store, str], Rows]] = {
+    "master": _master,
+    "media_probe": _probe,
+    "shots": _table(layout.SHOTS, ["shot", "start_frame", "end_frame", "start_s", "end_s", "confidence"]),
+    "keyframes": _table(layout.KEYFRAMES),
+    "shot_embeddings": _embeddings,
+}
+
+
+def register_showable(asset: str, reader: Callable[[Store, str], Rows]) -> None:
+    """Let a domain module make one more asset showable."""
+    SHOWABLE_ASSETS[asset] = reader
+
+
+def show_rows(store: Store, partition: str, asset: str) -> Rows:
+    """Rows of ``asset`` for ``partition``; FileNotFoundError when it is not materialized."""
+    return SHOWABLE_ASSETS[asset](store, partition)

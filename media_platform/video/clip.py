@@ -1,0 +1,136 @@
+"""CLIP image and text embeddings with open_clip.
+
+Weights come from open_clip by name and pretrained tag (downloaded into the open_clip/HF cache
+on first use), or from a local checkpoint file. ``pretrained="none"`` builds the architecture
+with random weights: the embeddings are then not semantic, which the encoder reports in
+``weights`` so that it is visible wherever the embeddings are shown. Device ``auto`` picks CUDA
+when present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+RANDOM_WEIGHTS = "none"
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` becomes ``cuda`` when a CUDA device is visible, else ``cpu``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+@dataclass(frozen=True)
+class ClipModelSpec:
+    """Which CLIP to load: an open_clip model name plus a pretrained tag, or a checkpoint path."""
+
+    model_name: str = "ViT-B-32"
+    pretrained: str = "laion2b_s34b_b79k"
+    checkpoint_path: str | None = None
+    model_config_path: str | None = None  # JSON config of a custom architecture (name = file stem)
+
+    @property
+    def weights(self) -> str:
+        if self.checkpoint_path:
+            return f"checkpoint:{Path(self.checkpoint_path).name}"
+        if self.pretrained.lower() == RANDOM_WEIGHTS:
+            return "random (untrained: embeddings are not semantic)"
+        return self.pretrained
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_name}/{self.weights}"
+
+
+class ClipEncoder:
+    """Batched, L2-normalized CLIP embeddings for images and text."""
+
+    def __init__(self, spec: ClipModelSpec, device: str = "auto", batch_size: int = 32) -> None:
+        import open_clip
+        import torch
+
+        self.spec = spec
+        self.device = resolve_device(device)
+        self.batch_size = max(1, batch_size)
+        if spec.model_config_path:
+            config = Path(spec.model_config_path).expanduser()
+            if not config.is_file():
+                raise FileNotFoundError(f"{config}: CLIP model config not found")
+            open_clip.add_model_config(config)
+        if spec.checkpoint_path:
+            path = Path(spec.checkpoint_path).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: CLIP checkpoint not found")
+            pretrained: str | None = str(path)
+        elif spec.pretrained.lower() == RANDOM_WEIGHTS:
+            pretrained = None
+        else:
+            pretrained = spec.pretrained
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                spec.model_name, pretrained=pretrained, device=self.device
+            )
+        except Exception as exc:  # network errors, unknown tags, bad checkpoints
+            raise RuntimeError(
+                f"could not load CLIP {spec.model_name!r} with weights {spec.weights!r}: {exc}. "
+                "Offline? Point MEDIA_PLATFORM_CLIP_CHECKPOINT at a local checkpoint file, or set "
+                "MEDIA_PLATFORM_CLIP_PRETRAINED=none for untrained weights."
+            ) from exc
+        model.eval()
+        self._torch = torch
+        self.model = model
+        self.preprocess = preprocess
+        self.tokenizer = open_clip.get_tokenizer(spec.model_name)
+        self.half = self.device.startswith("cuda")
+        if self.half:
+            self.model = self.model.half()
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension of the loaded model."""
+        proj = getattr(self.model, "text_projection", None)
+        if proj is not None and hasattr(proj, "shape"):
+            return int(proj.shape[-1])
+        return int(self.encode_text(["a"]).shape[1])
+
+    def _normalize(self, feats: np.ndarray) -> np.ndarray:
+        feats = feats.astype(np.float32)
+        norms = np.linalg.norm(feats, axis=1, keepdims=True)
+        return feats / np.maximum(norms, 1e-12)
+
+    def encode_images(self, images: Sequence[Image.Image | np.ndarray]) -> np.ndarray:
+        """(n, dim) float32 unit vectors for RGB images (PIL or HxWx3 uint8 arrays)."""
+        torch = self._torch
+        out: list[np.ndarray] = []
+        for start in range(0, len(images), self.batch_size):
+            batch = [
+                img if isinstance(img, Image.Image) else Image.fromarray(img)
+                for img in images[start : start + self.batch_size]
+            ]
+            tensor = torch.stack([self.preprocess(img.convert("RGB")) for img in batch])
+            tensor = tensor.to(self.device, dtype=torch.float16 if self.half else torch.float32)
+            with torch.inference_mode():
+                feats = self.model.encode_image(tensor)
+            out.append(feats.float().cpu().numpy())
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._normalize(np.concatenate(out))
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32 unit vectors for text queries."""
+        torch = self._torch
+        out: list[np.ndarray] = []
+        for start in range(0, len(texts), self.batch_size):
+            tokens = self.tokenizer(list(texts[start : start + self.batch_size])).to(self.device)
+            with torch.inference_mode():
+                feats = self.model.encode_text(tokens)
+            out.append(feats.float().cpu().numpy())
+        return self._normalize(np.concatenate(out))

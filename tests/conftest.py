@@ -1,0 +1,27 @@
+"""Shared test fixtures.
+
+Real media with ground truth lives in ``../shared/media`` beside the repository (see its
+README). CI always has it; set ``MEDIA_PLATFORM_REQUIRE_SHARED=1`` (as ``.ci/run`` does) to turn
+its absence into a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_MEDIA = Path(os.environ.get("MEDIA_PLATFORM_SHARED_MEDIA", REPO_ROOT.parent / "shared" / "media"))
+
+
+@pytest.fixture(scope="session")
+def shared_media() -> Path:
+    """Path to ``../shared/media``; skips (or fails under CI) when it is absent."""
+    if not SHARED_MEDIA.is_dir():
+        message = f"shared test media not found at {SHARED_MEDIA}"
+        if os.environ.get("MEDIA_PLATFORM_REQUIRE_SHARED") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return SHARED_MEDIA
