@@ -5,6 +5,7 @@ from __future__ import annotations
 PROBE = "probe.json"
 SHOTS = "shots.parquet"
 FRAME_TIMES = "frame_times.parquet"
+VIDEO_TIMING = "video_timing.json"
 KEYFRAMES = "keyframes.parquet"
 KEYFRAME_DIR = "keyframes"
 SHOT_EMBEDDINGS = "shot_embeddings.parquet"

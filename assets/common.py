@@ -1,0 +1,54 @@
+"""What the asset modules share: the episode partitions, GPU execution tags, small helpers."""
+
+
+import base64
+import json
+from typing import Any
+
+import dagster as dg
+
+from media_platform.catalogue import Episode
+from media_platform.config import EPISODES_PARTITIONS_NAME, episode_key
+from media_platform.layout import PROBE as PROBE_NAME
+from media_platform.probe import MediaProbe
+from media_platform.storage import Store
+
+episodes_partitions = dg.DynamicPartitionsDefinition(name=EPISODES_PARTITIONS_NAME)
+
+OWNERS = ["team:media-platform"]
+
+GPU_POOL = "gpu"
+GPU_OP_TAGS: dict[str, Any] = {
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {"limits": {"nvidia.com/gpu": "1"}, "requests": {"nvidia.com/gpu": "1"}}
+        },
+        "pod_spec_config": {
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        },
+    }
+}
+
+
+
+def episode_for(context: dg.AssetExecutionContext, store: Store) -> Episode:
+    """The catalogue row of the run's partition; fails clearly when it is missing."""
+    from media_platform.catalogue import Catalogue
+
+    episode = Catalogue(store).get(context.partition_key)
+    if episode is None:
+        raise dg.Failure(
+            description=f"partition {context.partition_key!r} is not in the catalogue; "
+            "ingest it first (media-platform ingest PATH --title T)"
+        )
+    return episode
+
+
+def load_probe(store: Store, partition_key: str) -> MediaProbe:
+    return MediaProbe.from_dict(json.loads(store.read_bytes(episode_key(partition_key, PROBE_NAME))))
+
+
+def image_markdown(data: bytes, mime: str, alt: str) -> dg.MetadataValue:
+    """Markdown embedding an image (shown inline in the Dagster UI)."""
+    b64 = base64.b64encode(data).decode()
+    return dg.MetadataValue.md(f"![{alt}](data:{mime};base64,{b64})")

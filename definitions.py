@@ -1,0 +1,130 @@
+"""The code location: every asset, check, job, sensor and resource of the media platform.
+
+Loaded by ``workspace.yaml`` (``dagster dev``) and by the ``media-platform`` command-line tool.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import dagster as dg
+
+# Partitioned asset checks are a preview feature of Dagster 1.13; we rely on them knowingly.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
+
+from assets import ALL_ASSET_MODULES, episodes_partitions
+from resources import resources_from_env
+from sensors import ALL_SENSORS
+
+EPISODE_JOB_NAME = "episode_pipeline"
+
+all_assets = dg.load_assets_from_modules(ALL_ASSET_MODULES)
+all_asset_checks = dg.load_asset_checks_from_modules(ALL_ASSET_MODULES)
+
+episode_pipeline = dg.define_asset_job(
+    EPISODE_JOB_NAME,
+    selection=dg.AssetSelection.all(),
+    partitions_def=episodes_partitions,
+    description="Materialize every asset of one episode partition.",
+)
+
+defs = dg.Definitions(
+    assets=all_assets,
+    asset_checks=all_asset_checks,
+    jobs=[episode_pipeline],
+    sensors=ALL_SENSORS,
+    resources=resources_from_env(),
+)
+
+
+# --- Programmatic interface used by the ``media-platform`` command-line tool -------------------
+# (kept here so that the domain package ``media_platform`` never imports Dagster)
+
+
+def get_instance() -> dg.DagsterInstance:
+    """The Dagster instance of ``$DAGSTER_HOME`` (the one ``dagster dev`` serves)."""
+    return dg.DagsterInstance.get()
+
+
+def episode_partitions(instance: dg.DagsterInstance) -> list[str]:
+    """Partition keys of every episode known to the instance."""
+    return list(instance.get_dynamic_partitions(episodes_partitions.name))
+
+
+def add_episode_partition(instance: dg.DagsterInstance, partition_key: str) -> bool:
+    """Add the episode's dynamic partition; returns False if it already existed."""
+    if instance.has_dynamic_partition(episodes_partitions.name, partition_key):
+        return False
+    instance.add_dynamic_partitions(episodes_partitions.name, [partition_key])
+    return True
+
+
+def asset_names() -> list[str]:
+    """Names of all assets, in dependency order."""
+    graph = defs.resolve_asset_graph()
+    return [key.to_user_string() for key in graph.toposorted_asset_keys]
+
+
+def resolve_selection(selection: list[str] | None) -> list[dg.AssetKey] | None:
+    """Asset names to keys; ``+name`` adds its upstream assets, ``name+`` its downstream."""
+    if not selection:
+        return None
+    known = set(asset_names())
+    chosen: dg.AssetSelection | None = None
+    for item in selection:
+        name = item.strip("+")
+        if name not in known:
+            raise KeyError(f"unknown asset {name!r}; known: {', '.join(sorted(known))}")
+        sel = dg.AssetSelection.assets(name)
+        if item.startswith("+"):
+            sel = sel.upstream()
+        if item.endswith("+"):
+            sel = sel.downstream()
+        chosen = sel if chosen is None else chosen | sel
+    assert chosen is not None
+    return sorted(chosen.resolve(defs.resolve_asset_graph()), key=lambda k: k.to_user_string())
+
+
+def step_count(asset_keys: list[dg.AssetKey] | None) -> int:
+    """Steps a run of these assets executes: one per asset and one per asset check."""
+    graph = defs.resolve_asset_graph()
+    keys = set(asset_keys) if asset_keys is not None else set(graph.get_all_asset_keys())
+    checks = [c for c in graph.asset_check_keys if c.asset_key in keys]
+    return len(keys) + len(checks)
+
+
+def materialize_partition(
+    instance: dg.DagsterInstance,
+    partition_key: str,
+    asset_keys: list[dg.AssetKey] | None,
+    run_id: str,
+    log_level: str = "WARNING",
+) -> dg.ExecuteInProcessResult:
+    """Run the episode pipeline for one partition in this process, recorded in ``instance``
+    (so the run shows in the UI)."""
+    job = defs.resolve_job_def(EPISODE_JOB_NAME)
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        asset_selection=asset_keys,
+        run_id=run_id,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags={"media_platform/launched_by": "cli"},
+    )
+
+
+def run_step_events(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str, str]]:
+    """(step, event type, message) of the run's finished steps so far."""
+    finished = {"STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"}
+    out = []
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is not None and event.event_type_value in finished:
+            message = ""
+            if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
+                err = event.step_failure_data.error
+                user = event.step_failure_data.user_failure_data
+                message = (user.description if user and user.description else None) or (err.message.strip() if err else "")
+            out.append((event.step_key or "", event.event_type_value, message))
+    return out

@@ -1,0 +1,151 @@
+"""Dagster resources: storage, the CLIP encoder and the vector index.
+
+Each resource has a local default (a folder under ``$MEDIA_PLATFORM_HOME``, open_clip weights
+by name, an embedded Qdrant engine) and a production setting (S3 through dagster-aws, a Qdrant
+server, CUDA), chosen by configuration or environment variables; secrets come through
+``dg.EnvVar``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from media_platform.catalogue import Catalogue
+from media_platform.config import media_home
+from media_platform.search.index import EmbeddedQdrantIndex, QdrantServerIndex, VectorIndex
+from media_platform.storage import LocalStore, S3Store, Store
+from media_platform.video.clip import ClipEncoder, ClipModelSpec
+
+
+class MediaStorage(dg.ConfigurableResource):
+    """Where every output lives: a local folder, or ``s3://bucket/prefix`` through dagster-aws.
+
+    The layout is the same on both: ``masters/<partition>/``, ``episodes/<partition>/`` and
+    ``catalogue/episodes.parquet``.
+    """
+
+    root: str = Field(default_factory=media_home, description="Local folder or s3://bucket/prefix")
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO...)")
+    s3_region: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+    def get_store(self) -> Store:
+        if self.root.startswith("s3://"):
+            from dagster_aws.s3 import S3Resource
+
+            client = S3Resource(
+                endpoint_url=self.s3_endpoint_url,
+                region_name=self.s3_region,
+                aws_access_key_id=self.aws_access_key_id,
+                aws_secret_access_key=self.aws_secret_access_key,
+            ).get_client()
+            bucket, _, prefix = self.root[len("s3://") :].partition("/")
+            return S3Store(client, bucket, prefix)
+        return LocalStore(self.root)
+
+    def get_catalogue(self) -> Catalogue:
+        return Catalogue(self.get_store())
+
+
+@lru_cache(maxsize=4)
+def _cached_encoder(spec: ClipModelSpec, device: str, batch_size: int) -> ClipEncoder:
+    return ClipEncoder(spec, device=device, batch_size=batch_size)
+
+
+class ClipEncoderResource(dg.ConfigurableResource):
+    """The CLIP model that embeds keyframes and search queries (open_clip).
+
+    ``pretrained`` is an open_clip pretrained tag (downloaded on first use), or ``none`` for
+    untrained weights; ``checkpoint_path`` loads a local checkpoint file instead. ``device``
+    ``auto`` uses CUDA when present.
+    """
+
+    model_name: str = "ViT-B-32"
+    pretrained: str = "laion2b_s34b_b79k"
+    checkpoint_path: str | None = None
+    model_config_path: str | None = Field(
+        default=None, description="JSON config of a custom open_clip architecture"
+    )
+    device: str = "auto"
+    batch_size: int = 32
+
+    def spec(self) -> ClipModelSpec:
+        return ClipModelSpec(
+            self.model_name, self.pretrained, self.checkpoint_path or None, self.model_config_path or None
+        )
+
+    def get_encoder(self) -> ClipEncoder:
+        return _cached_encoder(self.spec(), self.device, self.batch_size)
+
+
+class VectorIndexResource(dg.ConfigurableResource):
+    """The shot vector index: a Qdrant server when ``url`` is set, else Qdrant's engine embedded
+    in-process (qdrant-edge) in a local folder."""
+
+    url: str | None = Field(default=None, description="Qdrant server URL, e.g. http://qdrant:6333")
+    api_key: str | None = None
+    collection: str = "shots"
+    embedded_path: str | None = Field(
+        default=None, description="Folder of the embedded index (default: <home>/vector_index)"
+    )
+
+    def get_index(self) -> VectorIndex:
+        if self.url:
+            return QdrantServerIndex(self.url, api_key=self.api_key, collection=self.collection)
+        return EmbeddedQdrantIndex(Path(self.resolved_embedded_path()), collection=self.collection)
+
+    def resolved_embedded_path(self) -> str:
+        if self.embedded_path:
+            return self.embedded_path
+        home = media_home()
+        base = Path("~/.media-platform").expanduser() if home.startswith("s3://") else Path(home)
+        return str(base / "vector_index")
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def resources_from_env() -> dict[str, dg.ConfigurableResource]:
+    """The resources, configured from environment variables (all optional):
+
+    - ``MEDIA_PLATFORM_HOME``: local folder or ``s3://bucket/prefix``; with S3 also
+      ``MEDIA_PLATFORM_S3_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``,
+      ``AWS_SECRET_ACCESS_KEY`` (read through ``dg.EnvVar``).
+    - ``MEDIA_PLATFORM_CLIP_MODEL``, ``MEDIA_PLATFORM_CLIP_PRETRAINED``,
+      ``MEDIA_PLATFORM_CLIP_CHECKPOINT``, ``MEDIA_PLATFORM_CLIP_MODEL_CONFIG``,
+      ``MEDIA_PLATFORM_DEVICE`` (auto, cpu, cuda).
+    - ``MEDIA_PLATFORM_QDRANT_URL``, ``MEDIA_PLATFORM_QDRANT_API_KEY``.
+    """
+    root = media_home()
+    if root.startswith("s3://"):
+        storage = MediaStorage(
+            root=root,
+            s3_endpoint_url=_env("MEDIA_PLATFORM_S3_ENDPOINT_URL"),
+            s3_region=_env("AWS_REGION"),
+            aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID") if _env("AWS_ACCESS_KEY_ID") else None,
+            aws_secret_access_key=(
+                dg.EnvVar("AWS_SECRET_ACCESS_KEY") if _env("AWS_SECRET_ACCESS_KEY") else None
+            ),
+        )
+    else:
+        storage = MediaStorage(root=root)
+    clip = ClipEncoderResource(
+        model_name=_env("MEDIA_PLATFORM_CLIP_MODEL") or "ViT-B-32",
+        pretrained=_env("MEDIA_PLATFORM_CLIP_PRETRAINED") or "laion2b_s34b_b79k",
+        checkpoint_path=_env("MEDIA_PLATFORM_CLIP_CHECKPOINT"),
+        model_config_path=_env("MEDIA_PLATFORM_CLIP_MODEL_CONFIG"),
+        device=_env("MEDIA_PLATFORM_DEVICE") or "auto",
+    )
+    index = VectorIndexResource(
+        url=_env("MEDIA_PLATFORM_QDRANT_URL"),
+        api_key=dg.EnvVar("MEDIA_PLATFORM_QDRANT_API_KEY") if _env("MEDIA_PLATFORM_QDRANT_API_KEY") else None,
+    )
+    return {"storage": storage, "clip": clip, "vector_index": index}
