@@ -14,3 +14,16 @@ SHOT_EMBEDDINGS = "shot_embeddings.parquet"
 def keyframe_name(shot: int) -> str:
     """File name of a shot's keyframe inside the keyframe folder."""
     return f"shot_{shot:05d}.jpg"
+
+
+# What each asset stores for an episode, relative to ``episodes/<partition>/`` (folders end
+# with ``/``). Used to remove the outputs a licence no longer allows. ``shot_index`` also owns
+# the episode's points in the vector index.
+ASSET_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "media_probe": (PROBE,),
+    "shots": (SHOTS, FRAME_TIMES, VIDEO_TIMING),
+    "keyframes": (KEYFRAMES, f"{KEYFRAME_DIR}/"),
+    "shot_embeddings": (SHOT_EMBEDDINGS,),
+    "shot_index": (),
+}
+

