@@ -3,13 +3,15 @@
 
 import base64
 import json
+from datetime import date
 from typing import Any
 
 import dagster as dg
 
-from media_platform.catalogue import Episode
+from media_platform.catalogue import Catalogue, Episode
 from media_platform.config import EPISODES_PARTITIONS_NAME, episode_key
 from media_platform.layout import PROBE as PROBE_NAME
+from media_platform.licences import licence_from_record, refusal_reason
 from media_platform.probe import MediaProbe
 from media_platform.storage import Store
 
@@ -33,8 +35,6 @@ GPU_OP_TAGS: dict[str, Any] = {
 
 def episode_for(context: dg.AssetExecutionContext, store: Store) -> Episode:
     """The catalogue row of the run's partition; fails clearly when it is missing."""
-    from media_platform.catalogue import Catalogue
-
     episode = Catalogue(store).get(context.partition_key)
     if episode is None:
         raise dg.Failure(
@@ -52,3 +52,16 @@ def image_markdown(data: bytes, mime: str, alt: str) -> dg.MetadataValue:
     """Markdown embedding an image (shown inline in the Dagster UI)."""
     b64 = base64.b64encode(data).decode()
     return dg.MetadataValue.md(f"![{alt}](data:{mime};base64,{b64})")
+
+
+def licence_allows(context: dg.AssetExecutionContext, episode: Episode, asset: str) -> bool:
+    """Whether the episode's licence allows ``asset`` today; logs the refusal when it doesn't.
+
+    Restricted assets call this first and produce no output when it returns False, so that a
+    run launched by hand from the UI cannot bypass the licence either.
+    """
+    reason = refusal_reason(licence_from_record(episode.licence), asset, date.today())
+    if reason is None:
+        return True
+    context.log.warning(f"{episode.partition_key}: {asset} not materialized: {reason}")
+    return False

@@ -22,6 +22,7 @@ from assets.common import (
     episode_for,
     episodes_partitions,
     image_markdown,
+    licence_allows,
     load_probe,
 )
 from assets.ingest import media_probe
@@ -97,6 +98,8 @@ def shots(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[
         context.log.info(f"{context.partition_key} is audio-only: no shots (video assets skipped)")
         return
     episode = episode_for(context, store)
+    if not licence_allows(context, episode, "shots"):
+        return
     try:
         with store.local_copy(episode.master_key) as path:
             result = detect_shots(path)
@@ -139,13 +142,16 @@ def shots(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[
     kinds={"opencv", "jpeg"},
     owners=OWNERS,
     deps=[shots],
+    output_required=False,
 )
-def keyframes(context: dg.AssetExecutionContext, storage: MediaStorage) -> dg.MaterializeResult:
+def keyframes(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """One representative frame per shot: the sharpest (variance of the Laplacian) of a few frames
     around the shot's middle, upright, saved as JPEG. The metadata shows a contact sheet."""
     store = storage.get_store()
     key = context.partition_key
     episode = episode_for(context, store)
+    if not licence_allows(context, episode, "keyframes"):
+        return
     shot_list = shots_from_table(read_table(store, episode_key(key, SHOTS)))
     frame_times = read_table(store, episode_key(key, FRAME_TIMES))["pts_s"].to_numpy()
     try:
@@ -164,7 +170,7 @@ def keyframes(context: dg.AssetExecutionContext, storage: MediaStorage) -> dg.Ma
     })
     uri = write_table(store, episode_key(key, KEYFRAMES), table)
     sheet = contact_sheet([kf.image for kf in frames], [f"#{kf.shot} {kf.time_s:.1f}s" for kf in frames])
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "num_keyframes": len(frames),
             "contact_sheet": image_markdown(sheet, "image/jpeg", "keyframes") if sheet else "no keyframes",
@@ -182,14 +188,17 @@ def keyframes(context: dg.AssetExecutionContext, storage: MediaStorage) -> dg.Ma
     deps=[keyframes],
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
+    output_required=False,
 )
 def shot_embeddings(
     context: dg.AssetExecutionContext, storage: MediaStorage, clip: ClipEncoderResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """L2-normalized CLIP image embeddings of the keyframes (open_clip, batched; CUDA when
     present), with the model name, weights and dimension recorded."""
     store = storage.get_store()
     key = context.partition_key
+    if not licence_allows(context, episode_for(context, store), "shot_embeddings"):
+        return
     table = read_table(store, episode_key(key, KEYFRAMES)).sort("shot")
     images = [
         np.asarray(Image.open(io.BytesIO(store.read_bytes(episode_key(key, f"{KEYFRAME_DIR}/{keyframe_name(s)}")))).convert("RGB"))
@@ -206,7 +215,7 @@ def shot_embeddings(
     uri = write_table(store, episode_key(key, EMBEDDINGS), df)
     if "random" in encoder.spec.weights:
         context.log.warning("CLIP runs with untrained weights: embeddings and search are not semantic")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "model": encoder.spec.model_name,
             "weights": encoder.spec.weights,
@@ -225,16 +234,19 @@ def shot_embeddings(
     kinds={"qdrant"},
     owners=OWNERS,
     deps=[shot_embeddings],
+    output_required=False,
 )
 def shot_index(
     context: dg.AssetExecutionContext, storage: MediaStorage, vector_index: VectorIndexResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """The episode's shots in the vector index (Qdrant), with payload: partition, title, start,
     end, duration, keyframe URI. Point ids are derived from (partition, shot), so a re-run never
     duplicates, and points of shots that no longer exist are removed."""
     store = storage.get_store()
     key = context.partition_key
     episode = episode_for(context, store)
+    if not licence_allows(context, episode, "shot_index"):
+        return
     shot_df = read_table(store, episode_key(key, SHOTS))
     joined = (
         shot_df.join(read_table(store, episode_key(key, EMBEDDINGS)), on="shot")
@@ -263,7 +275,7 @@ def shot_index(
     index.ensure_collection(vectors.shape[1] if len(points) else 1)
     upserted, deleted = replace_partition_points(index, key, points)
     stored = index.ids_for_partition(key)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "points_upserted": upserted,
             "stale_points_deleted": deleted,

@@ -9,6 +9,15 @@ VIDEO_TIMING = "video_timing.json"
 KEYFRAMES = "keyframes.parquet"
 KEYFRAME_DIR = "keyframes"
 SHOT_EMBEDDINGS = "shot_embeddings.parquet"
+AUDIO_16K = "audio_16k.wav"
+AUDIO_NORMALIZED_FLAC = "audio_normalized.flac"
+AUDIO_NORMALIZED_MP3 = "audio_normalized.mp3"
+LOUDNESS_REPORT = "loudness.json"
+AUDIO_EVENT_FRAMES = "audio_event_frames.parquet"
+AUDIO_EVENTS = "audio_events.parquet"
+TRANSCRIPT = "transcript.parquet"
+TRANSCRIPT_REPORT = "transcript_run.json"
+SHOT_AUDIO_FEATURES = "shot_audio_features.parquet"
 
 
 def keyframe_name(shot: int) -> str:
@@ -25,5 +34,9 @@ ASSET_OUTPUTS: dict[str, tuple[str, ...]] = {
     "keyframes": (KEYFRAMES, f"{KEYFRAME_DIR}/"),
     "shot_embeddings": (SHOT_EMBEDDINGS,),
     "shot_index": (),
+    "audio": (AUDIO_16K, AUDIO_NORMALIZED_FLAC, AUDIO_NORMALIZED_MP3, LOUDNESS_REPORT),
+    "audio_events": (AUDIO_EVENT_FRAMES, AUDIO_EVENTS),
+    "transcript": (TRANSCRIPT, TRANSCRIPT_REPORT),
+    "shot_audio_features": (SHOT_AUDIO_FEATURES,),
 }
 

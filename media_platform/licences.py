@@ -469,3 +469,38 @@ def resolve_licence(
     if sidecar is not None:
         return sidecar
     return licence_from_feed_string(feed_string, default=feed_default)
+
+
+# --------------------------------------------------------------------------------------------
+# Licences of catalogued episodes
+
+
+def licence_from_record(record: Mapping[str, Any] | None) -> Licence:
+    """The licence stored in a catalogue row. An empty record means the operator ingested the
+    title by hand without restrictions (the CLI): every use is allowed."""
+    if not record:
+        return PRESETS["full"]
+    return licence_from_dict(record, source="catalogue", where="catalogue licence")
+
+
+def requirement_of(asset: str) -> frozenset[str]:
+    """Uses an asset needs; assets the table does not name need ``analysis`` (any model output)."""
+    if asset == "media_probe":
+        asset = "probe"
+    return ASSET_REQUIREMENTS.get(asset, frozenset({Use.ANALYSIS.value}))
+
+
+def refusal_reason(licence: Licence, asset: str, today: dt.date) -> str | None:
+    """Why ``licence`` forbids ``asset`` today, or None when it is allowed (see
+    :func:`is_allowed`; assets the requirement table does not name need ``analysis``)."""
+    required = requirement_of(asset)
+    if not required:
+        return None
+    if expired(licence, today):
+        return f"licence expired on {licence.expires.isoformat()}"  # type: ignore[union-attr]
+    if not licence.territories:
+        return "licence covers no territory"
+    missing = sorted(required - licence.uses)
+    if missing:
+        return f"{asset} needs {', '.join(missing)}, not allowed by licence {licence.identifier or licence.source}"
+    return None

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from media_platform import layout
+from media_platform.audio.transcript_store import transcript_rows
 from media_platform.catalogue import Catalogue
 from media_platform.config import episode_key
 from media_platform.storage import Store, read_table
@@ -48,18 +49,29 @@ def _embeddings(store: Store, partition: str) -> Rows:
     ]
 
 
+def _transcript(store: Store, partition: str) -> Rows:
+    return transcript_rows(read_table(store, episode_key(partition, layout.TRANSCRIPT)))
+
+
+def _loudness(store: Store, partition: str) -> Rows:
+    return [json.loads(store.read_bytes(episode_key(partition, layout.LOUDNESS_REPORT)))]
+
+
+def _shot_audio(store: Store, partition: str) -> Rows:
+    return read_table(store, episode_key(partition, layout.SHOT_AUDIO_FEATURES)).select("shot", "top_classes").to_dicts()
+
+
 SHOWABLE_ASSETS: dict[str, Callable[[Store, str], Rows]] = {
     "master": _master,
     "media_probe": _probe,
     "shots": _table(layout.SHOTS, ["shot", "start_frame", "end_frame", "start_s", "end_s", "confidence"]),
     "keyframes": _table(layout.KEYFRAMES),
     "shot_embeddings": _embeddings,
+    "audio": _loudness,
+    "audio_events": _table(layout.AUDIO_EVENTS, ["label", "start", "end", "confidence"]),
+    "transcript": _transcript,
+    "shot_audio_features": _shot_audio,
 }
-
-
-def register_showable(asset: str, reader: Callable[[Store, str], Rows]) -> None:
-    """Let a domain module make one more asset showable."""
-    SHOWABLE_ASSETS[asset] = reader
 
 
 def show_rows(store: Store, partition: str, asset: str) -> Rows:

@@ -15,6 +15,10 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+import numpy as np
+
+from media_platform.audio.transcribe import Transcriber, load_transcriber, transcribe
+from media_platform.audio.types import Transcript
 from media_platform.catalogue import Catalogue
 from media_platform.config import media_home
 from media_platform.search.index import EmbeddedQdrantIndex, QdrantServerIndex, VectorIndex
@@ -108,6 +112,37 @@ class VectorIndexResource(dg.ConfigurableResource):
         return str(base / "vector_index")
 
 
+@lru_cache(maxsize=2)
+def _cached_transcriber(spec: str, device: str, compute_type: str) -> Transcriber:
+    return load_transcriber(spec, device=device, compute_type=compute_type)
+
+
+class TranscriberResource(dg.ConfigurableResource):
+    """Whisper for transcripts: ``backend`` faster-whisper (default) or openai-whisper; ``model``
+    a model name or local path (default: the bundled tiny.en CTranslate2 model). Device and
+    compute type ``auto``: CUDA float16 when present, int8 on CPU. Only speech regions (plus
+    ``margin_s``) are transcribed; ``middle_fraction`` restricts long episodes to their middle."""
+
+    backend: str = "faster-whisper"
+    model: str = "tiny.en"
+    device: str = "auto"
+    compute_type: str = "auto"
+    margin_s: float = 0.5
+    middle_fraction: float | None = None
+
+    def get_transcriber(self) -> Transcriber:
+        return _cached_transcriber(f"{self.backend}:{self.model}", self.device, self.compute_type)
+
+    def transcribe(
+        self, samples: np.ndarray, speech_regions: list[tuple[float, float]]
+    ) -> tuple[Transcript, dict]:
+        """Transcribe 16 kHz mono ``samples`` inside ``speech_regions``; (transcript, report)."""
+        return transcribe(
+            samples, self.get_transcriber(), speech_regions=speech_regions,
+            margin_s=self.margin_s, middle_fraction=self.middle_fraction,
+        )
+
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
@@ -123,6 +158,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
       ``MEDIA_PLATFORM_CLIP_CHECKPOINT``, ``MEDIA_PLATFORM_CLIP_MODEL_CONFIG``,
       ``MEDIA_PLATFORM_DEVICE`` (auto, cpu, cuda).
     - ``MEDIA_PLATFORM_QDRANT_URL``, ``MEDIA_PLATFORM_QDRANT_API_KEY``.
+    - ``MEDIA_PLATFORM_WHISPER_BACKEND`` (faster-whisper, openai-whisper),
+      ``MEDIA_PLATFORM_WHISPER_MODEL`` (name or local path).
     """
     root = media_home()
     if root.startswith("s3://"):
@@ -148,4 +185,9 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         url=_env("MEDIA_PLATFORM_QDRANT_URL"),
         api_key=dg.EnvVar("MEDIA_PLATFORM_QDRANT_API_KEY") if _env("MEDIA_PLATFORM_QDRANT_API_KEY") else None,
     )
-    return {"storage": storage, "clip": clip, "vector_index": index}
+    transcriber = TranscriberResource(
+        backend=_env("MEDIA_PLATFORM_WHISPER_BACKEND") or "faster-whisper",
+        model=_env("MEDIA_PLATFORM_WHISPER_MODEL") or "tiny.en",
+        device=_env("MEDIA_PLATFORM_DEVICE") or "auto",
+    )
+    return {"storage": storage, "clip": clip, "vector_index": index, "transcriber": transcriber}
