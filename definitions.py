@@ -5,12 +5,7 @@ Loaded by ``workspace.yaml`` (``dagster dev``) and by the ``media-platform`` com
 
 from __future__ import annotations
 
-import warnings
-
 import dagster as dg
-
-# Partitioned asset checks are a preview feature of Dagster 1.13; we rely on them knowingly.
-warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
 
 from assets import ALL_ASSET_MODULES, episodes_partitions
 from resources import resources_from_env

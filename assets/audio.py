@@ -32,8 +32,8 @@ from media_platform import layout
 from media_platform.audio.decode import audio_streams, choose_main_stream, decode_audio
 from media_platform.audio.events import class_names, detect_events, mean_class_scores_per_span
 from media_platform.audio.loudness import normalize_loudness
-from media_platform.audio.sidecars import load_sidecar_transcript
 from media_platform.audio.render import encode_audio_file, events_timeline_png
+from media_platform.audio.sidecars import load_sidecar_transcript
 from media_platform.audio.transcript_store import (
     events_from_tables,
     events_to_tables,

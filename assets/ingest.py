@@ -1,7 +1,6 @@
 """Ingestion assets: the stored master of each episode and its probe."""
 
 
-import hashlib
 import json
 
 import dagster as dg
@@ -9,16 +8,10 @@ import dagster as dg
 from assets.common import OWNERS, PROBE_NAME, episode_for, episodes_partitions
 from media_platform.config import episode_key
 from media_platform.errors import MediaError
+from media_platform.ingest.enclosures import fetch_enclosure
+from media_platform.ingest.register import sha256_file
 from media_platform.probe import probe_media
 from resources import MediaStorage
-
-
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dg.asset(
@@ -30,13 +23,21 @@ def _sha256(path) -> str:
 )
 def master(context: dg.AssetExecutionContext, storage: MediaStorage) -> dg.MaterializeResult:
     """The episode's master file in storage, as recorded in the catalogue (title, kind, source,
-    content hash). Checks that the stored bytes still hash to the catalogued value."""
+    content hash). For an RSS item it first downloads the enclosure (streamed, size-limited,
+    http(s) only, content type and decode probe checked). Checks that the stored bytes still
+    hash to the catalogued value."""
     store = storage.get_store()
     episode = episode_for(context, store)
+    if not episode.master_key:  # an RSS item: fetch its enclosure now
+        context.log.info(f"downloading enclosure {episode.master_uri}")
+        try:
+            episode = fetch_enclosure(store, storage.get_catalogue(), episode)
+        except MediaError as exc:
+            raise dg.Failure(description=f"{exc.path}: {exc.problem}") from exc
     if not store.exists(episode.master_key):
         raise dg.Failure(description=f"{episode.master_uri}: master file missing from storage")
     with store.local_copy(episode.master_key) as path:
-        digest = _sha256(path)
+        digest = sha256_file(path)
         size = path.stat().st_size
     return dg.MaterializeResult(
         metadata={

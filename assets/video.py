@@ -5,6 +5,7 @@ skips everything downstream.
 """
 
 
+import contextlib
 import io
 import json
 import time
@@ -28,9 +29,23 @@ from assets.common import (
 from assets.ingest import media_probe
 from media_platform.config import episode_key
 from media_platform.errors import MediaError
+from media_platform.layout import (
+    FRAME_TIMES,
+    KEYFRAME_DIR,
+    KEYFRAMES,
+    SHOTS,
+    VIDEO_TIMING,
+    keyframe_name,
+)
+from media_platform.layout import SHOT_EMBEDDINGS as EMBEDDINGS
 from media_platform.search.index import IndexPoint, replace_partition_points, shot_point_id
 from media_platform.storage import read_table, write_table
-from media_platform.video.keyframes import contact_sheet, encode_jpeg, extract_keyframes, shot_timeline
+from media_platform.video.keyframes import (
+    contact_sheet,
+    encode_jpeg,
+    extract_keyframes,
+    shot_timeline,
+)
 from media_platform.video.shots import Shot, detect_shots
 from media_platform.video.validation import (
     embedding_problems,
@@ -39,9 +54,6 @@ from media_platform.video.validation import (
     truncation_problem,
 )
 from resources import ClipEncoderResource, MediaStorage, VectorIndexResource
-
-from media_platform.layout import FRAME_TIMES, KEYFRAME_DIR, KEYFRAMES, SHOTS, VIDEO_TIMING, keyframe_name
-from media_platform.layout import SHOT_EMBEDDINGS as EMBEDDINGS
 
 
 def shots_from_table(df: pl.DataFrame) -> list[Shot]:
@@ -272,9 +284,11 @@ def shot_index(
         for i, row in enumerate(joined.iter_rows(named=True))
     ]
     index = vector_index.get_index()
-    index.ensure_collection(vectors.shape[1] if len(points) else 1)
-    upserted, deleted = replace_partition_points(index, key, points)
-    stored = index.ids_for_partition(key)
+    session = getattr(index, "write_session", None)  # embedded index: one lock, one open store
+    with session() if session else contextlib.nullcontext():
+        index.ensure_collection(vectors.shape[1] if len(points) else 1)
+        upserted, deleted = replace_partition_points(index, key, points)
+        stored = index.ids_for_partition(key)
     yield dg.MaterializeResult(
         metadata={
             "points_upserted": upserted,

@@ -480,7 +480,9 @@ def licence_from_record(record: Mapping[str, Any] | None) -> Licence:
     title by hand without restrictions (the CLI): every use is allowed."""
     if not record:
         return PRESETS["full"]
-    return licence_from_dict(record, source="catalogue", where="catalogue licence")
+    # Licence.to_dict() writes ``identifier: None`` for an unnamed licence: that names nothing.
+    cleaned = {k: v for k, v in record.items() if not (k in ("identifier", "licence", "license") and v is None)}
+    return licence_from_dict(cleaned or {"uses": []}, source="catalogue", where="catalogue licence")
 
 
 def requirement_of(asset: str) -> frozenset[str]:

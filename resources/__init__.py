@@ -13,9 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
-
 import numpy as np
+from pydantic import Field
 
 from media_platform.audio.transcribe import Transcriber, load_transcriber, transcribe
 from media_platform.audio.types import Transcript
@@ -88,6 +87,12 @@ class ClipEncoderResource(dg.ConfigurableResource):
         return _cached_encoder(self.spec(), self.device, self.batch_size)
 
 
+@lru_cache(maxsize=4)
+def _cached_embedded_index(path: str, collection: str) -> EmbeddedQdrantIndex:
+    # One reader replica per process and store, reused across steps and checks.
+    return EmbeddedQdrantIndex(Path(path), collection=collection)
+
+
 class VectorIndexResource(dg.ConfigurableResource):
     """The shot vector index: a Qdrant server when ``url`` is set, else Qdrant's engine embedded
     in-process (qdrant-edge) in a local folder."""
@@ -102,7 +107,7 @@ class VectorIndexResource(dg.ConfigurableResource):
     def get_index(self) -> VectorIndex:
         if self.url:
             return QdrantServerIndex(self.url, api_key=self.api_key, collection=self.collection)
-        return EmbeddedQdrantIndex(Path(self.resolved_embedded_path()), collection=self.collection)
+        return _cached_embedded_index(self.resolved_embedded_path(), self.collection)
 
     def resolved_embedded_path(self) -> str:
         if self.embedded_path:

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pytest
+from clip_fixtures import TINY_CLIP_DIM, TINY_CLIP_NAME, write_tiny_clip_checkpoint
 
 from assets import ingest, video
 from assets.common import episodes_partitions
@@ -23,7 +24,6 @@ from media_platform.ingest.register import register_master
 from media_platform.search.index import shot_point_id
 from media_platform.storage import LocalStore, read_table
 from resources import ClipEncoderResource, MediaStorage, VectorIndexResource
-from clip_fixtures import TINY_CLIP_DIM, TINY_CLIP_NAME, write_tiny_clip_checkpoint
 
 ALL_ASSETS = [*dg.load_assets_from_modules([ingest, video]), *dg.load_asset_checks_from_modules([ingest, video])]
 

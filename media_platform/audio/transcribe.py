@@ -299,7 +299,9 @@ class OpenAIWhisperTranscriber(Transcriber):
     ``model`` is an openai-whisper model name (``"tiny"``, ``"base.en"``, ..., downloaded into
     ``download_root`` when there is network) or a path to a checkpoint file
     (``{"dims": ..., "model_state_dict": ...}`` as written by ``torch.save``). ``device="auto"``
-    picks CUDA when torch sees a GPU (with fp16), else CPU (fp32). ``max_new_tokens`` caps the
+    picks CUDA when torch sees a GPU, else CPU; ``compute_type`` ``"auto"``/``"float16"`` means
+    fp16 on CUDA, anything else (or CPU) fp32 (accepted so both backends take the same
+    arguments). ``max_new_tokens`` caps the
     tokens decoded per 30 s window (Whisper's ``sample_len``; default 224).
     """
 
@@ -308,6 +310,7 @@ class OpenAIWhisperTranscriber(Transcriber):
         model: str | os.PathLike[str] = "tiny",
         *,
         device: str = "auto",
+        compute_type: str = "auto",
         language: str | None = None,
         beam_size: int = 5,
         temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
@@ -325,6 +328,9 @@ class OpenAIWhisperTranscriber(Transcriber):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
+        # fp16 only on CUDA; "auto" means fp16 there. Other compute types run in fp32.
+        self.fp16 = device != "cpu" and compute_type in ("auto", "float16")
+        self.compute_type = "float16" if self.fp16 else "float32"
         try:
             self._model = whisper.load_model(model_str, device=device, download_root=download_root)
         except Exception as exc:  # RuntimeError (unknown/failed download), OSError, pickling errors
@@ -354,7 +360,7 @@ class OpenAIWhisperTranscriber(Transcriber):
             temperature=self.temperature,
             beam_size=self.beam_size,
             best_of=5,
-            fp16=self.device != "cpu",
+            fp16=self.fp16,
             word_timestamps=True,
             condition_on_previous_text=False,
             no_speech_threshold=self.no_speech_threshold,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from media_platform.audio.types import EVENT_LABELS, AudioEvents, EventSegment, Transcript, TranscriptSegment, Word
+from media_platform.audio.transcribe import transcript_from_rows, transcript_to_rows
+from media_platform.audio.types import (
+    EVENT_LABELS,
+    AudioEvents,
+    EventSegment,
+    Transcript,
+)
 
 GROUPS = ("speech", "music", "noise", "silence")
 SCORE_SCALE = 255.0  # class scores are stored as uint8 (resolution 1/255), 521 bytes a frame
@@ -56,12 +62,7 @@ def events_from_tables(frames: pl.DataFrame, segments: pl.DataFrame) -> AudioEve
 
 def transcript_to_table(transcript: Transcript) -> pl.DataFrame:
     """One row per segment (start, end, text, words); language and source as columns."""
-    rows = [
-        {"start": s.start, "end": s.end, "text": s.text,
-         "words": [{"word": w.word, "start": w.start, "end": w.end, "probability": w.probability} for w in s.words]}
-        for s in transcript.segments
-    ]
-    df = pl.DataFrame(rows, schema=TRANSCRIPT_SCHEMA)
+    df = pl.DataFrame(transcript_to_rows(transcript), schema=TRANSCRIPT_SCHEMA)
     return df.with_columns(
         pl.lit(transcript.language).alias("language"),
         pl.lit(transcript.source).alias("source"),
@@ -73,14 +74,7 @@ def transcript_from_table(df: pl.DataFrame, *, language: str = "", source: str =
     """The inverse of :func:`transcript_to_table` (an empty table keeps the given defaults)."""
     if df.height:
         language, source, duration_s = df["language"][0], df["source"][0], float(df["duration_s"][0])
-    segments = tuple(
-        TranscriptSegment(
-            start=r["start"], end=r["end"], text=r["text"],
-            words=tuple(Word(w["word"], w["start"], w["end"], w["probability"]) for w in (r["words"] or [])),
-        )
-        for r in df.iter_rows(named=True)
-    )
-    return Transcript(language=language, source=source, segments=segments, duration_s=duration_s)
+    return transcript_from_rows(transcript_rows(df), language=language, source=source, duration_s=duration_s)
 
 
 def transcript_rows(df: pl.DataFrame) -> list[dict]:

@@ -1,0 +1,174 @@
+"""RSS items as catalogue episodes, recorded *before* their enclosure is downloaded (pure).
+
+The RSS sensor turns each new :class:`~media_platform.ingest.feeds.FeedItem` into an
+:class:`~media_platform.catalogue.Episode` with ``master_key=""`` (not downloaded yet) and
+``master_uri`` = the enclosure URL; the ``master`` asset downloads it later and fills in the
+master key, content hash and kind.
+
+* Partition key: :func:`rss_partition_key` =
+  ``partition_key_for(item title, episode number, content_hash=sha256(feed_url + "\\n" + guid))``,
+  so it is stable per (feed, GUID): a republished or reordered feed maps an item to the same key,
+  and two feeds' items never collide. Keys are always valid (lowercase, digits, dashes) and can
+  never traverse a path.
+* Kind: ``video`` when the enclosure type is ``video/*`` (or, with no useful type, the URL ends in
+  a video extension), else ``audio``.
+* Licence (:func:`rss_licence`): the operator's licence catalogue (by partition key, item title
+  or feed title) > the item's ``podcast:license`` (when recognised, and not "all rights
+  reserved") > the feed's configured ``default_licence`` > the conservative no-use licence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from media_platform.catalogue import Episode, EpisodeKind
+from media_platform.errors import InvalidInputError
+from media_platform.ingest.feeds import FeedConfig, FeedItem
+from media_platform.keys import partition_key_for
+from media_platform.licences import Licence, recognise_licence_string, resolve_licence
+
+_VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".ts")
+
+
+def item_identity_hash(feed_url: str, guid: str) -> str:
+    """Hex SHA-256 of the feed URL and the item's GUID (the item's identity across feeds)."""
+    return hashlib.sha256(f"{feed_url}\n{guid}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def item_episode_id(item: FeedItem, feed_url: str) -> str:
+    """The catalogue episode id: the episode number (``"12"``, or ``"S02E12"`` with a season),
+    else ``"guid-"`` plus 12 hex digits of :func:`item_identity_hash`."""
+    if item.episode is not None:
+        if item.season is not None:
+            return f"S{item.season:02d}E{item.episode:02d}"
+        return str(item.episode)
+    return "guid-" + item_identity_hash(feed_url, item.guid)[:12]
+
+
+def item_title(item: FeedItem, feed: FeedConfig) -> str:
+    """The item's title, else the feed's title."""
+    return item.title.strip() or feed.title
+
+
+def rss_partition_key(item: FeedItem, feed: FeedConfig) -> str:
+    """Stable, valid partition key of ``item`` in ``feed`` (see the module docstring)."""
+    episode = None
+    if item.episode is not None:
+        episode = item_episode_id(item, feed.url)
+    return partition_key_for(
+        item_title(item, feed), episode, content_hash=item_identity_hash(feed.url, item.guid)
+    )
+
+
+def guess_kind(enclosure_type: str | None, enclosure_url: str) -> EpisodeKind:
+    """``video`` for a ``video/*`` type, or a video file extension when the type says nothing
+    (missing or ``application/octet-stream``); ``audio`` otherwise."""
+    mime = (enclosure_type or "").split(";", 1)[0].strip().lower()
+    if mime.startswith("video/"):
+        return "video"
+    if mime.startswith("audio/"):
+        return "audio"
+    if mime in ("", "application/octet-stream", "binary/octet-stream"):
+        path = urlsplit(enclosure_url).path.lower()
+        if path.endswith(_VIDEO_EXTENSIONS):
+            return "video"
+    return "audio"
+
+
+def feed_default_licence(feed: FeedConfig) -> Licence | None:
+    """The feed's configured ``default_licence`` as a licence (None when not configured)."""
+    if not feed.default_licence:
+        return None
+    licence = recognise_licence_string(feed.default_licence, source="default")
+    if licence is None:  # load_feed_configs validates this; be strict anyway
+        raise InvalidInputError(f"{feed.url}: unknown default_licence {feed.default_licence!r}")
+    return licence
+
+
+def rss_licence(
+    item: FeedItem,
+    feed: FeedConfig,
+    partition_key: str,
+    catalogue_licences: Mapping[str, Licence] | None = None,
+) -> Licence:
+    """The licence in force for a feed item (precedence in the module docstring).
+
+    ``catalogue_licences`` is :func:`media_platform.licences.load_catalogue` output (keys are
+    partition keys; titles were turned into keys with ``partition_key_for``); it is looked up by
+    the item's partition key, then its title, then the feed's title (a whole-show entry).
+    """
+    from_catalogue = None
+    if catalogue_licences:
+        for key in (
+            partition_key,
+            partition_key_for(item_title(item, feed)),
+            partition_key_for(feed.title),
+        ):
+            if key in catalogue_licences:
+                from_catalogue = catalogue_licences[key]
+                break
+    return resolve_licence(
+        catalogue=from_catalogue,
+        feed_string=item.licence,
+        feed_default=feed_default_licence(feed),
+    )
+
+
+def rss_episode(
+    item: FeedItem,
+    feed: FeedConfig,
+    *,
+    feed_title: str | None = None,
+    catalogue_licences: Mapping[str, Licence] | None = None,
+) -> Episode:
+    """The catalogue record of a feed item before download (``master_key=""``,
+    ``content_hash=""``, ``source="rss"``); metadata as agreed with the ``master`` asset."""
+    from media_platform.retention import licence_record
+
+    key = rss_partition_key(item, feed)
+    licence = rss_licence(item, feed, key, catalogue_licences)
+    metadata: dict[str, Any] = {
+        "feed_url": feed.url,
+        "feed_title": feed_title or feed.title,
+        "guid": item.guid,
+        "enclosure_url": item.enclosure_url,
+        "enclosure_type": item.enclosure_type,
+        "enclosure_length": item.enclosure_length,
+        "published": item.published,
+        "duration_s": item.duration_s,
+        "season": item.season,
+        "episode": item.episode,
+        "explicit": item.explicit,
+        "item_type": item.item_type,
+        "transcript_urls": [[url, mime] for url, mime in item.transcript_urls],
+        "chapters_url": item.chapters_url,
+        "licence_string": item.licence,
+        "licence_source": licence.source,
+    }
+    return Episode(
+        partition_key=key,
+        title=item_title(item, feed),
+        kind=guess_kind(item.enclosure_type, item.enclosure_url),
+        master_uri=item.enclosure_url,
+        master_key="",
+        content_hash="",
+        source="rss",
+        episode_id=item_episode_id(item, feed.url),
+        licence=licence_record(licence),
+        metadata=metadata,
+    )
+
+
+__all__ = [
+    "feed_default_licence",
+    "guess_kind",
+    "item_episode_id",
+    "item_identity_hash",
+    "item_title",
+    "rss_episode",
+    "rss_licence",
+    "rss_partition_key",
+]

@@ -1,0 +1,348 @@
+"""Upload landing zones: which files are complete, their sidecars, and the sensor's cursor (pure).
+
+A landing zone is a flat folder (local) or key prefix (S3) where masters are dropped. Only its
+top level is considered; names starting with ``.`` (hidden, temporary) and partial-download
+suffixes (``.part``, ``.tmp``, ``.crdownload``, ``.partial``, ``.uploading``) are ignored.
+
+Files and what they are
+-----------------------
+* ``<name>.json``: the sidecar of master ``<name>`` (e.g. ``talk.mp4.json``); ``<stem>.json``
+  (``talk.json``) is accepted too when exactly one master has that stem.
+* ``<name>.done`` (or ``<stem>.done``, likewise): marks ``<name>`` complete.
+* subtitle files named by a sidecar, and any ``.srt``/``.vtt`` file: not masters.
+* everything else is a master candidate (probing later decides whether it is media).
+
+Completeness
+------------
+A master is taken when it is complete: a ``.done`` marker or a sidecar with ``"complete": true``
+is present, or its signature (size and modification time / ETag) is the same on two consecutive
+ticks. The first tick that sees a file only records its signature (:class:`UploadCursor`).
+
+Sidecar
+-------
+Optional JSON object beside the master (:func:`parse_sidecar`), every key optional, unknown keys
+are errors::
+
+    {"title": "My talk", "episode": "3", "licence": "cc-by-4.0", "subtitle": "talk.srt",
+     "complete": true}
+
+``licence`` is a preset name or licence identifier (``analysis-only``, ``cc-by-nd-4.0``...) or a
+licence dict (:func:`media_platform.licences.licence_from_dict`). ``subtitle`` is the plain name
+of a sibling file (no folders, no ``..``, no leading dot; ``.srt``, ``.vtt`` or ``.json``) that
+must exist in the landing zone.
+
+Cursor
+------
+:class:`UploadCursor` (JSON) keeps, per landing name: ``pending`` signatures seen once, ``done``
+signatures (registered, or recognised as already ingested) and ``bad`` signatures with the
+reason. A ``done``/``bad`` entry is ignored while the file (and its sidecar/marker) keep that
+signature, and retried when they change. Entries of files that disappeared are dropped, so the
+cursor stays as small as the landing zone's listing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from media_platform.errors import InvalidInputError
+from media_platform.licences import Licence, licence_from_dict, recognise_licence_string
+
+CURSOR_VERSION = 1
+SIDECAR_SUFFIX = ".json"
+DONE_SUFFIX = ".done"
+SUBTITLE_SUFFIXES = (".srt", ".vtt")
+ALLOWED_SUBTITLE_SUFFIXES = (".srt", ".vtt", ".json")
+PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".uploading")
+MAX_SIDECAR_BYTES = 64 * 1024
+MAX_NAME_LENGTH = 255
+_SIDECAR_KEYS = {"title", "episode", "licence", "license", "subtitle", "complete"}
+_SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f]+$")
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One object of the landing zone: its name (relative to the zone, no ``/``), size in bytes
+    and a version tag (local modification time in ns, or the S3 ETag/LastModified)."""
+
+    name: str
+    size: int
+    version: str
+
+    @property
+    def signature(self) -> str:
+        return f"{self.size}:{self.version}"
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A validated sidecar (all fields optional)."""
+
+    title: str | None = None
+    episode: str | None = None
+    licence: Licence | None = None
+    subtitle: str | None = None
+    complete: bool = False
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A master candidate with its companions in the landing zone."""
+
+    master: LandingFile
+    sidecar: LandingFile | None = None
+    done_marker: LandingFile | None = None
+
+    @property
+    def signature(self) -> str:
+        """Changes whenever the master, its sidecar or its marker change."""
+        parts = [self.master.signature]
+        parts.append(self.sidecar.signature if self.sidecar else "-")
+        parts.append("done" if self.done_marker else "-")
+        return "|".join(parts)
+
+
+def is_plain_name(name: str) -> bool:
+    """A single, visible path component without separators or control characters."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_NAME_LENGTH
+        and bool(_SAFE_NAME.match(name))
+        and name not in (".", "..")
+        and not name.startswith(".")
+    )
+
+
+def _ignored(name: str) -> bool:
+    return not is_plain_name(name) or name.lower().endswith(PARTIAL_SUFFIXES)
+
+
+def _stem(name: str) -> str:
+    return PurePosixPath(name).stem
+
+
+def group_landing_files(files: Iterable[LandingFile]) -> list[Candidate]:
+    """Master candidates of a landing zone listing, each with its sidecar and done marker,
+    sorted by name. Sidecars, markers, subtitle files and ignored names are not candidates."""
+    by_name = {f.name: f for f in files if not _ignored(f.name)}
+    companions = {n for n in by_name if n.lower().endswith((SIDECAR_SUFFIX, DONE_SUFFIX))}
+    subtitles = {n for n in by_name if n.lower().endswith(SUBTITLE_SUFFIXES)}
+    masters = sorted(n for n in by_name if n not in companions and n not in subtitles)
+    stems: dict[str, list[str]] = {}
+    for name in masters:
+        stems.setdefault(_stem(name), []).append(name)
+
+    def companion(name: str, suffix: str) -> LandingFile | None:
+        exact = by_name.get(name + suffix)
+        if exact is not None:
+            return exact
+        if len(stems.get(_stem(name), [])) == 1 and _stem(name) != name:
+            return by_name.get(_stem(name) + suffix)
+        return None
+
+    return [
+        Candidate(by_name[n], companion(n, SIDECAR_SUFFIX), companion(n, DONE_SUFFIX))
+        for n in masters
+    ]
+
+
+def validate_subtitle_name(name: Any, where: str = "sidecar") -> str:
+    """Return ``name`` if it is a plain sibling file name with a subtitle suffix, else raise.
+
+    Refuses anything with a folder (``/``, ``\\``), ``..``, a leading dot, control characters or
+    an absolute path, so a sidecar can never make the sensor read outside the landing zone.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"{where}.subtitle: expected a file name, got {name!r}")
+    if not is_plain_name(name) or ".." in name or ":" in name:
+        raise InvalidInputError(
+            f"{where}.subtitle: {name!r} is not a plain sibling file name (no folders, no '..')"
+        )
+    if not name.lower().endswith(ALLOWED_SUBTITLE_SUFFIXES):
+        raise InvalidInputError(
+            f"{where}.subtitle: {name!r} must end in one of {', '.join(ALLOWED_SUBTITLE_SUFFIXES)}"
+        )
+    return name
+
+
+def parse_licence_value(value: Any, where: str = "sidecar") -> Licence:
+    """A sidecar's ``licence``: a preset name / identifier string or a licence dict."""
+    if isinstance(value, str):
+        licence = recognise_licence_string(value, source="sidecar")
+        if licence is None:
+            raise InvalidInputError(f"{where}.licence: unknown licence {value!r}")
+        return licence
+    if isinstance(value, Mapping):
+        return licence_from_dict(value, source="sidecar", where=f"{where}.licence")
+    raise InvalidInputError(f"{where}.licence: expected a string or an object, got {value!r}")
+
+
+def parse_sidecar(data: bytes, where: str = "sidecar") -> Sidecar:
+    """Validate a sidecar's bytes (see the module docstring).
+
+    Raises:
+        InvalidInputError: too large, not UTF-8 JSON, not an object, unknown keys, wrong types,
+            unknown licence, unsafe subtitle name.
+    """
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise InvalidInputError(f"{where}: larger than {MAX_SIDECAR_BYTES} bytes")
+    try:
+        payload = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{where}: not UTF-8 JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise InvalidInputError(f"{where}: expected a JSON object, got {type(payload).__name__}")
+    unknown = set(payload) - _SIDECAR_KEYS
+    if unknown:
+        raise InvalidInputError(
+            f"{where}: unknown keys {sorted(unknown)}; allowed {sorted(_SIDECAR_KEYS)}"
+        )
+    if "licence" in payload and "license" in payload:
+        raise InvalidInputError(f"{where}: give either 'licence' or 'license'")
+    title = payload.get("title")
+    if title is not None and (not isinstance(title, str) or not title.strip()):
+        raise InvalidInputError(f"{where}.title: expected a non-empty string")
+    episode = payload.get("episode")
+    if episode is not None:
+        if isinstance(episode, bool) or not isinstance(episode, (str, int)):
+            raise InvalidInputError(f"{where}.episode: expected a string or an integer")
+        episode = str(episode).strip() or None
+        if episode is not None and (len(episode) > 64 or any(ord(c) < 32 for c in episode)):
+            raise InvalidInputError(f"{where}.episode: {episode[:80]!r} is not a short episode id")
+    raw_licence = payload.get("licence", payload.get("license"))
+    licence = parse_licence_value(raw_licence, where) if raw_licence is not None else None
+    subtitle = payload.get("subtitle")
+    if subtitle is not None:
+        subtitle = validate_subtitle_name(subtitle, where)
+    complete = payload.get("complete", False)
+    if not isinstance(complete, bool):
+        raise InvalidInputError(f"{where}.complete: expected true/false, got {complete!r}")
+    return Sidecar(
+        title=title.strip() if isinstance(title, str) else None,
+        episode=episode,
+        licence=licence,
+        subtitle=subtitle,
+        complete=complete,
+    )
+
+
+def title_from_name(name: str) -> str:
+    """A title for a master without a sidecar title: its stem, ``_``/``-``/``.`` as spaces."""
+    text = re.sub(r"[_\-.]+", " ", _stem(name)).strip()
+    return text or name
+
+
+# --------------------------------------------------------------------------------------------
+# Cursor
+
+
+@dataclass
+class UploadCursor:
+    """The upload sensor's memory (see the module docstring).
+
+    ``pending``: name -> signature seen once (not yet stable). ``done``: name -> signature of a
+    master already handled (``partition`` remembered in ``done_partitions``). ``bad``: name ->
+    ``(signature, reason)``.
+    """
+
+    pending: dict[str, str] = field(default_factory=dict)
+    done: dict[str, str] = field(default_factory=dict)
+    done_partitions: dict[str, str] = field(default_factory=dict)
+    bad: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def status(self, candidate: Candidate, *, marked_complete: bool = False) -> str:
+        """``done``, ``bad``, ``ready`` (complete, to process) or ``waiting``.
+
+        ``marked_complete``: the sidecar says ``"complete": true``.
+        """
+        name, sig = candidate.master.name, candidate.signature
+        if self.done.get(name) == sig:
+            return "done"
+        if name in self.bad and self.bad[name][0] == sig:
+            return "bad"
+        if candidate.done_marker is not None or marked_complete:
+            return "ready"
+        if self.pending.get(name) == candidate.master.signature:
+            return "ready"
+        return "waiting"
+
+    def wait(self, candidate: Candidate) -> None:
+        """Remember the master's signature to compare with on the next tick."""
+        self.pending[candidate.master.name] = candidate.master.signature
+
+    def mark_done(self, candidate: Candidate, partition_key: str) -> None:
+        name = candidate.master.name
+        self.pending.pop(name, None)
+        self.bad.pop(name, None)
+        self.done[name] = candidate.signature
+        self.done_partitions[name] = partition_key
+
+    def mark_bad(self, candidate: Candidate, reason: str) -> None:
+        name = candidate.master.name
+        self.pending.pop(name, None)
+        self.done.pop(name, None)
+        self.done_partitions.pop(name, None)
+        self.bad[name] = (candidate.signature, reason[:500])
+
+    def prune(self, present: Iterable[str]) -> None:
+        """Forget names no longer in the landing zone."""
+        keep = set(present)
+        for table in (self.pending, self.done, self.done_partitions, self.bad):
+            for name in [n for n in table if n not in keep]:
+                del table[name]
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "v": CURSOR_VERSION,
+                "pending": dict(sorted(self.pending.items())),
+                "done": {
+                    n: [s, self.done_partitions.get(n, "")] for n, s in sorted(self.done.items())
+                },
+                "bad": {n: list(v) for n, v in sorted(self.bad.items())},
+            },
+            separators=(",", ":"),
+            ensure_ascii=True,
+        )
+
+    @classmethod
+    def decode(cls, text: str | None) -> UploadCursor:
+        """Parse :meth:`encode` output; None/empty gives an empty cursor.
+
+        Raises:
+            InvalidInputError: not an upload cursor.
+        """
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"upload cursor is not JSON: {exc}") from exc
+        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+            raise InvalidInputError(f"upload cursor has unknown format: {text[:100]!r}")
+        try:
+            pending = {str(k): str(v) for k, v in (data.get("pending") or {}).items()}
+            done = {str(k): str(v[0]) for k, v in (data.get("done") or {}).items()}
+            parts = {str(k): str(v[1]) for k, v in (data.get("done") or {}).items()}
+            bad = {str(k): (str(v[0]), str(v[1])) for k, v in (data.get("bad") or {}).items()}
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise InvalidInputError(f"upload cursor malformed: {exc}") from exc
+        return cls(pending, done, parts, bad)
+
+
+__all__ = [
+    "Candidate",
+    "LandingFile",
+    "Sidecar",
+    "UploadCursor",
+    "group_landing_files",
+    "is_plain_name",
+    "parse_licence_value",
+    "parse_sidecar",
+    "title_from_name",
+    "validate_subtitle_name",
+]

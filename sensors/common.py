@@ -1,0 +1,105 @@
+"""What the sensors share: the episode job's name, the licence-filtered asset selection of a run
+request, and where the operator's licence catalogue lives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from media_platform.catalogue import Episode
+from media_platform.config import media_home
+from media_platform.licences import Licence, load_catalogue
+from media_platform.retention import allowed_asset_names, licence_of
+
+EPISODE_JOB_NAME = "episode_pipeline"
+"""The job every episode run belongs to (``definitions.EPISODE_JOB_NAME``; sensors cannot import
+``definitions``, which imports them)."""
+
+
+def episode_asset_keys(context: dg.SensorEvaluationContext) -> list[dg.AssetKey]:
+    """Every asset key of the episode job in the code location being evaluated.
+
+    Read from ``context.repository_def`` (set by the sensor daemon, and by
+    ``dg.build_sensor_context(definitions=...)`` in tests); without one, from the asset modules
+    of the code location (``assets.ALL_ASSET_MODULES``).
+    """
+    repo = context.repository_def
+    if repo is not None:
+        if repo.has_job(EPISODE_JOB_NAME):
+            keys = repo.get_job(EPISODE_JOB_NAME).asset_layer.executable_asset_keys
+        else:
+            keys = repo.asset_graph.materializable_asset_keys
+        return sorted(keys, key=lambda k: k.to_user_string())
+    from assets import ALL_ASSET_MODULES
+
+    keys = {
+        key
+        for a in dg.load_assets_from_modules(ALL_ASSET_MODULES)
+        if isinstance(a, dg.AssetsDefinition)
+        for key in a.keys
+    }
+    return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def allowed_selection(
+    keys: list[dg.AssetKey], licence: Licence, today: dt.date
+) -> list[dg.AssetKey]:
+    """The keys whose asset the licence allows today (by the key's last path component:
+    ``media_probe`` counts as ``probe``; names the requirement table does not know need
+    ``analysis``)."""
+    names = allowed_asset_names(licence, {k.path[-1] for k in keys}, today)
+    return [k for k in keys if k.path[-1] in names]
+
+
+def episode_run_request(
+    context: dg.SensorEvaluationContext,
+    episode: Episode,
+    run_key: str,
+    today: dt.date | None = None,
+    tags: dict[str, str] | None = None,
+) -> dg.RunRequest:
+    """A run of the episode job for ``episode``'s partition, selecting only what its licence
+    allows (master and media_probe always)."""
+    today = today or dt.date.today()
+    selection = allowed_selection(episode_asset_keys(context), licence_of(episode), today)
+    return dg.RunRequest(
+        run_key=run_key,
+        partition_key=episode.partition_key,
+        asset_selection=selection,
+        tags={"media_platform/launched_by": _sensor_name(context), **(tags or {})},
+    )
+
+
+def _sensor_name(context: dg.SensorEvaluationContext) -> str:
+    try:
+        return context.sensor_name or "sensor"
+    except Exception:  # noqa: BLE001 - a context built without a sensor name (tests)
+        return "sensor"
+
+
+def licence_catalogue_path() -> Path | None:
+    """The operator's licence catalogue: ``$MEDIA_PLATFORM_LICENCES``, else
+    ``$MEDIA_PLATFORM_HOME/licences.yaml`` for a local home; None when it does not exist."""
+    value = os.environ.get("MEDIA_PLATFORM_LICENCES", "").strip()
+    if value:
+        return Path(value).expanduser()
+    home = media_home()
+    if home.startswith("s3://"):
+        return None
+    path = Path(home) / "licences.yaml"
+    return path if path.is_file() else None
+
+
+def load_licence_catalogue(context: dg.SensorEvaluationContext) -> dict[str, Licence]:
+    """The licence catalogue's entries (empty when there is none or it is unreadable: logged)."""
+    path = licence_catalogue_path()
+    if path is None:
+        return {}
+    try:
+        return load_catalogue(path)
+    except Exception as exc:  # an operator typo must not stop ingestion; items fall back
+        context.log.warning(f"{path}: licence catalogue ignored: {exc}")
+        return {}

@@ -1,0 +1,194 @@
+"""Licence retention: forbidden outputs removed (files and index points), allowed ones kept,
+idempotent, compliance violations found before and gone after; the licence-expiry sensor."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from media_platform.catalogue import Catalogue, Episode
+from media_platform.errors import InvalidInputError
+from media_platform.layout import ASSET_OUTPUTS
+from media_platform.licences import PRESETS, Licence, recognise_licence_string
+from media_platform.retention import (
+    allowed_asset_names,
+    compliance_violations,
+    licence_of,
+    licence_record,
+    remove_forbidden_outputs,
+)
+from media_platform.search.index import EmbeddedQdrantIndex, IndexPoint, shot_point_id
+from media_platform.storage import LocalStore
+
+TODAY = dt.date(2026, 3, 1)
+# The preview asset's outputs, when layout.ASSET_OUTPUTS does not name them (yet).
+OUTPUTS = {**ASSET_OUTPUTS}
+OUTPUTS.setdefault("preview", ("preview.mp4", "preview.json"))
+
+
+def _episode(key: str, licence: dict) -> Episode:
+    return Episode(
+        partition_key=key, title=key, kind="video", master_uri=f"file:///{key}",
+        master_key=f"masters/{key}/master.mp4", content_hash="ab" * 32, source="upload",
+        licence=licence,
+    )
+
+
+def _populate(store: LocalStore, key: str) -> dict[str, list[str]]:
+    """Write one fake file per declared output of every asset; returns asset -> keys."""
+    store.write_bytes(f"masters/{key}/master.mp4", b"master")
+    written: dict[str, list[str]] = {}
+    for asset, names in OUTPUTS.items():
+        for name in names:
+            k = f"episodes/{key}/{name}shot_00000.jpg" if name.endswith("/") else f"episodes/{key}/{name}"
+            store.write_bytes(k, b"x")
+            written.setdefault(asset, []).append(k)
+    return written
+
+
+def _index(tmp_path: Path, keys: list[str]) -> EmbeddedQdrantIndex:
+    index = EmbeddedQdrantIndex(tmp_path / "index", optimize_on_write=False)
+    index.ensure_collection(4)
+    rng = np.random.default_rng(0)
+    index.upsert([
+        IndexPoint(shot_point_id(k, i), rng.normal(size=4).astype(np.float32), {"partition": k, "shot": i})
+        for k in keys for i in range(3)
+    ])
+    return index
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    store = LocalStore(tmp_path / "root")
+    catalogue = Catalogue(store)
+    expired = Licence(True, True, True, expires=dt.date(2026, 1, 31), identifier="full")
+    catalogue.upsert(_episode("expired-title", licence_record(expired)))
+    catalogue.upsert(_episode("nd-title", licence_record(recognise_licence_string("cc-by-nd-4.0"))))
+    catalogue.upsert(_episode("cli-title", {}))
+    files = {k: _populate(store, k) for k in ("expired-title", "nd-title", "cli-title")}
+    index = _index(tmp_path, ["expired-title", "nd-title", "cli-title"])
+    yield store, catalogue, index, files
+    index.close()
+
+
+def test_licence_of() -> None:
+    assert licence_of(_episode("a", {})) == PRESETS["full"]
+    unnamed = Licence(analysis=True)
+    assert unnamed.to_dict()["identifier"] is None
+    assert licence_of(_episode("a", unnamed.to_dict())).uses == {"analysis"}
+    assert licence_of(_episode("a", licence_record(unnamed))).uses == {"analysis"}
+    nd = licence_of(_episode("a", licence_record(recognise_licence_string("cc-by-nd-4.0"))))
+    assert nd.uses == {"analysis", "search_indexing"} and nd.identifier == "cc-by-nd-4.0"
+    with pytest.raises(InvalidInputError, match="a: unreadable licence"):
+        licence_of(_episode("a", {"analyse": True}))
+
+
+def test_allowed_asset_names_maps_probe_and_unknown_assets() -> None:
+    names = ["master", "media_probe", "shots", "shot_index", "preview", "brand_new_asset"]
+    assert allowed_asset_names(PRESETS["none"], names, TODAY) == {"master", "media_probe"}
+    assert allowed_asset_names(PRESETS["analysis-only"], names, TODAY) == {
+        "master", "media_probe", "shots", "brand_new_asset"}
+    assert allowed_asset_names(PRESETS["full"], names, TODAY) == set(names)
+
+
+def test_expired_licence_outputs_removed_allowed_kept(world) -> None:
+    store, catalogue, index, files = world
+    before = compliance_violations(store, index, catalogue.episodes(), TODAY, asset_outputs=OUTPUTS)
+    assert any(v.startswith("expired-title: shots holds") for v in before)
+    assert any(v.startswith("expired-title: shot_index holds 3 index point") for v in before)
+    assert any(v.startswith("nd-title: preview holds") for v in before)
+    assert not any(v.startswith("cli-title") for v in before)
+    assert not any(v.startswith("nd-title: shots") for v in before)
+
+    licence = licence_of(catalogue.get("expired-title"))
+    result = remove_forbidden_outputs(
+        store, index, "expired-title", licence, TODAY, catalogue=catalogue, asset_outputs=OUTPUTS
+    )
+    forbidden = {a for a in OUTPUTS if a not in ("master", "media_probe")}
+    assert set(result.removed_assets) == forbidden
+    assert result.index_points_removed == 3 and result.licence_status == "expired"
+    assert "licence expired on 2026-01-31" in result.summary()
+    for asset, keys in files["expired-title"].items():
+        for key in keys:
+            assert store.exists(key) == (asset == "media_probe"), key
+    assert store.exists("masters/expired-title/master.mp4")
+    assert not store.list_keys("episodes/expired-title/keyframes")
+    assert index.count("expired-title") == 0
+    assert index.count("nd-title") == 3 and index.count("cli-title") == 3
+    row = catalogue.get("expired-title")
+    assert row.metadata["removed_assets"] == sorted(forbidden)
+    assert row.metadata["licence_status"] == "expired"
+    assert row.metadata["retention_checked"] == TODAY.isoformat()
+
+    # idempotent: nothing left to remove, the catalogue row is not rewritten
+    again = remove_forbidden_outputs(
+        store, index, "expired-title", licence, TODAY, catalogue=catalogue, asset_outputs=OUTPUTS
+    )
+    assert not again.changed and again.removed_assets == []
+    assert catalogue.get("expired-title").updated_at == row.updated_at
+
+
+def test_no_derivatives_loses_preview_keeps_analysis(world) -> None:
+    store, catalogue, index, files = world
+    licence = licence_of(catalogue.get("nd-title"))
+    result = remove_forbidden_outputs(
+        store, index, "nd-title", licence, TODAY, catalogue=catalogue, asset_outputs=OUTPUTS
+    )
+    assert result.removed_assets == ["preview"] and result.index_points_removed == 0
+    for asset, keys in files["nd-title"].items():
+        for key in keys:
+            assert store.exists(key) == (asset != "preview"), key
+    assert index.count("nd-title") == 3
+    assert catalogue.get("nd-title").metadata["removed_assets"] == ["preview"]
+    assert catalogue.get("nd-title").metadata["licence_status"] == "active"
+
+
+def test_compliance_clean_after_removal(world) -> None:
+    store, catalogue, index, _ = world
+    for episode in catalogue.episodes():
+        remove_forbidden_outputs(
+            store, index, episode.partition_key, licence_of(episode), TODAY,
+            catalogue=catalogue, asset_outputs=OUTPUTS,
+        )
+    assert compliance_violations(store, index, catalogue.episodes(), TODAY, asset_outputs=OUTPUTS) == []
+    # the hand-ingested title ({} = no restrictions) kept everything
+    assert store.exists("episodes/cli-title/shots.parquet") and index.count("cli-title") == 3
+
+
+def test_unreadable_licence_is_a_violation_and_nothing_is_removed(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "root")
+    catalogue = Catalogue(store)
+    catalogue.upsert(_episode("odd", {"analysis": "yes"}))
+    _populate(store, "odd")
+    problems = compliance_violations(store, None, catalogue.episodes(), TODAY)
+    assert len(problems) == 1 and "odd: unreadable licence" in problems[0]
+
+
+def test_licence_expiry_sensor(world, tmp_path: Path) -> None:
+    from resources import MediaStorage, VectorIndexResource
+    from sensors.licence_expiry import build_licence_expiry_sensor
+
+    store, catalogue, index, files = world
+    index.close()
+    sensor = build_licence_expiry_sensor(today=lambda: TODAY)
+    resources = {
+        "storage": MediaStorage(root=str(store.root)),
+        "vector_index": VectorIndexResource(embedded_path=str(tmp_path / "index")),
+    }
+    with dg.instance_for_test() as instance:
+        first = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert first is None  # something was removed (no runs to start)
+        for asset in ("shots", "keyframes", "shot_embeddings"):
+            for key in files["expired-title"][asset]:
+                assert not store.exists(key)
+        assert store.exists("episodes/expired-title/probe.json")
+        assert store.exists("episodes/nd-title/shots.parquet")
+        assert catalogue.get("expired-title").metadata["licence_status"] == "expired"
+        second = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(second, dg.SkipReason)
+    with EmbeddedQdrantIndex(tmp_path / "index") as reopened:
+        assert reopened.count("expired-title") == 0 and reopened.count("nd-title") == 3
