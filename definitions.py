@@ -10,16 +10,17 @@ import dagster as dg
 from assets import ALL_ASSET_MODULES, episodes_partitions
 from resources import resources_from_env
 from sensors import ALL_SENSORS
-
-EPISODE_JOB_NAME = "episode_pipeline"
+from sensors.common import EPISODE_JOB_NAME
 
 all_assets = dg.load_assets_from_modules(ALL_ASSET_MODULES)
 all_asset_checks = dg.load_asset_checks_from_modules(ALL_ASSET_MODULES)
 
+# Everything partitioned by episode; the catalogue and the trained models are not.
+EPISODE_ASSETS = dg.AssetSelection.all() - dg.AssetSelection.groups("models", "catalogue")
+
 episode_pipeline = dg.define_asset_job(
     EPISODE_JOB_NAME,
-    selection=dg.AssetSelection.all(),
-    partitions_def=episodes_partitions,
+    selection=EPISODE_ASSETS,
     description="Materialize every asset of one episode partition.",
 )
 
@@ -55,9 +56,10 @@ def add_episode_partition(instance: dg.DagsterInstance, partition_key: str) -> b
 
 
 def asset_names() -> list[str]:
-    """Names of all assets, in dependency order."""
+    """Names of the episode assets, in dependency order."""
     graph = defs.resolve_asset_graph()
-    return [key.to_user_string() for key in graph.toposorted_asset_keys]
+    episode_keys = EPISODE_ASSETS.resolve(graph)
+    return [key.to_user_string() for key in graph.toposorted_asset_keys if key in episode_keys]
 
 
 def resolve_selection(selection: list[str] | None) -> list[dg.AssetKey] | None:
@@ -83,7 +85,7 @@ def resolve_selection(selection: list[str] | None) -> list[dg.AssetKey] | None:
 def step_count(asset_keys: list[dg.AssetKey] | None) -> int:
     """Steps a run of these assets executes: one per asset and one per asset check."""
     graph = defs.resolve_asset_graph()
-    keys = set(asset_keys) if asset_keys is not None else set(graph.get_all_asset_keys())
+    keys = set(asset_keys) if asset_keys is not None else set(EPISODE_ASSETS.resolve(graph))
     checks = [c for c in graph.asset_check_keys if c.asset_key in keys]
     return len(keys) + len(checks)
 

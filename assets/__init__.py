@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from assets import audio, ingest, video
+from assets import audio, catalogue, ingest, previews, video
 from assets.common import episodes_partitions
 
-ALL_ASSET_MODULES = [ingest, video, audio]
+ALL_ASSET_MODULES = [ingest, video, audio, previews, catalogue]
 
 __all__ = ["ALL_ASSET_MODULES", "episodes_partitions"]

@@ -284,9 +284,9 @@ def shot_index(
         for i, row in enumerate(joined.iter_rows(named=True))
     ]
     index = vector_index.get_index()
+    index.ensure_collection(vectors.shape[1] if len(points) else 1)
     session = getattr(index, "write_session", None)  # embedded index: one lock, one open store
     with session() if session else contextlib.nullcontext():
-        index.ensure_collection(vectors.shape[1] if len(points) else 1)
         upserted, deleted = replace_partition_points(index, key, points)
         stored = index.ids_for_partition(key)
     yield dg.MaterializeResult(

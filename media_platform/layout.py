@@ -18,6 +18,14 @@ AUDIO_EVENTS = "audio_events.parquet"
 TRANSCRIPT = "transcript.parquet"
 TRANSCRIPT_REPORT = "transcript_run.json"
 SHOT_AUDIO_FEATURES = "shot_audio_features.parquet"
+CHAPTERS = "chapters.parquet"
+EPISODE_KEYWORDS = "keywords.json"
+PREVIEW_CANDIDATES = "preview_candidates.parquet"
+PREVIEW_CANDIDATES_SUMMARY = "preview_candidates.json"
+PREVIEW_SELECTION = "preview_selection.json"
+PREVIEW_MP3 = "preview.mp3"
+PREVIEW_MP4 = "preview.mp4"
+PREVIEW_RECORD = "preview.json"
 
 
 def keyframe_name(shot: int) -> str:
@@ -38,5 +46,9 @@ ASSET_OUTPUTS: dict[str, tuple[str, ...]] = {
     "audio_events": (AUDIO_EVENT_FRAMES, AUDIO_EVENTS),
     "transcript": (TRANSCRIPT, TRANSCRIPT_REPORT),
     "shot_audio_features": (SHOT_AUDIO_FEATURES,),
+    "chapters": (CHAPTERS, EPISODE_KEYWORDS),
+    "preview_candidates": (PREVIEW_CANDIDATES, PREVIEW_CANDIDATES_SUMMARY),
+    "preview_selection": (PREVIEW_SELECTION,),
+    "preview": (PREVIEW_MP3, PREVIEW_MP4, PREVIEW_RECORD),
 }
 

@@ -61,6 +61,20 @@ def _shot_audio(store: Store, partition: str) -> Rows:
     return read_table(store, episode_key(partition, layout.SHOT_AUDIO_FEATURES)).select("shot", "top_classes").to_dicts()
 
 
+def _preview(store: Store, partition: str) -> Rows:
+    key = episode_key(partition, layout.PREVIEW_RECORD)
+    if store.exists(key):
+        r = json.loads(store.read_bytes(key))
+        return [{"start": r["start"], "end": r["end"], "text": r["text"], "score": r["score"],
+                 "reasons": r["reasons"], "uri": r["uri"], "video_uri": r.get("video_uri")}]
+    selection = json.loads(store.read_bytes(episode_key(partition, layout.PREVIEW_SELECTION)))
+    return [{"start": None, "end": None, "text": "", "score": None, "reasons": [selection["reason"]], "uri": None}]
+
+
+def _preview_selection(store: Store, partition: str) -> Rows:
+    return [json.loads(store.read_bytes(episode_key(partition, layout.PREVIEW_SELECTION)))]
+
+
 SHOWABLE_ASSETS: dict[str, Callable[[Store, str], Rows]] = {
     "master": _master,
     "media_probe": _probe,
@@ -71,6 +85,10 @@ SHOWABLE_ASSETS: dict[str, Callable[[Store, str], Rows]] = {
     "audio_events": _table(layout.AUDIO_EVENTS, ["label", "start", "end", "confidence"]),
     "transcript": _transcript,
     "shot_audio_features": _shot_audio,
+    "chapters": _table(layout.CHAPTERS, ["start", "end", "title", "keywords"]),
+    "preview_candidates": _table(layout.PREVIEW_CANDIDATES, ["start", "end", "duration", "clean", "flags", "text"]),
+    "preview_selection": _preview_selection,
+    "preview": _preview,
 }
 
 

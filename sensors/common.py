@@ -27,20 +27,17 @@ def episode_asset_keys(context: dg.SensorEvaluationContext) -> list[dg.AssetKey]
     of the code location (``assets.ALL_ASSET_MODULES``).
     """
     repo = context.repository_def
-    if repo is not None:
-        if repo.has_job(EPISODE_JOB_NAME):
-            keys = repo.get_job(EPISODE_JOB_NAME).asset_layer.executable_asset_keys
-        else:
-            keys = repo.asset_graph.materializable_asset_keys
-        return sorted(keys, key=lambda k: k.to_user_string())
-    from assets import ALL_ASSET_MODULES
+    if repo is not None and repo.has_job(EPISODE_JOB_NAME):
+        keys = set(repo.get_job(EPISODE_JOB_NAME).asset_layer.executable_asset_keys)
+    else:
+        from assets import ALL_ASSET_MODULES, episodes_partitions
 
-    keys = {
-        key
-        for a in dg.load_assets_from_modules(ALL_ASSET_MODULES)
-        if isinstance(a, dg.AssetsDefinition)
-        for key in a.keys
-    }
+        keys = {
+            key
+            for a in dg.load_assets_from_modules(ALL_ASSET_MODULES)
+            if isinstance(a, dg.AssetsDefinition) and a.partitions_def == episodes_partitions
+            for key in a.keys
+        }
     return sorted(keys, key=lambda k: k.to_user_string())
 
 

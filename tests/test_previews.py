@@ -182,7 +182,8 @@ def parts(podcast, tmp_path_factory):
     path, _ = podcast
     tmp = tmp_path_factory.mktemp("parts")
     x = decode_audio(path, SR)
-    cut = lambda a, b: x[int(a * SR) : int(b * SR)]
+    def cut(a, b):
+        return x[int(a * SR) : int(b * SR)]
     return {
         "host": cut(*HOST),
         "host_short": cut(20.1, 35.44),

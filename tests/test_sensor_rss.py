@@ -351,7 +351,8 @@ def test_real_code_location_selection(harness: Harness, shared_media: Path) -> N
     harness.write_feeds([{"url": url, "title": "Simple", "default_licence": "analysis-only"}])
     result = harness.tick()
     (request,) = result.run_requests
-    all_names = {k.path[-1] for k in definitions.defs.resolve_asset_graph().get_all_asset_keys()}
+    episode_job = definitions.defs.resolve_job_def(definitions.EPISODE_JOB_NAME)
+    all_names = {k.path[-1] for k in episode_job.asset_layer.executable_asset_keys}
     assert "shot_index" in all_names
     assert _names(request) == {n for n in all_names if n not in ("shot_index", "preview")}
     assert request.partition_key in _new_keys(result)

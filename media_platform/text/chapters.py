@@ -586,7 +586,7 @@ def split_sentences(
     punctuated = any(_is_terminal(w.word) for w in words)
     runs: list[list[Word]] = []
     cur: list[Word] = []
-    for i, w in enumerate(words):
+    for _i, w in enumerate(words):
         if cur:
             gap = w.start - cur[-1].end
             if gap > (hard_pause_s if punctuated else pause_s):

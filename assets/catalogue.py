@@ -1,0 +1,32 @@
+"""The episode catalogue as an asset, with the licence compliance check over all partitions."""
+
+from datetime import date
+
+import dagster as dg
+
+from assets.common import OWNERS
+from media_platform.catalogue import Catalogue
+from media_platform.retention import compliance_violations
+from resources import MediaStorage, VectorIndexResource
+
+
+@dg.asset(group_name="catalogue", kinds={"parquet"}, owners=OWNERS)
+def episode_catalogue(storage: MediaStorage) -> dg.MaterializeResult:
+    """The catalogue of episodes (partition, title, kind, source, licence) as a table in the UI;
+    its compliance check verifies that no partition holds an asset its licence forbids."""
+    episodes = Catalogue(storage.get_store()).episodes()
+    rows = [dg.TableRecord({"partition": e.partition_key, "title": e.title, "kind": e.kind, "source": e.source,
+                            "licence": (e.licence or {}).get("identifier") or ("unrestricted" if not e.licence else "custom")})
+            for e in episodes[:500]]
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in ("partition", "title", "kind", "source", "licence")])
+    return dg.MaterializeResult(metadata={"episodes": len(episodes), "table": dg.MetadataValue.table(rows, schema=schema)})
+
+
+@dg.asset_check(asset=episode_catalogue)
+def licence_compliance(storage: MediaStorage, vector_index: VectorIndexResource) -> dg.AssetCheckResult:
+    """Fails when any partition holds an output (file or index point) its licence forbids."""
+    store = storage.get_store()
+    violations = compliance_violations(store, vector_index.get_index(), Catalogue(store).episodes(), date.today())
+    return dg.AssetCheckResult(passed=not violations, metadata={"violations": "\n".join(violations[:50]) or "none",
+                                                                "count": len(violations)})
+
