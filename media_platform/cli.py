@@ -82,24 +82,32 @@ def _require_partition(store: Store, partition: str) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from media_platform.ingest.register import register_master
+    from media_platform.ingest.register import attach_subtitles, register_master
 
     path = Path(args.path)
     if not path.is_file():
         raise CliError(f"{path}: file not found")
+    if args.subtitles and not Path(args.subtitles).is_file():
+        raise CliError(f"{args.subtitles}: file not found")
+    licence = _licence_arg(args.licence)
     store = _store()
     size = path.stat().st_size
     with tqdm(total=size, unit="B", unit_scale=True, desc=f"hashing {path.name}", disable=not args.progress) as bar:
         try:
             reg = register_master(
                 store, Catalogue(store), path, title=args.title, episode_id=args.episode,
-                source="cli", progress=bar.update,
+                source="cli", licence=licence, progress=bar.update,
             )
         except MediaError as exc:
             raise CliError(str(exc)) from exc
-    code = load_code_location()
-    added = code.add_episode_partition(code.get_instance(), reg.episode.partition_key)
     ep = reg.episode
+    if args.subtitles and reg.created:
+        try:
+            ep = attach_subtitles(store, Catalogue(store), ep, Path(args.subtitles))
+        except MediaError as exc:
+            raise CliError(str(exc)) from exc
+    code = load_code_location()
+    added = code.add_episode_partition(code.get_instance(), ep.partition_key)
     if not reg.created:
         print(f"already ingested: {path} has the same content as partition {ep.partition_key!r} "
               f"({ep.title}); nothing to do")
@@ -111,6 +119,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"partition_key": ep.partition_key, "created": reg.created, "kind": ep.kind}))
     return EXIT_OK
+
+
+def _licence_arg(value: str | None) -> dict[str, Any] | None:
+    """``--licence``: a licence name (cc-by-nd-4.0, analysis-only...) or a JSON sidecar file."""
+    if not value:
+        return None
+    from media_platform.licences import load_sidecar, recognise_licence_string
+    from media_platform.retention import licence_record
+
+    if value.endswith(".json"):
+        return licence_record(load_sidecar(value))
+    licence = recognise_licence_string(value, source="catalogue")
+    if licence is None:
+        raise CliError(f"unknown licence {value!r} (a name like cc-by-nd-4.0 or analysis-only, or a .json file)")
+    return licence_record(licence)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -239,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--title", required=True)
     p.add_argument("--episode", default=None, help="episode id (e.g. s01e02)")
+    p.add_argument("--licence", default=None, help="licence name (cc-by-nd-4.0, analysis-only, full...) or JSON file; default: unrestricted")
+    p.add_argument("--subtitles", default=None, help="SRT/WebVTT/JSON transcript to use instead of Whisper")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
 

@@ -68,6 +68,8 @@ def _preview(store: Store, partition: str) -> Rows:
         return [{"start": r["start"], "end": r["end"], "text": r["text"], "score": r["score"],
                  "reasons": r["reasons"], "uri": r["uri"], "video_uri": r.get("video_uri")}]
     selection = json.loads(store.read_bytes(episode_key(partition, layout.PREVIEW_SELECTION)))
+    if selection["choice"] is not None:  # chosen, but never rendered (e.g. the licence forbids it)
+        raise FileNotFoundError(f"{store.uri(key)}: no rendered preview")
     return [{"start": None, "end": None, "text": "", "score": None, "reasons": [selection["reason"]], "uri": None}]
 
 

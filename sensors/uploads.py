@@ -52,7 +52,7 @@ from assets.common import episodes_partitions
 from media_platform.catalogue import Catalogue
 from media_platform.config import DEFAULT_HOME, media_home
 from media_platform.errors import InvalidInputError, MediaError
-from media_platform.ingest.register import register_master
+from media_platform.ingest.register import attach_subtitles, register_master
 from media_platform.ingest.uploads import (
     Candidate,
     LandingFile,
@@ -391,13 +391,8 @@ def _register(
         )
     episode = registration.episode
     if registration.created and sidecar is not None and sidecar.subtitle is not None:
-        suffix = Path(sidecar.subtitle).suffix.lower()
-        key = f"masters/{episode.partition_key}/subtitle{suffix}"
         with landing.local_file(sidecar.subtitle) as sub_path:
-            store.put_file(key, sub_path)
-        episode = catalogue.update_metadata(
-            episode.partition_key, subtitle_key=key, subtitle_name=sidecar.subtitle
-        )
+            episode = attach_subtitles(store, catalogue, episode, sub_path, name=sidecar.subtitle)
     return episode, registration.created
 
 

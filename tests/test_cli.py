@@ -62,6 +62,25 @@ def test_ingest_run_show_search(cli_env, shared_media: Path) -> None:
     assert [r["partition_key"] for r in json.loads(listing.stdout)] == [key]
 
 
+def test_licence_and_subtitles_at_ingest(cli_env, shared_media: Path) -> None:
+    jfk = shared_media / "audio/whisper_jfk"
+    ingest = cli(cli_env, "ingest", str(jfk / "jfk.flac"), "--title", "JFK", "--licence", "cc-by-nd-4.0",
+                 "--subtitles", str(jfk / "jfk.srt"), "--json")
+    assert ingest.returncode == 0, ingest.stderr
+    key = json.loads(ingest.stdout.strip().splitlines()[-1])["partition_key"]
+    run = cli(cli_env, "run", key)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(cli(cli_env, "show", key, "transcript", "--json").stdout)
+    assert "ask not what your country can do for you" in " ".join(r["text"] for r in rows).lower()
+    assert set(rows[0]["words"][0]) == {"word", "start", "end", "probability"}
+    events = json.loads(cli(cli_env, "show", key, "audio_events", "--json").stdout)
+    assert events and set(events[0]) == {"label", "start", "end", "confidence"}
+    no_preview = cli(cli_env, "show", key, "preview")  # no derivatives under CC BY-ND
+    assert no_preview.returncode == 2 and "not materialized" in no_preview.stderr
+    chapters = json.loads(cli(cli_env, "show", key, "chapters", "--json").stdout)
+    assert chapters and set(chapters[0]) == {"start", "end", "title", "keywords"}
+
+
 def test_bad_input_exits_with_clear_errors(cli_env, tmp_path: Path) -> None:
     text = tmp_path / "movie.mp4"
     text.write_text("not a movie\n" * 10)
@@ -71,6 +90,7 @@ def test_bad_input_exits_with_clear_errors(cli_env, tmp_path: Path) -> None:
         (("run", "no-such-episode"), "unknown partition 'no-such-episode'"),
         (("show", "../../etc", "shots"), "partition key '../../etc'"),
         (("search", "  "), "search text is empty"),
+        (("ingest", str(text), "--title", "x", "--licence", "whatever-licence"), "unknown licence"),
     ]
     for args, message in cases:
         result = cli(cli_env, *args)

@@ -94,3 +94,21 @@ def register_master(
         )
     )
     return Registration(episode, created=True, probe=probe)
+
+
+SUBTITLE_SUFFIXES = (".srt", ".vtt", ".json")
+
+
+def attach_subtitles(store: Store, catalogue: Catalogue, episode: Episode, path: Path, name: str | None = None) -> Episode:
+    """Store a subtitle sidecar (SRT, WebVTT or Podcasting 2.0 JSON) beside the episode's master
+    and record it, so the transcript asset uses it instead of running Whisper. The file is
+    parsed first: an unreadable sidecar raises MediaError naming it and stores nothing."""
+    from media_platform.audio.subtitles import parse_subtitles
+
+    suffix = Path(name or path.name).suffix.lower()
+    if suffix not in SUBTITLE_SUFFIXES:
+        raise MediaError(path, f"subtitles must be one of {', '.join(SUBTITLE_SUFFIXES)}")
+    parse_subtitles(path)
+    key = f"masters/{episode.partition_key}/subtitle{suffix}"
+    store.put_file(key, path)
+    return catalogue.update_metadata(episode.partition_key, subtitle_key=key, subtitle_name=name or path.name)
