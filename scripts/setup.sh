@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg espeak-ng sox libsox-fmt-all)
+APT_PACKAGES=(ffmpeg espeak-ng sox libsox-fmt-all libgl1 libglib2.0-0)
 missing=()
 for tool in ffmpeg ffprobe espeak-ng sox; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")

@@ -14,65 +14,31 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pytest
-from clip_fixtures import TINY_CLIP_DIM, TINY_CLIP_NAME, write_tiny_clip_checkpoint
+from clip_fixtures import TINY_CLIP_DIM
+from platform_harness import check_results, platform_for_test
 
 from assets import ingest, video
-from assets.common import episodes_partitions
 from media_platform.catalogue import Catalogue
 from media_platform.config import episode_key
-from media_platform.ingest.register import register_master
 from media_platform.search.index import shot_point_id
 from media_platform.storage import LocalStore, read_table
-from resources import ClipEncoderResource, MediaStorage, VectorIndexResource
-
-ALL_ASSETS = [*dg.load_assets_from_modules([ingest, video]), *dg.load_asset_checks_from_modules([ingest, video])]
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, shared_media: Path):
-    root = tmp_path_factory.mktemp("platform")
-    checkpoint, config = write_tiny_clip_checkpoint(root / "clip")
-    resources = {
-        "storage": MediaStorage(root=str(root / "home")),
-        "clip": ClipEncoderResource(model_name=TINY_CLIP_NAME, checkpoint_path=str(checkpoint),
-                                    model_config_path=str(config)),
-        "vector_index": VectorIndexResource(embedded_path=str(root / "index")),
-    }
-    with dg.instance_for_test() as instance:
-        yield {"root": root, "resources": resources, "instance": instance, "media": shared_media}
-
-
-def _ingest(platform, path: Path, title: str) -> str:
-    store = platform["resources"]["storage"].get_store()
-    reg = register_master(store, Catalogue(store), path, title=title)
-    platform["instance"].add_dynamic_partitions(episodes_partitions.name, [reg.episode.partition_key])
-    return reg.episode.partition_key
-
-
-def _materialize(platform, key: str) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        ALL_ASSETS, instance=platform["instance"], resources=platform["resources"],
-        partition_key=key, raise_on_error=False,
-    )
-
-
-def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {
-        e.event_specific_data.check_name: e.event_specific_data.passed
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
+    with platform_for_test(tmp_path_factory.mktemp("platform"), shared_media, [ingest, video]) as p:
+        yield p
 
 
 def test_video_episode_end_to_end(platform) -> None:
-    key = _ingest(platform, platform["media"] / "video/pyscenedetect/issue-134-rotate.mp4", "GoldenEye Rotated")
-    result = _materialize(platform, key)
+    key = platform.ingest(platform.media / "video/pyscenedetect/issue-134-rotate.mp4", "GoldenEye Rotated")
+    result = platform.run(key)
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == {"master", "media_probe", "shots", "keyframes", "shot_embeddings", "shot_index"}
-    assert all(_check_results(result).values()), _check_results(result)
+    assert all(check_results(result).values()), check_results(result)
 
-    store = platform["resources"]["storage"].get_store()
+    store = platform.store
     shots = read_table(store, episode_key(key, "shots.parquet"))
     starts = shots["start_frame"].to_list()
     for cut in (90, 210):  # ground truth: hard cuts at frames 90 and 210
@@ -90,20 +56,20 @@ def test_video_episode_end_to_end(platform) -> None:
     vectors = np.asarray(emb["embedding"].to_list())
     assert vectors.shape == (shots.height, TINY_CLIP_DIM)
 
-    index = platform["resources"]["vector_index"].get_index()
+    index = platform.resources["vector_index"].get_index()
     assert index.ids_for_partition(key) == {shot_point_id(key, s) for s in shots["shot"]}
     hit = index.search(vectors[1], limit=1)[0]
     assert hit.payload["partition"] == key and hit.payload["shot"] == 1 and hit.score > 0.99
 
     # Re-running is idempotent: same shots, same points, nothing duplicated.
-    again = _materialize(platform, key)
+    again = platform.run(key)
     assert again.success
     assert index.count(key) == shots.height
 
 
 def test_audio_only_episode_skips_video_assets(platform) -> None:
-    key = _ingest(platform, platform["media"] / "audio/whisper_jfk/jfk.flac", "JFK")
-    result = _materialize(platform, key)
+    key = platform.ingest(platform.media / "audio/whisper_jfk/jfk.flac", "JFK")
+    result = platform.run(key)
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"master", "media_probe"} <= materialized
@@ -118,10 +84,10 @@ def test_video_without_audio_track(platform, tmp_path: Path) -> None:
          "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(silent)],
         check=True,
     )
-    key = _ingest(platform, silent, "Silent Bars")
-    result = _materialize(platform, key)
+    key = platform.ingest(silent, "Silent Bars")
+    result = platform.run(key)
     assert result.success
-    shots = read_table(platform["resources"]["storage"].get_store(), episode_key(key, "shots.parquet"))
+    shots = read_table(platform.store, episode_key(key, "shots.parquet"))
     assert shots.height == 2 and abs(shots["start_frame"][1] - 50) <= 1
 
 
@@ -132,31 +98,31 @@ def _failure_description(result: dg.ExecuteInProcessResult) -> str:
 
 
 def test_bad_episodes_fail_alone_and_keep_others(platform, tmp_path: Path) -> None:
-    good = _ingest(platform, platform["media"] / "video/pyscenedetect/counter.mp4", "Counter")
-    assert _materialize(platform, good).success
-    store: LocalStore = platform["resources"]["storage"].get_store()
+    good = platform.ingest(platform.media / "video/pyscenedetect/counter.mp4", "Counter")
+    assert platform.run(good).success
+    store: LocalStore = platform.store
     before = store.read_bytes(episode_key(good, "shots.parquet"))
-    index = platform["resources"]["vector_index"].get_index()
+    index = platform.resources["vector_index"].get_index()
 
     # A truncated video whose header (moov first) still probes: registered, then its run fails
     # with an error naming the file.
     faststart = tmp_path / "faststart.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(platform["media"] / "video/pyscenedetect/issue-134-rotate.mp4"),
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(platform.media / "video/pyscenedetect/issue-134-rotate.mp4"),
                     "-c", "copy", "-movflags", "+faststart", str(faststart)], check=True)
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(faststart.read_bytes()[: faststart.stat().st_size // 2])
-    bad = _ingest(platform, truncated, "Truncated")
-    result = _materialize(platform, bad)
+    bad = platform.ingest(truncated, "Truncated")
+    result = platform.run(bad)
     assert not result.success
     message = _failure_description(result)
     assert f"masters/{bad}/master.mp4" in message and "truncated" in message
 
     # A master corrupted in storage after ingestion: the blocking hash check stops the run.
-    other = _ingest(platform, platform["media"] / "video/pyscenedetect/goldeneye-vfr-drop3.mp4", "VFR")
+    other = platform.ingest(platform.media / "video/pyscenedetect/goldeneye-vfr-drop3.mp4", "VFR")
     episode = Catalogue(store).get(other)
     store.write_bytes(episode.master_key, b"not a video any more")
-    result = _materialize(platform, other)
-    assert not result.success and _check_results(result)["content_hash_matches_catalogue"] is False
+    result = platform.run(other)
+    assert not result.success and check_results(result)["content_hash_matches_catalogue"] is False
 
     # The good episode's outputs and index points are untouched.
     assert store.read_bytes(episode_key(good, "shots.parquet")) == before
@@ -173,22 +139,22 @@ def test_bad_files_are_refused_at_ingestion(platform, tmp_path: Path, name: str,
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(MediaError) as err:
-        _ingest(platform, path, "Bad")
+        platform.ingest(path, "Bad")
     assert str(path) in str(err.value) and problem in str(err.value)
 
 
 def test_counter_frame_arithmetic(platform) -> None:
-    key = _ingest(platform, platform["media"] / "video/pyscenedetect/counter.mp4", "Counter")
-    store = platform["resources"]["storage"].get_store()
+    key = platform.ingest(platform.media / "video/pyscenedetect/counter.mp4", "Counter")
+    store = platform.store
     if not store.exists(episode_key(key, "shots.parquet")):
-        assert _materialize(platform, key).success
+        assert platform.run(key).success
     shots = read_table(store, episode_key(key, "shots.parquet")).to_dicts()
     assert shots == [{"shot": 0, "start_frame": 0, "end_frame": 29, "start_s": 0.0, "end_s": 3.0, "confidence": 1.0}]
 
 
 def test_shot_table_is_replaced_atomically(platform) -> None:
     """No temporary or staging files are left beside the outputs after runs."""
-    home = Path(platform["resources"]["storage"].root)
+    home = Path(platform.resources["storage"].root)
     leftovers = [p for p in home.rglob("*") if p.name.endswith((".tmp", ".staging", ".old"))]
     assert leftovers == []
     assert shutil.which("ffmpeg")

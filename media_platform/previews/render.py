@@ -145,6 +145,12 @@ def _atomic_ffmpeg(cmd_head: list[str], cmd_tail: list[str], out_path: Path, src
     return out_path
 
 
+def _cut_input(src: Path, start: float, dur: float) -> list[str]:
+    """The ffmpeg arguments that read ``dur`` seconds of ``src`` from ``start`` (no shell)."""
+    return [_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            "-ss", f"{start:.3f}", "-t", f"{dur:.3f}", "-i", str(src)]
+
+
 def render_audio_preview(
     source: str | os.PathLike[str],
     start: float,
@@ -162,25 +168,7 @@ def render_audio_preview(
         raise MediaError(src, "file not found")
     dur = _validate_span(start, end)
     fi, fo = _fit_fades(dur, fade_in_s, fade_out_s)
-    head = [
-        _ffmpeg(),
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-ss",
-        f"{start:.3f}",
-        "-t",
-        f"{dur:.3f}",
-        "-i",
-        str(src),
-        "-map",
-        "0:a:0",
-        "-vn",
-        "-af",
-        _afade(dur, fi, fo),
-    ]
+    head = [*_cut_input(src, start, dur), "-map", "0:a:0", "-vn", "-af", _afade(dur, fi, fo)]
     if sample_rate:
         head += ["-ar", str(int(sample_rate))]
     tail = ["-c:a", "libmp3lame", "-b:a", bitrate, "-f", "mp3"]
@@ -210,22 +198,7 @@ def render_video_preview(
         raise MediaError(src, "no video stream: use render_audio_preview")
     dur = _validate_span(start, end)
     fi, fo = _fit_fades(dur, fade_in_s, fade_out_s)
-    head = [
-        _ffmpeg(),
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-ss",
-        f"{start:.3f}",
-        "-t",
-        f"{dur:.3f}",
-        "-i",
-        str(src),
-        "-map",
-        "0:v:0",
-    ]
+    head = [*_cut_input(src, start, dur), "-map", "0:v:0"]
     if video_fades:
         vf = []
         if fi > 0:
