@@ -130,6 +130,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-peer", action="store_true", help="skip qdrant-client local mode")
     parser.add_argument(
+        "--text-model", default="ViT-B-32",
+        help="open_clip model whose text tower encodes the queries for the end-to-end "
+        "text-to-shot figure (untrained weights: same compute as trained ones); '' to skip",
+    )
+    parser.add_argument(
         "--workdir", type=Path, default=None, help="where to build the stores (temp dir)"
     )
     args = parser.parse_args(argv)
@@ -177,6 +182,27 @@ def main(argv: list[str] | None = None) -> None:
                 p = time_queries(edge, queries, partitions, filtered=flt)
                 rows.append((f"edge  ({n} pts)", f"HNSW        {label} p50/p95/p99 ms", fmt(p)))
                 print(f"edge HNSW {label}: {fmt(p)}", flush=True)
+        if args.text_model:
+            from media_platform.video.clip import ClipEncoder, ClipModelSpec
+
+            encoder = ClipEncoder(ClipModelSpec(args.text_model, "none"), device="cpu")
+            texts = [f"{a} {b}" for a in ("a car chasing", "a dog near", "two people talking by", "an explosion over")
+                     for b in ("a boat", "the sea", "a city at night", "a red door", "a crowded market")]
+            encoder.encode_text(texts[:1])  # warm-up
+            encode_ms, total_ms = [], []
+            for i in range(min(args.queries, 100)):
+                t0 = time.perf_counter()
+                vector = encoder.encode_text([texts[i % len(texts)]])[0]
+                t1 = time.perf_counter()
+                if vector.shape[0] == args.dim:
+                    edge.search(vector, limit=10)
+                t2 = time.perf_counter()
+                encode_ms.append((t1 - t0) * 1000)
+                total_ms.append((t2 - t0) * 1000)
+            label = f"edge  ({n} pts)"
+            rows.append((label, f"text encode ({args.text_model}) p50/p95/p99 ms", fmt(np.percentile(encode_ms, [50, 95, 99]))))
+            rows.append((label, "text-to-shot (encode+search) p50/p95/p99 ms", fmt(np.percentile(total_ms, [50, 95, 99]))))
+            print(f"text-to-shot end to end: {fmt(np.percentile(total_ms, [50, 95, 99]))}", flush=True)
         assert edge.count() == n
         edge.close()
 

@@ -191,6 +191,29 @@ def test_synthetic_dissolve_is_at_most_one_boundary(synth: Path) -> None:
         assert result.shots[1].confidence < 0.7
 
 
+def test_synthetic_cut_to_black_then_fade_in_is_a_cut(synth: Path) -> None:
+    out = synth / "cut_fade_in.mp4"
+    # A dim shot, then a cut to black (frame 50) that fades in over 0.5 s to a bright,
+    # low-contrast picture: the dim early fade frames score low against the previous shot (their
+    # mean level happens to match it) but cannot show a return to it, so this is a cut, not a flash.
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=2", "-f", "lavfi",
+           "-i", "testsrc2=s=320x180:r=25:d=2", "-filter_complex",
+           "[0]lutyuv=y='16+(val-16)*0.4'[a];[1]lutyuv=y='170+(val-128)*0.25',fade=t=in:st=0:d=0.5[b];"
+           "[a][b]concat=n=2:v=1:a=0", *X264, str(out))
+    assert detect_shots(out).cut_frames == [50]
+
+
+def test_synthetic_object_jump_on_steady_background_is_not_a_cut(synth: Path) -> None:
+    out = synth / "jump.mp4"
+    # A dark square (a sixth of the picture) jumps across a steady background at frame 50: an
+    # abrupt single-frame change, but of part of the picture only (fast motion), not a cut.
+    box = "drawbox=y=40:w=100:h=100:color=0x101010:t=fill"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=3",
+           "-vf", f"{box}:x=20:enable='lt(n,50)',{box}:x=190:enable='gte(n,50)'", *X264, str(out))
+    assert detect_shots(out).cut_frames == []
+    assert detect_shots(out, ShotDetectorConfig(skip_nonref=False)).cut_frames == []
+
+
 def test_no_audio_track_is_fine(synth: Path) -> None:
     out = synth / "noaudio.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=10:d=1", *X264, str(out))

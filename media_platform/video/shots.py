@@ -109,6 +109,13 @@ class ShotDetectorConfig:
             one of the next two decoded frames differ by less than this fraction of its score.
         peak_ratio: a cut's score must be this multiple of both neighbouring pair scores (motion
             spreads its change over several pairs, a cut is a single spike).
+        spread_min: below ``strong_score``, a cut must change most of the picture: the median
+            over a grid of cells of the normalised luma change must reach this (an object moving
+            fast in front of a steady background changes only part of it).
+        flash_contrast: the frame after a transient must have at least this fraction of the
+            contrast (luma std) of the frame before it to count as "the same picture again"
+            (a low-contrast frame, e.g. the start of a fade-in after a cut to black, cannot
+            confirm a return).
         dark_luma: mean luma (0..255) below which a frame may be part of a fade.
         fade_span: decoded frames on each side checked for a monotonic luma ramp (fade).
         refine_keep: after refinement the best single frame pair must carry at least this fraction
@@ -136,6 +143,8 @@ class ShotDetectorConfig:
     flash_keep: float = 0.45
     refine_keep: float = 0.55
     peak_ratio: float = 2.0
+    spread_min: float = 0.45
+    flash_contrast: float = 0.5
     dark_luma: float = 48.0
     fade_span: int = 3
     min_shot_frames: int = 6
@@ -250,6 +259,18 @@ def _score(a: _Sig, b: _Sig, flat_std: float) -> float:
     return 0.6 * p + 0.4 * hist * min(1.0, p / 0.2)
 
 
+def _spread(a: _Sig, b: _Sig, cfg: ShotDetectorConfig) -> float:
+    """How much of the picture changed between two frames: the median, over a coarse grid of
+    cells (6 rows x 8 columns), of the mean absolute difference of the normalised luma. A cut
+    changes nearly every region (typically 0.6 and more), a moving object only some while the
+    rest of the picture stays put (median well below 0.5). 1.0 when a frame is uniform."""
+    if a.norm is None or b.norm is None:
+        return 1.0
+    d = np.abs(a.norm - b.norm).reshape(cfg.analysis_height, cfg.analysis_width)
+    cells = cv2.resize(d, (8, 6), interpolation=cv2.INTER_AREA)
+    return float(np.median(cells))
+
+
 def _contrast_gap(a: _Sig, b: _Sig, flat_std: float) -> float:
     """Weight of a mean-level change: full when one frame has real contrast (black to content is
     a cut), none between two low-contrast frames (lighting or a colour wash is not)."""
@@ -278,6 +299,8 @@ class _Coarse:
         self.s3: list[float] = []  # score(j-3, j)
         self.sl: list[float] = []  # score(j-L, j), dissolve span
         self.means: list[float] = []  # mean luma of decoded frame j
+        self.stds: list[float] = []  # luma standard deviation of decoded frame j
+        self.spread: list[float] = []  # _spread(j-1, j) where s1 >= min_score, else 1.0
         self.blend: list[float] = []  # dissolve blend error of (j-L, j-L/2, j); inf if not testable
 
 
@@ -319,8 +342,11 @@ def _coarse_pass(
                 sig = _signature(frame, cfg)
                 coarse.frames.append(fi)
                 coarse.means.append(sig.mean)
+                coarse.stds.append(sig.std)
                 n = len(ring)
-                coarse.s1.append(_score(ring[-1], sig, cfg.flat_std) if n >= 1 else 0.0)
+                s1 = _score(ring[-1], sig, cfg.flat_std) if n >= 1 else 0.0
+                coarse.s1.append(s1)
+                coarse.spread.append(_spread(ring[-1], sig, cfg) if s1 >= cfg.min_score else 1.0)
                 coarse.s2.append(_score(ring[-2], sig, cfg.flat_std) if n >= 2 else 0.0)
                 coarse.s3.append(_score(ring[-3], sig, cfg.flat_std) if n >= 3 else 0.0)
                 coarse.sl.append(_score(ring[0], sig, cfg.flat_std) if n >= span else 0.0)
@@ -421,6 +447,8 @@ def _cut_candidates(c: _Coarse, cfg: ShotDetectorConfig) -> list[tuple[int, floa
     s2 = np.asarray(c.s2)
     s3 = np.asarray(c.s3)
     means = np.asarray(c.means)
+    stds = np.asarray(c.stds)
+    spread = np.asarray(c.spread)
     for j in np.nonzero(s1[1:] >= cfg.min_score)[0] + 1:
         j = int(j)
         lo, hi = max(1, j - cfg.window), min(n, j + cfg.window + 1)
@@ -436,14 +464,27 @@ def _cut_candidates(c: _Coarse, cfg: ShotDetectorConfig) -> list[tuple[int, floa
         # Fade: dark frames whose mean level ramps monotonically (from/to black).
         if _in_fade(means, j, cfg) and not (s1[j] >= cfg.strong_score and s1[j] >= 2.0 * cfg.peak_ratio * side):
             continue
+        # Local change: a fast object in front of a steady background is not a cut.
+        if s1[j] < cfg.strong_score and spread[j] < cfg.spread_min:
+            continue
         # Transient: the frame before and a frame shortly after look alike (flash, glitch).
-        across = [s2[j + 1]] if j + 1 < n else []
-        if j + 2 < n:
-            across.append(s3[j + 2])
+        # Only a frame with comparable contrast can show that (a dim frame scores low against
+        # anything: its correlation is noise and its mean may happen to match).
+        across = []
+        for k, s_across in ((j + 1, s2), (j + 2, s3)):
+            if k < n and _comparable_contrast(stds[j - 1], stds[k], cfg):
+                across.append(s_across[k])
         if across and min(across) < cfg.flash_keep * s1[j]:
             continue
         out.append((j, float(s1[j]), float(ratio)))
     return out
+
+
+def _comparable_contrast(std_a: float, std_b: float, cfg: ShotDetectorConfig) -> bool:
+    """Two frames whose similarity can be judged: both uniform, or contrasts of the same order."""
+    if max(std_a, std_b) < cfg.flat_std:
+        return True
+    return min(std_a, std_b) >= cfg.flash_contrast * max(std_a, std_b)
 
 
 def _in_fade(means: np.ndarray, j: int, cfg: ShotDetectorConfig) -> bool:
