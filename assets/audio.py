@@ -4,10 +4,8 @@ per-shot audio features for video episodes.
 Video masters without an audio track skip these assets cleanly (``audio`` yields nothing).
 """
 
-import io
 import json
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -32,7 +30,12 @@ from media_platform import layout
 from media_platform.audio.decode import audio_streams, choose_main_stream, decode_audio
 from media_platform.audio.events import class_names, detect_events, mean_class_scores_per_span
 from media_platform.audio.loudness import normalize_loudness
-from media_platform.audio.render import encode_audio_file, events_timeline_png
+from media_platform.audio.render import (
+    encode_audio_file,
+    events_timeline_png,
+    read_wav_16k,
+    wav_16k_bytes,
+)
 from media_platform.audio.sidecars import load_sidecar_transcript
 from media_platform.audio.transcript_store import (
     events_from_tables,
@@ -55,22 +58,6 @@ class LoudnessConfig(dg.Config):
 
     target_lufs: float = -16.0
     true_peak_ceiling_dbtp: float = -1.0
-
-
-def _read_wav_16k(data: bytes) -> np.ndarray:
-    with wave.open(io.BytesIO(data)) as wav:
-        frames = wav.readframes(wav.getnframes())
-    return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
-
-
-def _wav_16k_bytes(samples: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16000)
-        wav.writeframes((np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
-    return buf.getvalue()
 
 
 def _segments_table(segments: tuple[EventSegment, ...] | list[EventSegment]) -> dg.MetadataValue:
@@ -121,7 +108,7 @@ def audio(
         mp3 = encode_audio_file(normalized, decoded.sample_rate, Path(tmp) / "normalized.mp3")
         flac_uri = store.put_file(episode_key(key, layout.AUDIO_NORMALIZED_FLAC), flac)
         mp3_uri = store.put_file(episode_key(key, layout.AUDIO_NORMALIZED_MP3), mp3)
-    store.write_bytes(episode_key(key, layout.AUDIO_16K), _wav_16k_bytes(mono16))
+    store.write_bytes(episode_key(key, layout.AUDIO_16K), wav_16k_bytes(mono16))
     report_data = {**report.as_dict(), "stream_index": main.index, "streams": len(streams)}
     store.write_bytes(episode_key(key, layout.LOUDNESS_REPORT), json.dumps(report_data, default=str).encode())
     yield dg.MaterializeResult(
@@ -173,7 +160,7 @@ def audio_events(context: dg.AssetExecutionContext, storage: MediaStorage) -> It
     key = context.partition_key
     if not licence_allows(context, episode_for(context, store), "audio_events"):
         return
-    samples = _read_wav_16k(store.read_bytes(episode_key(key, layout.AUDIO_16K)))
+    samples = read_wav_16k(store.read_bytes(episode_key(key, layout.AUDIO_16K)))
     started = time.perf_counter()
     events = detect_events(samples)
     elapsed = time.perf_counter() - started
@@ -245,7 +232,7 @@ def transcript(
     if sidecar is not None:
         result, run_report = sidecar, {"source": sidecar.source, "whisper_run": False, "sidecar": sidecar_note}
     else:
-        samples = _read_wav_16k(store.read_bytes(episode_key(key, layout.AUDIO_16K)))
+        samples = read_wav_16k(store.read_bytes(episode_key(key, layout.AUDIO_16K)))
         segs = read_table(store, episode_key(key, layout.AUDIO_EVENTS))
         regions = [(r["start"], r["end"]) for r in segs.iter_rows(named=True) if r["label"] in SPEECH_LABELS]
         result, run_report = transcriber.transcribe(samples, regions)

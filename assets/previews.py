@@ -9,12 +9,12 @@ from tempfile import TemporaryDirectory
 import dagster as dg
 import polars as pl
 
-from assets.audio import _read_wav_16k, audio, audio_events, transcript
+from assets.audio import audio, audio_events, transcript
 from assets.common import OWNERS, episode_for, episodes_partitions, licence_allows, load_probe
 from media_platform import layout
 from media_platform.audio.decode import decode_audio
 from media_platform.audio.loudness import normalize_loudness
-from media_platform.audio.render import encode_audio_file
+from media_platform.audio.render import encode_audio_file, read_wav_16k
 from media_platform.audio.transcript_store import events_from_tables, transcript_from_table
 from media_platform.config import episode_key
 from media_platform.previews.candidates import CandidateConfig, build_candidates
@@ -122,7 +122,7 @@ def preview_candidates(
         return
     analysis = analyze_transcript(_load_transcript(store, key), MiniLMEmbedder.shared())
     events = _load_events(store, key)
-    samples = _read_wav_16k(store.read_bytes(episode_key(key, layout.AUDIO_16K)))
+    samples = read_wav_16k(store.read_bytes(episode_key(key, layout.AUDIO_16K)))
     cset = build_candidates(analysis, events.segments, samples, 16000, config=CandidateConfig(
         target_s=config.target_s, min_s=config.min_s, exclude_tail_frac=config.exclude_tail_frac))
     df, summary = candidates_to_table(cset)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import wave
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,24 @@ LABEL_COLOURS = {
     "noise": (244, 180, 0),
     "silence": (200, 200, 200),
 }
+
+
+def read_wav_16k(data: bytes) -> np.ndarray:
+    """Samples (float32, -1..1) of a 16-bit mono WAV held in memory."""
+    with wave.open(io.BytesIO(data)) as wav:
+        frames = wav.readframes(wav.getnframes())
+    return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def wav_16k_bytes(samples: np.ndarray) -> bytes:
+    """A 16 kHz, 16-bit mono WAV of float samples, in memory."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes((np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
+    return buf.getvalue()
 
 
 def encode_audio_file(samples: np.ndarray, sample_rate: int, dest: Path, mp3_quality: int = 2) -> Path:

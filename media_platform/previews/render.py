@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from media_platform.audio.decode import load_audio
 from media_platform.errors import InvalidInputError, MediaError
 
 
@@ -46,38 +47,8 @@ def decode_audio(
     path: str | os.PathLike[str], sample_rate: int = 16000, *, mono: bool = True
 ) -> np.ndarray:
     """Decode any audio/video file to float32 samples at ``sample_rate`` (mono: shape (n,);
-    else (n, channels))."""
-    p = Path(path)
-    if not p.is_file():
-        raise MediaError(p, "file not found")
-    cmd = [
-        _ffmpeg(),
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-i",
-        str(p),
-        "-vn",
-        "-map",
-        "0:a:0",
-        "-ac",
-        "1" if mono else "2",
-        "-ar",
-        str(int(sample_rate)),
-        "-f",
-        "f32le",
-        "-acodec",
-        "pcm_f32le",
-        "pipe:1",
-    ]
-    out = _run(cmd, p).stdout
-    x = np.frombuffer(out, dtype="<f4").astype(np.float32)
-    if not mono:
-        x = x.reshape(-1, 2)
-    if len(x) == 0:
-        raise MediaError(p, "no audio samples decoded")
-    return x
+    else (n, channels)); see :func:`media_platform.audio.decode.load_audio`."""
+    return load_audio(path, sr=sample_rate, mono=mono)
 
 
 def _has_stream(path: Path, kind: str) -> bool:
