@@ -72,6 +72,17 @@ def test_no_derivatives_licence_gets_transcript_but_no_preview(platform, tmp_pat
     assert not store.exists(episode_key(key, "preview.mp3"))
 
 
+def test_no_derivatives_video_gets_shots_and_transcript_from_a_manual_run(platform, tmp_path: Path) -> None:
+    clip = tmp_path / "rotate.mp4"
+    clip.write_bytes((platform.media / "video/pyscenedetect/issue-134-rotate.mp4").read_bytes())
+    key = platform.ingest(clip, "GoldenEye ND", licence={"identifier": "cc-by-nd-4.0"})
+    result = platform.run(key, EPISODE)  # everything, as "Materialize all" in the UI would
+    assert result.success
+    done = materialized(result)
+    assert {"shots", "keyframes", "shot_embeddings", "shot_index", "transcript", "preview_selection"} <= done
+    assert "preview" not in done and not platform.store.exists(episode_key(key, "preview.mp4"))
+
+
 def test_analysis_forbidden_title_keeps_only_its_master(platform, tmp_path: Path) -> None:
     clip = tmp_path / "test.wav"
     clip.write_bytes((platform.media / "audio/picovoice/test.wav").read_bytes())

@@ -221,15 +221,18 @@ def _signature(frame: av.VideoFrame, cfg: ShotDetectorConfig) -> _Sig:
     y = _shrink(_plane(frame, 0), w, h)
     u = _shrink(_plane(frame, 1), w // 2, h // 2)
     v = _shrink(_plane(frame, 2), w // 2, h // 2)
+    # One bincount for the three histograms (Y bins, then U, then V).
     shift = 8 - int(np.log2(_HIST_BINS))
-    hy = np.bincount((y >> shift).ravel(), minlength=_HIST_BINS).astype(np.float32) / y.size
-    hu = np.bincount((u >> shift).ravel(), minlength=_HIST_BINS).astype(np.float32) / u.size
-    hv = np.bincount((v >> shift).ravel(), minlength=_HIST_BINS).astype(np.float32) / v.size
+    codes = np.concatenate([(y >> shift).ravel(), (u >> shift).ravel() + _HIST_BINS,
+                            (v >> shift).ravel() + 2 * _HIST_BINS])
+    hist = np.bincount(codes, minlength=3 * _HIST_BINS).astype(np.float32)
+    hist[:_HIST_BINS] *= 1.0 / y.size
+    hist[_HIST_BINS:] *= 1.0 / u.size
+    m, sd = cv2.meanStdDev(y)
+    mean, std = float(m[0, 0]), float(sd[0, 0])
     luma = y.ravel().astype(np.float32)
-    mean = float(luma.mean())
-    std = float(luma.std())
-    norm = (luma - mean) / std if std >= cfg.flat_std else None
-    return _Sig(luma=luma, norm=norm, mean=mean, std=std, hist=np.concatenate([hy, hu, hv]))
+    norm = (luma - np.float32(mean)) * np.float32(1.0 / std) if std >= cfg.flat_std else None
+    return _Sig(luma=luma, norm=norm, mean=mean, std=std, hist=hist)
 
 
 def _score(a: _Sig, b: _Sig, flat_std: float) -> float:
@@ -295,13 +298,13 @@ class _Coarse:
     def __init__(self) -> None:
         self.frames: list[int] = []  # decoded-frame index of each decoded frame
         self.s1: list[float] = []  # score(j-1, j)
-        self.s2: list[float] = []  # score(j-2, j)
-        self.s3: list[float] = []  # score(j-3, j)
+        self.s2: list[float] = []  # score(j-2, j) where s1[j-1] >= min_score, else nan
+        self.s3: list[float] = []  # score(j-3, j) where s1[j-2] >= min_score, else nan
         self.sl: list[float] = []  # score(j-L, j), dissolve span
         self.means: list[float] = []  # mean luma of decoded frame j
         self.stds: list[float] = []  # luma standard deviation of decoded frame j
         self.spread: list[float] = []  # _spread(j-1, j) where s1 >= min_score, else 1.0
-        self.blend: list[float] = []  # dissolve blend error of (j-L, j-L/2, j); inf if not testable
+        self.blend: list[float] = []  # blend error of (j-L, j-L/2, j); inf if not testable or sl[j] is too low
 
 
 def _coarse_pass(
@@ -313,6 +316,7 @@ def _coarse_pass(
     the frame index), and whether decoding stopped on an error.
     """
     span = max(2, cfg.dissolve_span)
+    nan, inf = float("nan"), float("inf")
     coarse = _Coarse()
     ring: deque[_Sig] = deque(maxlen=span + 1)
     all_pts: list[int] | None = None if index is not None else []
@@ -347,12 +351,20 @@ def _coarse_pass(
                 s1 = _score(ring[-1], sig, cfg.flat_std) if n >= 1 else 0.0
                 coarse.s1.append(s1)
                 coarse.spread.append(_spread(ring[-1], sig, cfg) if s1 >= cfg.min_score else 1.0)
-                coarse.s2.append(_score(ring[-2], sig, cfg.flat_std) if n >= 2 else 0.0)
-                coarse.s3.append(_score(ring[-3], sig, cfg.flat_std) if n >= 3 else 0.0)
-                coarse.sl.append(_score(ring[0], sig, cfg.flat_std) if n >= span else 0.0)
+                # score(j-2, j) and score(j-3, j) only serve the transient test of a candidate
+                # at j-1 or j-2; the blend error only a dissolve candidate: computed on demand.
+                s1s = coarse.s1
+                coarse.s2.append(
+                    _score(ring[-2], sig, cfg.flat_std) if n >= 2 and s1s[-2] >= cfg.min_score else nan
+                )
+                coarse.s3.append(
+                    _score(ring[-3], sig, cfg.flat_std) if n >= 3 and s1s[-3] >= cfg.min_score else nan
+                )
+                sl = _score(ring[0], sig, cfg.flat_std) if n >= span else 0.0
+                coarse.sl.append(sl)
                 coarse.blend.append(
                     _blend_error(ring[0], ring[span // 2], sig, cfg)
-                    if n >= span and cfg.detect_dissolves else float("inf")
+                    if n >= span and cfg.detect_dissolves and sl >= cfg.dissolve_min_score else inf
                 )
                 ring.append(sig)
         except av.error.FFmpegError as exc:
