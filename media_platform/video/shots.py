@@ -14,8 +14,12 @@ How it works (see :func:`detect_shots`):
    distance (invariant to brightness gain and offset, so fades and exposure changes barely
    register) with luma and chroma histogram distances. A boundary candidate needs an absolute
    minimum score and a score several times the local median of its neighbours (an adaptive
-   threshold, as in PySceneDetect's AdaptiveDetector). A change that reverts within two frames
-   (flash, a frame of glitch) is rejected by comparing the frames on either side of it, and
+   threshold, as in PySceneDetect's AdaptiveDetector). A moderate change that leaves most of
+   the picture in place (a fast object in front of a steady background) is rejected: a cut
+   changes nearly every region of a coarse grid. A change that reverts within two frames
+   (flash, a frame of glitch) is rejected by comparing the frames on either side of it (only a
+   frame of comparable contrast can show the return: the dim first frames of a fade-in after a
+   cut to black cannot), and
    frames that are nearly uniform (black) are compared by mean level only, so a ramp from or to
    black (a fade) is gradual and never passes the adaptive test.
 4. **Refinement** – when a candidate lies between two decoded frames more than one frame apart,
@@ -255,9 +259,9 @@ def _score(a: _Sig, b: _Sig, flat_std: float) -> float:
     # Luma: histogram intersection distance. Chroma: earth mover's distance of the U and V
     # histograms (proportional to the colour shift, not jumpy at bin edges), scaled so that a
     # shift of a quarter of the range counts fully.
-    h_y = 0.5 * float(np.abs(a.hist[:_HIST_BINS] - b.hist[:_HIST_BINS]).sum())
-    cdf = np.abs(np.cumsum(a.hist[_HIST_BINS:].reshape(2, _HIST_BINS) - b.hist[_HIST_BINS:].reshape(2, _HIST_BINS), axis=1))
-    emd_uv = float(cdf.sum()) / (2 * _HIST_BINS)
+    d = a.hist - b.hist
+    h_y = 0.5 * float(np.abs(d[:_HIST_BINS]).sum())
+    emd_uv = float(np.abs(np.cumsum(d[_HIST_BINS:].reshape(2, _HIST_BINS), axis=1)).sum()) / (2 * _HIST_BINS)
     hist = 0.5 * h_y + 0.5 * min(1.0, 4.0 * emd_uv)
     return 0.6 * p + 0.4 * hist * min(1.0, p / 0.2)
 
