@@ -1,0 +1,49 @@
+"""The CLIP encoder: checkpoint loading, unit-norm embeddings, and the truncated text path
+giving exactly what open_clip's own ``encode_text`` gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from clip_fixtures import TINY_CLIP_DIM, TINY_CLIP_NAME, write_tiny_clip_checkpoint
+
+from media_platform.video.clip import ClipEncoder, ClipModelSpec
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory) -> ClipEncoder:
+    checkpoint, config = write_tiny_clip_checkpoint(tmp_path_factory.mktemp("clip"))
+    return ClipEncoder(ClipModelSpec(TINY_CLIP_NAME, checkpoint_path=str(checkpoint), model_config_path=str(config)), device="cpu")
+
+
+@pytest.mark.parametrize("texts", [["a car chasing a boat"], ["x", "an explosion over a city at night, people running"], [""]])
+def test_truncated_text_path_matches_open_clip(encoder: ClipEncoder, texts: list[str]) -> None:
+    tokens = encoder.tokenizer(texts)
+    with torch.inference_mode():
+        reference = encoder.model.encode_text(tokens).numpy()
+        fast = encoder._encode_tokens(tokens).numpy()
+    np.testing.assert_allclose(fast, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_embeddings_are_unit_norm_with_the_model_dimension(encoder: ClipEncoder) -> None:
+    rng = np.random.default_rng(0)
+    images = [(rng.random((90, 160, 3)) * 255).astype(np.uint8) for _ in range(3)]
+    vectors = encoder.encode_images(images)
+    assert vectors.shape == (3, TINY_CLIP_DIM) == (3, encoder.dim)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    text = encoder.encode_text(["a", "b c"])
+    assert text.shape == (2, TINY_CLIP_DIM)
+    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-5)
+    assert encoder.spec.weights.startswith("checkpoint:")
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        ClipEncoder(ClipModelSpec("ViT-B-32", checkpoint_path=str(tmp_path / "nope.pt")))
+
+
+def test_untrained_weights_are_labelled() -> None:
+    assert "untrained" in ClipModelSpec("ViT-B-32", "none").weights
