@@ -217,6 +217,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise CliError("the search text is empty")
     if not 1 <= args.limit <= 1000:
         raise CliError("--limit must be between 1 and 1000")
+    if args.min_duration is not None and not 0 <= args.min_duration < 86400:
+        raise CliError("--min-duration must be between 0 and 86400 seconds")
+    if args.partition is not None:
+        try:
+            validate_partition_key(args.partition)
+        except InvalidInputError as exc:
+            raise CliError(str(exc)) from exc
     load_code_location()
     from resources import resources_from_env  # type: ignore[import-not-found]
 
@@ -225,7 +232,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     encoder = res["clip"].get_encoder()
     vector = encoder.encode_text([args.query])[0]
     started = time.perf_counter()
-    hits = index.search(vector, limit=args.limit, partition_key=args.partition, min_duration_s=args.min_duration)
+    hits = index.search(vector, limit=args.limit, partition_key=args.partition,
+                        min_duration_s=args.min_duration, tags=args.tag or None)
     elapsed_ms = (time.perf_counter() - started) * 1000
     rows = [
         {"partition": h.payload.get("partition"), "shot": h.payload.get("shot"),
@@ -288,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--partition", default=None)
     p.add_argument("--min-duration", type=float, default=None, help="seconds")
+    p.add_argument("--tag", action="append", help="only shots carrying this tag (repeatable: all of them)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
     return parser
