@@ -38,7 +38,12 @@ from media_platform.layout import (
     keyframe_name,
 )
 from media_platform.layout import SHOT_EMBEDDINGS as EMBEDDINGS
-from media_platform.search.index import IndexPoint, replace_partition_points, shot_point_id
+from media_platform.search.index import (
+    IndexPoint,
+    VectorIndexError,
+    replace_partition_points,
+    shot_point_id,
+)
 from media_platform.storage import read_table, write_table
 from media_platform.video.keyframes import (
     contact_sheet,
@@ -117,7 +122,8 @@ def shots(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[
             result = detect_shots(path)
     except MediaError as exc:
         raise dg.Failure(description=f"{episode.master_uri}: {exc.problem}") from exc
-    problem = truncation_problem(probe.duration_s, probe.frame_count, result.duration_s, result.frame_count)
+    declared = probe.video_duration_s or probe.duration_s  # the video stream's, not the longest stream's
+    problem = truncation_problem(declared, probe.frame_count, result.duration_s, result.frame_count)
     if result.truncated and not problem:
         problem = f"truncated or corrupt: only the first {result.frame_count} frames are decodable"
     if problem:
@@ -284,7 +290,15 @@ def shot_index(
         for i, row in enumerate(joined.iter_rows(named=True))
     ]
     index = vector_index.get_index()
-    index.ensure_collection(vectors.shape[1] if len(points) else 1)
+    if points:
+        index.ensure_collection(vectors.shape[1])
+    else:  # no shots to index: only remove what an earlier run indexed, if anything
+        try:
+            deleted = index.delete_partition(key)
+        except VectorIndexError:
+            deleted = 0  # no collection yet
+        yield dg.MaterializeResult(metadata={"points_upserted": 0, "stale_points_deleted": deleted, "points_in_partition": 0})
+        return
     session = getattr(index, "write_session", None)  # embedded index: one lock, one open store
     with session() if session else contextlib.nullcontext():
         upserted, deleted = replace_partition_points(index, key, points)

@@ -3,16 +3,18 @@
 A row records the partition key, title, episode id, kind (video or audio), the master's URI
 and content hash, where it came from (upload, rss, cli), the licence fields, and free-form
 metadata (JSON). Updates are read-modify-write under a lock file, so the CLI, sensors and runs
-never lose each other's rows.
+never lose each other's rows. The lock is a local file: with an S3 storage root, writers on
+different hosts are not serialized (run sensors and runs that write the catalogue on one host,
+or use a local root per host).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -117,13 +119,42 @@ class Catalogue:
             write_table(self.store, CATALOGUE_KEY, df.sort("partition_key"))
         return row
 
+    def modify(self, partition_key: str, change: Callable[[Episode], Episode]) -> Episode:
+        """Locked read-modify-write of one row: ``change`` gets the current row, returns the new."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._locked() as df:
+            current = df.filter(pl.col("partition_key") == partition_key)
+            if not current.height:
+                raise KeyError(f"unknown partition {partition_key!r}")
+            episode = Episode.from_row(current.row(0, named=True))
+            row = replace(change(episode), partition_key=partition_key, ingested_at=episode.ingested_at, updated_at=now)
+            new = pl.DataFrame([row.to_row()], schema=CATALOGUE_SCHEMA)
+            df = pl.concat([df.filter(pl.col("partition_key") != partition_key), new])
+            write_table(self.store, CATALOGUE_KEY, df.sort("partition_key"))
+        return row
+
     def update_metadata(self, partition_key: str, **values: Any) -> Episode:
-        """Merge ``values`` into an episode's metadata."""
-        episode = self.get(partition_key)
-        if episode is None:
-            raise KeyError(f"unknown partition {partition_key!r}")
-        merged = {**episode.metadata, **values}
-        return self.upsert(Episode(**{**asdict(episode), "metadata": merged}))
+        """Merge ``values`` into an episode's metadata (under the lock)."""
+        return self.modify(partition_key, lambda e: replace(e, metadata={**e.metadata, **values}))
+
+    def update_licence(self, partition_key: str, licence: dict[str, Any], **metadata: Any) -> Episode:
+        """Replace an episode's licence record and merge ``metadata`` (under the lock)."""
+        return self.modify(partition_key, lambda e: replace(e, licence=dict(licence), metadata={**e.metadata, **metadata}))
+
+    def insert_new_content(self, episode: Episode) -> tuple[Episode, bool]:
+        """Insert ``episode`` unless its content hash is already catalogued, atomically (under
+        the lock, so two ingests of the same content never create two episodes). Returns the
+        stored row and whether it was inserted."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._locked() as df:
+            same = df.filter(pl.col("content_hash") == episode.content_hash)
+            if episode.content_hash and same.height:
+                return Episode.from_row(same.row(0, named=True)), False
+            row = replace(episode, ingested_at=now, updated_at=now)
+            new = pl.DataFrame([row.to_row()], schema=CATALOGUE_SCHEMA)
+            df = pl.concat([df.filter(pl.col("partition_key") != episode.partition_key), new])
+            write_table(self.store, CATALOGUE_KEY, df.sort("partition_key"))
+        return row, True
 
     def remove(self, partition_key: str) -> bool:
         with self._locked() as df:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from media_platform.catalogue import Catalogue
 from media_platform.config import dagster_home, media_home
-from media_platform.errors import InvalidInputError, MediaError
+from media_platform.errors import InvalidInputError, MediaError, MediaPlatformError
 from media_platform.keys import validate_partition_key
 from media_platform.outputs import SHOWABLE_ASSETS, show_rows
 from media_platform.storage import Store, store_from_uri
@@ -233,7 +233,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     vector = encoder.encode_text([args.query])[0]
     started = time.perf_counter()
     hits = index.search(vector, limit=args.limit, partition_key=args.partition,
-                        min_duration_s=args.min_duration, tags=args.tag or None)
+                        min_duration_s=args.min_duration)
     elapsed_ms = (time.perf_counter() - started) * 1000
     rows = [
         {"partition": h.payload.get("partition"), "shot": h.payload.get("shot"),
@@ -296,7 +296,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--partition", default=None)
     p.add_argument("--min-duration", type=float, default=None, help="seconds")
-    p.add_argument("--tag", action="append", help="only shots carrying this tag (repeatable: all of them)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
     return parser
@@ -314,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MediaPlatformError as exc:  # e.g. searching before anything was indexed
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
 
 
 if __name__ == "__main__":

@@ -118,7 +118,8 @@ def partition_key_for(
                 f"content_hash must be at least {HASH_LENGTH} hex digits, got {content_hash!r}"
             )
         suffix: str | None = content_hash[:HASH_LENGTH].lower()
-    elif lossy or len(base) > MAX_KEY_LENGTH:
+    elif lossy or len(base) > MAX_KEY_LENGTH or base in _WINDOWS_RESERVED:
+        # a Windows device name (con, nul, com1...) is no safe path component on its own
         suffix = _short_hash(title, episode_id or "")
     else:
         suffix = None
@@ -153,6 +154,8 @@ def validate_partition_key(key: str) -> str:
         raise InvalidInputError(
             f"partition key {key!r} is not lowercase letters, digits and inner dashes"
         )
+    if key in _WINDOWS_RESERVED:
+        raise InvalidInputError(f"partition key {key!r} is a reserved device name")
     return key
 
 

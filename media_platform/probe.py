@@ -42,6 +42,7 @@ class MediaProbe:
     nominal_fps: float | None = None
     variable_frame_rate: bool = False
     frame_count: int | None = None
+    video_duration_s: float | None = None
     video_codec: str | None = None
     audio_streams: list[AudioStreamInfo] = field(default_factory=list)
 
@@ -159,6 +160,7 @@ def probe_media(path: str | Path) -> MediaProbe:
         nominal_fps=nominal,
         variable_frame_rate=vfr,
         frame_count=int(frames) if frames and str(frames).isdigit() else None,
+        video_duration_s=_rate(v.get("duration")),
         video_codec=v.get("codec_name"),
         audio_streams=audio_infos,
     )

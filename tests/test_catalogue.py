@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+from dataclasses import replace
 from pathlib import Path
 
 from media_platform.catalogue import Catalogue, Episode
@@ -45,3 +46,21 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         p.join(60)
         assert p.exitcode == 0
     assert len(Catalogue(LocalStore(tmp_path)).episodes()) == 30
+
+
+def test_concurrent_ingests_of_the_same_content_create_one_episode(tmp_path: Path) -> None:
+    # the same content hash under two keys: only the first insert wins
+    cat = Catalogue(LocalStore(tmp_path))
+    first, created = cat.insert_new_content(replace(_episode("a"), content_hash="h"))
+    again, created_again = cat.insert_new_content(replace(_episode("b"), content_hash="h"))
+    assert created and not created_again and again.partition_key == "a"
+    assert [e.partition_key for e in cat.episodes()] == ["a"]
+
+
+def test_locked_updates_merge(tmp_path: Path) -> None:
+    cat = Catalogue(LocalStore(tmp_path))
+    cat.upsert(_episode("a"))
+    cat.update_metadata("a", x=1)
+    cat.update_licence("a", {"identifier": "cc-by-nd-4.0"}, licence_source="catalogue")
+    row = cat.get("a")
+    assert row.metadata == {"n": 1, "x": 1, "licence_source": "catalogue"} and row.licence == {"identifier": "cc-by-nd-4.0"}

@@ -172,3 +172,11 @@ def test_safe_join_refuses_symlink_escape(tmp_path: Path) -> None:
     os.symlink(outside, root / "link")
     with pytest.raises(InvalidInputError):
         safe_join(root, "link", "file")
+
+
+@pytest.mark.parametrize("title", ["Con", "NUL", "aux", "com1", "LPT9"])
+def test_windows_device_names_never_become_keys(title: str) -> None:
+    key = partition_key_for(title)
+    assert key.startswith(title.lower() + "-") and len(key) > len(title)
+    with pytest.raises(InvalidInputError):
+        validate_partition_key(title.lower())

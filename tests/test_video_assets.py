@@ -158,3 +158,35 @@ def test_shot_table_is_replaced_atomically(platform) -> None:
     leftovers = [p for p in home.rglob("*") if p.name.endswith((".tmp", ".staging", ".old"))]
     assert leftovers == []
     assert shutil.which("ffmpeg")
+
+
+def test_audio_outlasting_the_picture_is_not_truncation(platform, tmp_path: Path) -> None:
+    """Audio longer than the video stream (credits over black, screen recordings) is normal."""
+    clip = tmp_path / "long_audio.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=3",
+         "-f", "lavfi", "-i", "sine=frequency=440:duration=6", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", str(clip)],
+        check=True,
+    )
+    key = platform.ingest(clip, "Long Audio")
+    result = platform.run(key, dg.AssetSelection.assets("master", "media_probe", "shots"))
+    assert result.success
+    shots = read_table(platform.store, episode_key(key, "shots.parquet"))
+    assert shots["end_frame"][-1] == 74
+
+
+def test_undecodable_payload_is_refused_at_ingestion(platform, tmp_path: Path) -> None:
+    """A header that probes fine over zeroed frame data is not media we can use."""
+    from media_platform.errors import MediaError
+
+    src = tmp_path / "fs.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=2",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(src)], check=True)
+    data = bytearray(src.read_bytes())
+    mdat = data.find(b"mdat")
+    data[mdat + 4:] = bytes(len(data) - mdat - 4)
+    zeroed = tmp_path / "zeroed.mp4"
+    zeroed.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match="zeroed.mp4: not decodable"):
+        platform.ingest(zeroed, "Zeroed")

@@ -181,16 +181,17 @@ def decode_audio(
         try:
             for frame in container.decode(stream):
                 if resampler is None:
+                    # the first frame fixes the output layout and rate; ffmpeg's resampler
+                    # converts later frames whose layout or rate changes mid-stream to them
                     n_channels = frame.layout.nb_channels
-                    resampler = av.AudioResampler(
-                        format="fltp", layout=frame.layout.name, rate=out_rate or frame.sample_rate
-                    )
+                    out_rate = out_rate or frame.sample_rate
+                    resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=out_rate)
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray())
             if resampler is not None:
                 for out in resampler.resample(None):
                     chunks.append(out.to_ndarray())
-        except av.error.FFmpegError as exc:
+        except (av.error.FFmpegError, ValueError) as exc:
             raise MediaError(p, f"audio decode failed ({exc.__class__.__name__}: {exc})") from exc
         if resampler is None or not chunks:
             raise MediaError(p, "audio stream is empty (decoded no samples)")
@@ -203,7 +204,7 @@ def decode_audio(
             samples = planar[0]
         else:
             samples = np.ascontiguousarray(planar.T)
-        rate = int(out_rate) if out_rate else int(info.sample_rate)
+        rate = int(out_rate)
         return DecodedAudio(
             samples=np.ascontiguousarray(samples, dtype=np.float32), sample_rate=rate, stream=info
         )

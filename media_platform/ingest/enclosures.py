@@ -4,7 +4,7 @@ content type and a decode probe checked, content hash recorded in the catalogue.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from urllib.parse import urlsplit
@@ -13,7 +13,7 @@ from media_platform.catalogue import Catalogue, Episode
 from media_platform.config import master_key
 from media_platform.errors import MediaError
 from media_platform.ingest.download import download_to_file
-from media_platform.ingest.register import master_suffix
+from media_platform.ingest.register import decode_probe_problem, master_suffix
 from media_platform.probe import probe_media
 from media_platform.storage import Store
 
@@ -48,6 +48,9 @@ def fetch_enclosure(
             probe = probe_media(dest)
         except MediaError as exc:
             raise MediaError(url, f"downloaded enclosure is not usable media: {exc.problem}") from exc
+        problem = decode_probe_problem(dest)
+        if problem:
+            raise MediaError(url, f"downloaded enclosure is not usable media: {problem}")
         duplicate = catalogue.find_by_hash(result.sha256)
         key = master_key(episode.partition_key, suffix)
         uri = store.put_file(key, dest)
@@ -55,6 +58,9 @@ def fetch_enclosure(
                 "duration_s": probe.duration_s}
     if duplicate is not None and duplicate.partition_key != episode.partition_key:
         metadata["same_content_as"] = duplicate.partition_key
-    updated = Episode(**{**asdict(episode), "master_key": key, "master_uri": uri, "content_hash": result.sha256,
-                         "kind": "video" if probe.kind == "video" else "audio", "metadata": metadata})
-    return catalogue.upsert(updated)
+    kind = "video" if probe.kind == "video" else "audio"
+    return catalogue.modify(
+        episode.partition_key,
+        lambda current: replace(current, master_key=key, master_uri=uri, content_hash=result.sha256, kind=kind,
+                                metadata={**current.metadata, **metadata}),
+    )

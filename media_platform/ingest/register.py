@@ -73,13 +73,16 @@ def register_master(
     existing = catalogue.find_by_hash(digest)
     if existing is not None:
         return Registration(existing, created=False, probe=probe)
+    decode_problem = decode_probe_problem(path)
+    if decode_problem:
+        raise MediaError(path, decode_problem)
     key = validate_partition_key(partition_key) if partition_key else partition_key_for(title, episode_id)
     taken = catalogue.get(key)
     if taken is not None and taken.content_hash != digest:
         key = partition_key_for(title, episode_id, content_hash=digest)
     stored_key = master_key(key, master_suffix(path))
     uri = store.put_file(stored_key, path)
-    episode = catalogue.upsert(
+    episode, created = catalogue.insert_new_content(
         Episode(
             partition_key=key,
             title=title.strip(),
@@ -93,7 +96,21 @@ def register_master(
             metadata={"original_name": path.name, "duration_s": probe.duration_s, **(metadata or {})},
         )
     )
-    return Registration(episode, created=True, probe=probe)
+    if not created and episode.master_key != stored_key:  # lost a race with an identical ingest
+        store.delete(stored_key)
+    return Registration(episode, created=created, probe=probe)
+
+
+def decode_probe_problem(path: Path) -> str | None:
+    """Decode the first frame of the file's first audio and video stream: a header that probes
+    fine over undecodable data is refused here. Returns the problem, or None."""
+    from media_platform.ingest.download import probe_media as decode_probe
+
+    try:
+        decode_probe(path)
+    except MediaError as exc:
+        return f"not decodable: {exc.problem}"
+    return None
 
 
 SUBTITLE_SUFFIXES = (".srt", ".vtt", ".json")

@@ -119,9 +119,9 @@ def shot_point_id(partition_key: str, shot_index: int) -> str:
     points instead of duplicating them.
     """
     if not partition_key:
-        raise InvalidInputError("partition_key", "must not be empty")
+        raise InvalidInputError("partition_key: must not be empty")
     if shot_index < 0:
-        raise InvalidInputError("shot_index", f"must be >= 0, got {shot_index}")
+        raise InvalidInputError(f"shot_index: must be >= 0, got {shot_index}")
     return str(uuid.uuid5(SHOT_ID_NAMESPACE, f"{partition_key}\x1f{int(shot_index)}"))
 
 
@@ -186,8 +186,7 @@ def replace_partition_points(
     for point in points:
         if point.payload.get("partition") != partition_key:
             raise InvalidInputError(
-                f"point {point.id}",
-                f"payload partition {point.payload.get('partition')!r} is not {partition_key!r}",
+                f"point {point.id}: payload partition {point.payload.get('partition')!r} is not {partition_key!r}"
             )
     session = getattr(index, "write_session", None)
     with session() if callable(session) else contextlib.nullcontext():
@@ -233,14 +232,12 @@ def _check_point_id(point_id: str) -> str:
     try:
         return str(uuid.UUID(str(point_id)))
     except ValueError:
-        raise InvalidInputError(f"point id {point_id!r}", "must be a UUID string") from None
+        raise InvalidInputError(f"point id {point_id!r}: must be a UUID string") from None
 
 
 def _check_collection(collection: str) -> str:
     if not _COLLECTION_NAME.match(collection):
-        raise InvalidInputError(
-            f"collection {collection!r}", "must match [A-Za-z0-9][A-Za-z0-9_.-]*"
-        )
+        raise InvalidInputError(f"collection {collection!r}: must match [A-Za-z0-9][A-Za-z0-9_.-]*")
     return collection
 
 
@@ -464,7 +461,7 @@ class EmbeddedQdrantIndex:
     def ensure_collection(self, dim: int) -> None:
         """Create the collection (cosine, payload indexes) or check the existing one's dim."""
         if dim <= 0:
-            raise InvalidInputError("dim", f"must be positive, got {dim}")
+            raise InvalidInputError(f"dim: must be positive, got {dim}")
         qe = _edge()
         with self._mutex, self._file_lock:
             if self._write_shard is not None:  # inside a write session: the collection exists
@@ -688,7 +685,7 @@ class QdrantServerIndex:
     ) -> None:
         if client is None:
             if not url:
-                raise InvalidInputError("url", "a Qdrant server URL (or a client) is required")
+                raise InvalidInputError("url: a Qdrant server URL (or a client) is required")
             from qdrant_client import QdrantClient
 
             client = QdrantClient(url=url, api_key=api_key, timeout=int(timeout_s))
@@ -741,7 +738,7 @@ class QdrantServerIndex:
         from qdrant_client import models
 
         if dim <= 0:
-            raise InvalidInputError("dim", f"must be positive, got {dim}")
+            raise InvalidInputError(f"dim: must be positive, got {dim}")
         if self.client.collection_exists(self.collection):
             info = self.client.get_collection(self.collection)
             vectors = info.config.params.vectors
