@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${SKIP_SETUP:-0}" != 1 ]; then bash scripts/setup.sh; fi
+source scripts/python-env.sh
 
 export MEDIA_PLATFORM_HOME="${MEDIA_PLATFORM_HOME:-$HOME/.media-platform}"
 export DAGSTER_HOME="${DAGSTER_HOME:-$MEDIA_PLATFORM_HOME/dagster}"
@@ -18,7 +19,7 @@ mkdir -p "$DAGSTER_HOME"
 # MEDIA_PLATFORM_CLIP_CHECKPOINT) the demo falls back to untrained weights, says so, and the
 # shot search then runs but is not semantic.
 if [ -z "${MEDIA_PLATFORM_CLIP_CHECKPOINT:-}" ] && [ -z "${MEDIA_PLATFORM_CLIP_PRETRAINED:-}" ]; then
-  if ! python3 - <<'PY'
+  if ! "$PYTHON" - <<'PY'
 import sys
 import open_clip
 try:
@@ -34,7 +35,7 @@ fi
 
 media-platform ingest samples/big_buck_bunny_0_30.webm --title "Big Buck Bunny" --episode "opening"
 media-platform ingest samples/podcast_assembled.mp3 --title "Assembled Podcast" --episode "1"
-for partition in $(media-platform list --json | python3 -c 'import json,sys; print(" ".join(r["partition_key"] for r in json.load(sys.stdin)))'); do
+for partition in $(media-platform list --json | "$PYTHON" -c 'import json,sys; print(" ".join(r["partition_key"] for r in json.load(sys.stdin)))'); do
   media-platform run "$partition"
 done
 media-platform show big-buck-bunny-opening shots

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+source scripts/python-env.sh
 export MEDIA_PLATFORM_HOME="$(mktemp -d)/home"   # tests never touch your real outputs
 export DAGSTER_HOME="$MEDIA_PLATFORM_HOME/dagster"
-python3 -m pytest "$@"
+"$PYTHON" -m pytest "$@"
