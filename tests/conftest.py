@@ -16,6 +16,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MEDIA = Path(os.environ.get("MEDIA_PLATFORM_SHARED_MEDIA", REPO_ROOT.parent / "shared" / "media"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _local_test_servers_allowed():
+    """Tests serve feeds and media from 127.0.0.1; production refuses internal addresses."""
+    previous = os.environ.get("MEDIA_PLATFORM_ALLOW_PRIVATE_URLS")
+    os.environ["MEDIA_PLATFORM_ALLOW_PRIVATE_URLS"] = "1"
+    yield
+    if previous is None:
+        os.environ.pop("MEDIA_PLATFORM_ALLOW_PRIVATE_URLS", None)
+    else:
+        os.environ["MEDIA_PLATFORM_ALLOW_PRIVATE_URLS"] = previous
+
+
 @pytest.fixture(scope="session")
 def shared_media() -> Path:
     """Path to ``../shared/media``; skips (or fails under CI) when it is absent."""

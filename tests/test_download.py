@@ -228,3 +228,31 @@ def test_probe_image_is_not_media(tmp_path: Path) -> None:
     p.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
     with pytest.raises(MediaError):
         probe_media(p)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.8", "[::1]"])
+def test_internal_addresses_are_refused(host: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enclosure URLs come from feed publishers: they must not reach internal services."""
+    monkeypatch.delenv("MEDIA_PLATFORM_ALLOW_PRIVATE_URLS", raising=False)
+    with pytest.raises(InvalidInputError, match="internal address"):
+        download_to_file(f"http://{host}:9/x.mp3", tmp_path / "x.mp3", max_bytes=1000, timeout_s=1, retries=0)
+
+
+def test_redirect_to_an_internal_address_is_refused(http_server: LocalServer, tmp_path: Path, monkeypatch) -> None:
+    """Each redirect hop is checked before it is requested."""
+    import media_platform.ingest.download as download
+
+    http_server.routes["/hop"] = Route(redirect="http://169.254.169.254/latest/meta-data")
+    checked: list[str] = []
+    real_check = download._check_host
+
+    def check(url: str) -> None:
+        checked.append(url)
+        if "169.254" in url:
+            monkeypatch.delenv("MEDIA_PLATFORM_ALLOW_PRIVATE_URLS", raising=False)
+        real_check(url)
+
+    monkeypatch.setattr(download, "_check_host", check)
+    with pytest.raises(InvalidInputError, match="internal address"):
+        download_to_file(http_server.url("/hop"), tmp_path / "x.mp3", max_bytes=1000, timeout_s=2, retries=0)
+    assert checked[-1].startswith("http://169.254.169.254/")

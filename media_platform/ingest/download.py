@@ -21,13 +21,15 @@ first video stream; anything else is a :class:`MediaError`.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -78,6 +80,30 @@ class DownloadResult:
     expected_length_matched: bool | None = None
 
 
+_MAX_REDIRECTS = 5
+ALLOW_PRIVATE_ENV = "MEDIA_PLATFORM_ALLOW_PRIVATE_URLS"
+
+
+def _check_host(url: str) -> None:
+    """Refuse URLs whose host resolves to a loopback, private, link-local, multicast or reserved
+    address (the URLs come from feed publishers: they must not reach internal services).
+    ``MEDIA_PLATFORM_ALLOW_PRIVATE_URLS=1`` allows them (local test servers, intranet feeds)."""
+    if os.environ.get(ALLOW_PRIVATE_ENV) == "1":
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DownloadError(url, f"cannot resolve host {host!r}: {exc}", retryable=True) from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global or address.is_multicast:
+            raise InvalidInputError(
+                f"download URL {url!r}: host {host!r} is an internal address ({address}); "
+                f"set {ALLOW_PRIVATE_ENV}=1 to allow it"
+            )
+
+
 def _check_scheme(url: str) -> None:
     if not isinstance(url, str) or not url:
         raise InvalidInputError("download URL is empty")
@@ -118,6 +144,7 @@ def download_to_file(
     backoff_s: float = 1.0,
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    max_total_s: float = 3600.0,
 ) -> DownloadResult:
     """Download ``url`` to ``dest`` atomically (see the module docstring).
 
@@ -132,6 +159,9 @@ def download_to_file(
         expected_length: the feed's declared length; only reported in the result.
         backoff_s: base backoff delay.
         session: a ``requests.Session`` to use (tests, connection reuse).
+        max_total_s: wall-clock limit of one attempt (a server dripping bytes cannot hold the
+            run for longer). Every hop, redirects included, must be http(s) to a public address
+            (see :func:`_check_host`).
         sleep: the sleep function (tests).
 
     Raises:
@@ -160,6 +190,7 @@ def download_to_file(
                 expected_length,
                 session,
                 attempt,
+                max_total_s,
             )
         except DownloadError as exc:
             if not exc.retryable:
@@ -183,20 +214,33 @@ def _attempt(
     expected_length: int | None,
     session: requests.Session | None,
     attempt: int,
+    max_total_s: float,
 ) -> DownloadResult:
     http = session or requests
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-    try:
-        resp = http.get(url, headers=headers, timeout=timeout_s, stream=True, allow_redirects=True)
-    except requests.exceptions.InvalidSchema as exc:
-        raise InvalidInputError(f"{url}: redirected to a non-http(s) URL: {exc}") from exc
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise DownloadError(url, f"connection failed: {exc}", retryable=True) from exc
-    except requests.RequestException as exc:
-        raise DownloadError(url, f"request failed: {exc}") from exc
+    deadline = time.monotonic() + max_total_s
+    current = url
+    for _hop in range(_MAX_REDIRECTS + 1):
+        # every hop is checked before it is requested: http(s) only, no internal addresses
+        _check_scheme(current)
+        _check_host(current)
+        try:
+            resp = http.get(current, headers=headers, timeout=timeout_s, stream=True, allow_redirects=False)
+        except requests.exceptions.InvalidSchema as exc:
+            raise InvalidInputError(f"{url}: redirected to a non-http(s) URL: {exc}") from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise DownloadError(url, f"connection failed: {exc}", retryable=True) from exc
+        except requests.RequestException as exc:
+            raise DownloadError(url, f"request failed: {exc}") from exc
+        if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+            resp.close()
+            current = urljoin(current, resp.headers["Location"])
+            continue
+        break
+    else:
+        raise DownloadError(url, f"more than {_MAX_REDIRECTS} redirects")
     with resp:
-        final_url = resp.url or url
-        _check_scheme(final_url)
+        final_url = current
         status = resp.status_code
         if status >= 500 or status == 429:
             raise DownloadError(url, f"HTTP {status}", retryable=True, status=status)
@@ -230,6 +274,10 @@ def _attempt(
                     for chunk in resp.iter_content(chunk_size=_CHUNK):
                         if not chunk:
                             continue
+                        if time.monotonic() > deadline:
+                            raise DownloadError(
+                                url, f"took longer than {max_total_s:.0f} s in all ({size} bytes so far)"
+                            )
                         size += len(chunk)
                         if size > max_bytes:
                             raise DownloadTooLargeError(
