@@ -11,6 +11,7 @@ import dagster as dg
 
 from media_platform.catalogue import Episode
 from media_platform.config import media_home
+from media_platform.errors import InvalidInputError
 from media_platform.licences import Licence, load_catalogue
 from media_platform.retention import allowed_asset_names, licence_of
 
@@ -91,12 +92,20 @@ def licence_catalogue_path() -> Path | None:
 
 
 def load_licence_catalogue(context: dg.SensorEvaluationContext) -> dict[str, Licence]:
-    """The licence catalogue's entries (empty when there is none or it is unreadable: logged)."""
+    """The licence catalogue's entries (empty when there is none).
+
+    Raises:
+        InvalidInputError: the catalogue exists (or ``$MEDIA_PLATFORM_LICENCES`` names it) but
+            cannot be read or is invalid (a YAML typo, an unknown licence...). Ignoring it would
+            silently drop the operator's restrictions, so callers skip the tick with the reason
+            and keep their last good cursor.
+    """
     path = licence_catalogue_path()
     if path is None:
         return {}
     try:
         return load_catalogue(path)
-    except Exception as exc:  # an operator typo must not stop ingestion; items fall back
-        context.log.warning(f"{path}: licence catalogue ignored: {exc}")
-        return {}
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything else unreadable: same, never ignored
+        raise InvalidInputError(f"{path}: cannot read licence catalogue: {exc}") from exc

@@ -10,6 +10,14 @@ expired, lost its territories, or an operator narrowed it in the catalogue), cal
 logged (``context.log.info``); a tick with nothing to do returns a ``SkipReason``. An episode
 whose stored licence cannot be read is logged and left alone (deleting data on a parse error
 would be worse; the catalogue's compliance check reports it).
+
+The operator's licence catalogue (``$MEDIA_PLATFORM_LICENCES``, default
+``$MEDIA_PLATFORM_HOME/licences.yaml``) is re-read on every tick: an episode with an entry there
+(by partition key, else by its title with and without the episode id, else, for a feed item, its
+feed's title, as at ingest) whose licence differs from the one in its catalogue row gets the
+file's licence written into the row (``licence_source: "catalogue"``) before the check above, so
+a withdrawal in the file takes effect. An unreadable catalogue file is logged and the rows'
+licences are used as they are.
 """
 
 from __future__ import annotations
@@ -19,9 +27,18 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from media_platform.catalogue import Catalogue, Episode
 from media_platform.errors import InvalidInputError
-from media_platform.retention import forbidden_outputs, licence_of, remove_forbidden_outputs
+from media_platform.keys import partition_key_for
+from media_platform.licences import Licence
+from media_platform.retention import (
+    forbidden_outputs,
+    licence_of,
+    licence_record,
+    remove_forbidden_outputs,
+)
 from resources import MediaStorage, VectorIndexResource
+from sensors.common import load_licence_catalogue
 
 INTERVAL_S = 3600
 
@@ -61,7 +78,17 @@ def evaluate_licence_expiry(
     index = None
     removed_any = False
     try:
+        operator_licences = load_licence_catalogue(context)
+    except InvalidInputError as exc:
+        context.log.warning(f"licence catalogue not applied this tick: {exc}")
+        operator_licences = {}
+    try:
         for episode in catalogue.episodes():
+            if operator_licences:
+                updated = _apply_operator_licence(context, catalogue, episode, operator_licences)
+                if updated is not None:
+                    episode = updated
+                    removed_any = True  # the row changed: not a tick with nothing to do
             try:
                 licence = licence_of(episode)
             except InvalidInputError as exc:
@@ -88,6 +115,53 @@ def evaluate_licence_expiry(
     if removed_any:
         return None
     return dg.SkipReason("no episode holds outputs its licence forbids")
+
+
+def _catalogue_entry(episode: Episode, licences: dict[str, Licence]) -> Licence | None:
+    """The operator catalogue's entry for ``episode``, looked up as at ingest: partition key,
+    title with episode id, title, then (feed items) the feed's title."""
+    candidates = [episode.partition_key]
+    titles = [(episode.title, episode.episode_id), (episode.title, None)]
+    feed_title = episode.metadata.get("feed_title") if episode.source == "rss" else None
+    if isinstance(feed_title, str) and feed_title.strip():
+        titles.append((feed_title, None))
+    for title, episode_id in titles:
+        try:
+            candidates.append(partition_key_for(title, episode_id))
+        except (InvalidInputError, ValueError):
+            continue
+    for key in candidates:
+        if key in licences:
+            return licences[key]
+    return None
+
+
+def _apply_operator_licence(
+    context: dg.SensorEvaluationContext,
+    catalogue: Catalogue,
+    episode: Episode,
+    licences: dict[str, Licence],
+) -> Episode | None:
+    """Write the operator catalogue's licence into ``episode``'s row when it differs from the
+    row's; returns the updated row, or None when nothing changed."""
+    entry = _catalogue_entry(episode, licences)
+    if entry is None:
+        return None
+    wanted = licence_record(entry)
+    try:
+        current = licence_record(licence_of(episode))
+    except InvalidInputError:
+        current = None  # unreadable: the operator's entry replaces it
+    if current == wanted:
+        return None
+    updated = catalogue.update_licence(
+        episode.partition_key, wanted, licence_source="catalogue"
+    )
+    context.log.info(
+        f"{episode.partition_key}: licence updated from the operator's licence catalogue "
+        f"({(current or {}).get('identifier', 'custom')} -> {wanted.get('identifier', 'custom')})"
+    )
+    return updated
 
 
 def _shot_index_forbidden(licence, today: dt.date) -> bool:

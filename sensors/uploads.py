@@ -27,7 +27,11 @@ partition key or title) > the sidecar's ``licence`` > ``$MEDIA_PLATFORM_UPLOAD_L
 preset name or identifier the operator sets for the whole zone) > the conservative no-use
 licence (master and probe only). It is recorded explicitly in the catalogue row.
 
-Content already in the catalogue (same SHA-256) is recognised, logged and not processed again.
+Content already in the catalogue (same SHA-256) is recognised, logged and not processed again,
+unless an earlier try failed after cataloguing it (a bad subtitle, a transient error, a tick
+that timed out): then its partition, when not yet added, is added and its run requested, and a
+subtitle the sidecar names is attached when the row has none. A subtitle that fails to attach
+keeps the upload out of the runs (logged) until the subtitle file or the sidecar changes.
 A file that is not media, is empty, or whose sidecar is invalid (unknown keys or licence, a
 subtitle name with a folder or ``..``, a missing subtitle file) is logged with the reason and
 remembered in the cursor, so it is not retried every tick, until it (or its sidecar) changes.
@@ -40,6 +44,7 @@ tick (hashing and probing take time; the rest wait for the next tick).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
@@ -49,7 +54,7 @@ from typing import Any
 import dagster as dg
 
 from assets.common import episodes_partitions
-from media_platform.catalogue import Catalogue
+from media_platform.catalogue import Catalogue, Episode
 from media_platform.config import DEFAULT_HOME, media_home
 from media_platform.errors import InvalidInputError, MediaError
 from media_platform.ingest.register import attach_subtitles, register_master
@@ -264,7 +269,8 @@ def evaluate_uploads(
         log.warning(f"no upload registered this tick: {exc}")
         return dg.SensorResult(skip_reason=str(exc), cursor=context.cursor)
 
-    names = {f.name for f in files}
+    by_name = {f.name: f for f in files}
+    names = set(by_name)
     candidates = group_landing_files(files)
     cursor.prune(c.master.name for c in candidates)
     store = storage.get_store()
@@ -291,7 +297,10 @@ def evaluate_uploads(
                 problem = str(exc)
             except OSError as exc:
                 problem = f"sidecar unreadable: {exc}"
+        candidate = _with_subtitle_signature(candidate, sidecar, by_name)
         status = cursor.status(candidate, marked_complete=bool(sidecar and sidecar.complete))
+        if status in ("done", "bad"):
+            continue  # unchanged since handled, subtitle file included
         if status == "waiting" and problem is None:
             cursor.wait(candidate)
             log.debug(f"{where}: waiting until its size is stable")
@@ -310,7 +319,7 @@ def evaluate_uploads(
             continue
         budget -= 1
         try:
-            result = _register(
+            episode, created = _register(
                 context, landing, store, catalogue, candidate, sidecar, licences, zone_default
             )
         except (MediaError, InvalidInputError) as exc:
@@ -321,15 +330,42 @@ def evaluate_uploads(
         except Exception as exc:  # noqa: BLE001 - transient (network, storage): retry next tick
             log.warning(f"{where}: registration failed, will retry: {type(exc).__name__}: {exc}")
             continue
-        episode, created = result
-        cursor.mark_done(candidate, episode.partition_key)
-        if not created:
+        key = episode.partition_key
+        # The row exists from here on. Anything below may fail (a bad subtitle, a transient
+        # error, a tick timeout); the next try finds the hash (created=False) and finishes the
+        # job: the subtitle, the partition and the run are keyed on what is missing, not on
+        # whether this tick created the row.
+        try:
+            episode = _attach_missing_subtitle(landing, store, catalogue, episode, sidecar)
+        except (MediaError, InvalidInputError) as exc:
+            reason = exc.problem if isinstance(exc, MediaError) else str(exc)
+            log.warning(
+                f"{where}: catalogued as partition {key}, but its subtitle was not attached: "
+                f"{reason}; no run until the subtitle file (or the sidecar) is fixed"
+            )
+            cursor.mark_bad(candidate, f"subtitle not attached: {reason}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - transient: retry next tick
+            log.warning(
+                f"{where}: subtitle of partition {key} not attached, will retry: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            continue
+        cursor.mark_done(candidate, key)
+        if not created and key in known:
             log.info(
-                f"{where}: same content already ingested as partition {episode.partition_key}; "
+                f"{where}: same content already ingested as partition {key}; "
                 "not processed again"
             )
             continue
-        log.info(f"{where}: registered as partition {episode.partition_key} ({episode.kind})")
+        if created:
+            log.info(f"{where}: registered as partition {key} ({episode.kind})")
+        else:
+            log.info(
+                f"{where}: already catalogued as partition {key} but its partition was never "
+                "added (an earlier tick failed after registering it): adding it and requesting "
+                "its run now"
+            )
         if episode.partition_key not in known:
             new_partitions.append(episode.partition_key)
             known.add(episode.partition_key)
@@ -360,7 +396,7 @@ def _register(
     sidecar: Sidecar | None,
     licences: dict[str, Licence],
     zone_default: Licence | None,
-) -> tuple[Any, bool]:
+) -> tuple[Episode, bool]:
     name = candidate.master.name
     title = (sidecar.title if sidecar else None) or title_from_name(name)
     episode_id = sidecar.episode if sidecar else None
@@ -389,11 +425,38 @@ def _register(
                 "licence_source": licence.source,
             },
         )
-    episode = registration.episode
-    if registration.created and sidecar is not None and sidecar.subtitle is not None:
-        with landing.local_file(sidecar.subtitle) as sub_path:
-            episode = attach_subtitles(store, catalogue, episode, sub_path, name=sidecar.subtitle)
-    return episode, registration.created
+    return registration.episode, registration.created
+
+
+def _attach_missing_subtitle(
+    landing: LocalLanding | S3Landing,
+    store: Store,
+    catalogue: Catalogue,
+    episode: Episode,
+    sidecar: Sidecar | None,
+) -> Episode:
+    """Attach the subtitle the sidecar names when the row has none yet (a new episode, or an
+    earlier attempt that failed after the master was registered)."""
+    if sidecar is None or sidecar.subtitle is None or episode.metadata.get("subtitle_key"):
+        return episode
+    with landing.local_file(sidecar.subtitle) as sub_path:
+        return attach_subtitles(store, catalogue, episode, sub_path, name=sidecar.subtitle)
+
+
+def _with_subtitle_signature(
+    candidate: Candidate, sidecar: Sidecar | None, files: dict[str, LandingFile]
+) -> Candidate:
+    """``candidate`` whose signature also changes when the subtitle file its sidecar names
+    changes, so a fixed (or newly dropped) subtitle retries a candidate remembered as bad."""
+    if candidate.sidecar is None or sidecar is None or sidecar.subtitle is None:
+        return candidate
+    subtitle = files.get(sidecar.subtitle)
+    if subtitle is None:
+        return candidate
+    version = f"{candidate.sidecar.version}+subtitle={subtitle.signature}"
+    return dataclasses.replace(
+        candidate, sidecar=dataclasses.replace(candidate.sidecar, version=version)
+    )
 
 
 upload_sensor = build_upload_sensor()

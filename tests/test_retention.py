@@ -192,3 +192,84 @@ def test_licence_expiry_sensor(world, tmp_path: Path) -> None:
         assert isinstance(second, dg.SkipReason)
     with EmbeddedQdrantIndex(tmp_path / "index") as reopened:
         assert reopened.count("expired-title") == 0 and reopened.count("nd-title") == 3
+
+
+def test_licence_expiry_sensor_applies_a_withdrawal_in_the_operator_catalogue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator withdraws derivatives in licences.yaml for a title ingested with a full
+    licence: one tick writes the file's licence into the row and removes the preview files but
+    keeps the analysis outputs and index points; the next tick has nothing to do."""
+    import yaml
+
+    from media_platform.licences import licence_from_dict
+    from resources import MediaStorage, VectorIndexResource
+    from sensors.licence_expiry import build_licence_expiry_sensor
+
+    store = LocalStore(tmp_path / "root")
+    catalogue = Catalogue(store)
+    catalogue.upsert(Episode(
+        partition_key="some-show-e01", title="Some Show", episode_id="1", kind="video",
+        master_uri="file:///m", master_key="masters/some-show-e01/master.mp4",
+        content_hash="cd" * 32, source="upload", licence=licence_record(PRESETS["full"]),
+        metadata={"licence_source": "sidecar"},
+    ))
+    catalogue.upsert(_episode("other-title", licence_record(PRESETS["full"])))
+    files = {k: _populate(store, k) for k in ("some-show-e01", "other-title")}
+    _index(tmp_path, ["some-show-e01", "other-title"]).close()
+    withdrawn = {"uses": ["analysis", "search_indexing"]}
+    licences = tmp_path / "licences.yaml"
+    licences.write_text(yaml.safe_dump({"licences": {"Some Show": withdrawn}}))  # by title
+    monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
+
+    sensor = build_licence_expiry_sensor(today=lambda: TODAY)
+    resources = {
+        "storage": MediaStorage(root=str(store.root)),
+        "vector_index": VectorIndexResource(embedded_path=str(tmp_path / "index")),
+    }
+    with dg.instance_for_test() as instance:
+        assert sensor(dg.build_sensor_context(instance=instance, resources=resources)) is None
+        row = catalogue.get("some-show-e01")
+        expected = licence_record(licence_from_dict(withdrawn, source="catalogue", where="test"))
+        assert row.licence == expected and row.licence["derivatives"] is False
+        assert row.metadata["licence_source"] == "catalogue"
+        assert row.metadata["removed_assets"] == ["preview"]
+        for asset, keys in files["some-show-e01"].items():
+            for key in keys:
+                assert store.exists(key) == (asset != "preview"), key
+        assert store.exists("episodes/some-show-e01/shots.parquet")
+        # the episode without an entry keeps its licence and everything
+        assert catalogue.get("other-title").licence == licence_record(PRESETS["full"])
+        assert all(store.exists(k) for keys in files["other-title"].values() for k in keys)
+
+        before = catalogue.get("some-show-e01").updated_at
+        second = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(second, dg.SkipReason)
+        assert catalogue.get("some-show-e01").updated_at == before
+
+    with EmbeddedQdrantIndex(tmp_path / "index") as reopened:
+        assert reopened.count("some-show-e01") == 3  # search indexing still allowed
+
+
+def test_licence_expiry_sensor_with_a_broken_operator_catalogue(
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unreadable licences.yaml changes no row; expired licences are still enforced."""
+    from resources import MediaStorage, VectorIndexResource
+    from sensors.licence_expiry import build_licence_expiry_sensor
+
+    store, catalogue, index, files = world
+    index.close()
+    licences = tmp_path / "licences.yaml"
+    licences.write_text("licences: {nd-title: [oops\n")
+    monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
+    before = {e.partition_key: e.licence for e in catalogue.episodes()}
+    sensor = build_licence_expiry_sensor(today=lambda: TODAY)
+    resources = {
+        "storage": MediaStorage(root=str(store.root)),
+        "vector_index": VectorIndexResource(embedded_path=str(tmp_path / "index")),
+    }
+    with dg.instance_for_test() as instance:
+        assert sensor(dg.build_sensor_context(instance=instance, resources=resources)) is None
+    assert {e.partition_key: e.licence for e in catalogue.episodes()} == before
+    assert not store.exists(files["expired-title"]["shots"][0])

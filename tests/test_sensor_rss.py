@@ -264,6 +264,39 @@ def test_licence_catalogue_beats_the_feed(harness: Harness, shared_media: Path, 
     assert row.licence["expires"] == "2999-12-31" and row.metadata["licence_source"] == "catalogue"
 
 
+
+def test_broken_licence_catalogue_skips_the_tick(harness: Harness, shared_media: Path, monkeypatch) -> None:
+    """A typo in the operator's licence catalogue must not silently drop its restrictions: the
+    tick ingests nothing, says why and keeps the cursor; fixing the file resumes."""
+    body = (shared_media / "rss/podcast_namespace/example.xml").read_bytes()
+    url = _serve(harness, "/example.xml", body.replace(b"my-podcast-license-v1", b"cc-by-4.0"))
+    licences = harness.home.parent / "licences.yaml"
+    licences.write_text("licences:\n  Episode 2 - The Present: {uses: [analysis]\n")  # unclosed
+    monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
+    harness.write_feeds([{"url": url, "title": "Namespace example"}])
+
+    broken = harness.tick()
+    assert broken.run_requests == [] and not broken.dynamic_partitions_requests
+    assert "cannot read licence catalogue" in str(broken.skip_reason)
+    assert str(licences) in str(broken.skip_reason)
+    assert broken.cursor is None  # the last good cursor (none yet) is kept
+    assert any("no feed ingested this tick" in m and str(licences) in m for m in harness.warnings())
+    assert harness.catalogue().episodes() == [] and harness.server.routes["/example.xml"].hits == 0
+
+    # an entry that parses as YAML but is not a licence: the same
+    licences.write_text(yaml.safe_dump({"licences": {"Episode 2 - The Present": {"uses": ["analyse"]}}}))
+    invalid = harness.tick()
+    assert invalid.run_requests == [] and str(licences) in str(invalid.skip_reason)
+    assert harness.catalogue().episodes() == []
+
+    licences.write_text(yaml.safe_dump({"licences": {"Episode 2 - The Present": {"uses": ["analysis"]}}}))
+    fixed = harness.tick()
+    assert len(fixed.run_requests) == 3
+    catalogue = harness.catalogue()
+    row = next(e for e in catalogue.episodes() if e.title == "Episode 2 - The Present")
+    assert row.metadata["licence_source"] == "catalogue" and row.licence["derivatives"] is False
+
+
 def test_bad_feeds_are_logged_and_do_not_block_good_ones(harness: Harness, shared_media: Path) -> None:
     good = _serve(harness, "/good.xml", (shared_media / "rss/podcast_namespace/example.xml").read_bytes())
     garbage = _serve(harness, "/garbage.xml", b"this is not a feed at all <<<<")

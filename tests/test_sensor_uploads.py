@@ -165,6 +165,69 @@ def test_bad_files_logged_remembered_and_retried_when_changed(local, shared_medi
     assert not (h.home / "etc").exists()
 
 
+
+def test_bad_subtitle_after_registration_then_fixed(local, shared_media: Path) -> None:
+    """The master is catalogued before its subtitle is attached: a bad subtitle must not leave
+    the episode without a partition and a run for ever; fixing the subtitle file finishes it."""
+    h, landing = local
+    shutil.copyfile(shared_media / JFK, landing / "jfk.flac")
+    (landing / "jfk.srt").write_bytes(b"\x00\x01 not a subtitle file \xff\xfe" * 8)
+    (landing / "jfk.flac.json").write_text(json.dumps({"title": "JFK", "subtitle": "jfk.srt", "complete": True}))
+
+    first = h.tick()
+    assert first.run_requests == [] and not first.dynamic_partitions_requests
+    row = h.catalogue().get("jfk")
+    assert row is not None and "subtitle_key" not in row.metadata  # catalogued, no subtitle
+    assert any("jfk.flac: catalogued as partition jfk, but its subtitle was not attached" in m
+               for m in h.warnings())
+    assert "jfk.flac" in UploadCursor.decode(first.cursor).bad
+
+    count = len(h.warnings())
+    assert h.tick().run_requests == [] and len(h.warnings()) == count  # unchanged: not retried
+
+    shutil.copyfile(shared_media / JFK_SRT, landing / "jfk.srt")  # the operator fixes it
+    fixed = h.tick()
+    (request,) = fixed.run_requests
+    assert request.partition_key == "jfk" and _new_keys(fixed) == ["jfk"]
+    row = h.catalogue().get("jfk")
+    assert row.metadata["subtitle_key"] == "masters/jfk/subtitle.srt"
+    assert (h.home / row.metadata["subtitle_key"]).read_bytes() == (shared_media / JFK_SRT).read_bytes()
+    assert len(h.catalogue().episodes()) == 1
+    assert any("already catalogued as partition jfk but its partition was never added" in m
+               for m in h.infos())
+    assert UploadCursor.decode(fixed.cursor).done_partitions == {"jfk.flac": "jfk"}
+    assert h.tick().run_requests == []  # done
+
+
+def test_tick_failing_after_registration_is_finished_next_tick(local, shared_media: Path, monkeypatch) -> None:
+    """A tick that dies after the row is written (a transient error, a timeout): its result,
+    cursor and partition request are lost; the next tick finds the hash and still adds the
+    partition and requests the run."""
+    import sensors.uploads as uploads
+
+    h, landing = local
+    shutil.copyfile(shared_media / COUNTER, landing / "counter.mp4")
+    (landing / "counter.mp4.done").touch()
+
+    def boom(*args, **kwargs):
+        raise TimeoutError("tick timed out")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(uploads, "episode_run_request", boom)
+        ctx = dg.build_sensor_context(instance=h.instance, cursor=h.cursor,
+                                      resources={"storage": h.storage}, definitions=STUB_DEFS)
+        with pytest.raises(TimeoutError):
+            build_upload_sensor()(ctx)
+    assert h.catalogue().get("counter") is not None
+    assert h.instance.get_dynamic_partitions("episodes") == []
+
+    result = h.tick()
+    (request,) = result.run_requests
+    assert request.partition_key == "counter" and _new_keys(result) == ["counter"]
+    assert _names(request) == {"master", "media_probe"}
+    assert h.tick().run_requests == []
+
+
 @pytest.fixture
 def s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     boto3 = pytest.importorskip("boto3")
