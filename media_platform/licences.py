@@ -28,7 +28,7 @@ Decisions (conservative by default):
 * ``territories`` is a list of ISO 3166-1 alpha-2 codes or ``["*"]``. With ``territory=None`` in
   a check, any non-empty territory list passes (the caller did not ask about a territory); an empty
   list allows no derived asset anywhere.
-* Assets with no requirements (``master``, ``probe``) are always allowed: they are needed to hold
+* Assets with no requirements (``master``, ``media_probe``) are always allowed: they are needed to hold
   and identify the file. Retention of masters for expired titles is a separate policy.
 """
 
@@ -155,7 +155,7 @@ PRESETS: dict[str, Licence] = {
 
 ASSET_REQUIREMENTS: dict[str, frozenset[str]] = {
     "master": frozenset(),
-    "probe": frozenset(),
+    "media_probe": frozenset(),
     **{
         name: frozenset({Use.ANALYSIS.value})
         for name in (
@@ -487,8 +487,6 @@ def licence_from_record(record: Mapping[str, Any] | None) -> Licence:
 
 def requirement_of(asset: str) -> frozenset[str]:
     """Uses an asset needs; assets the table does not name need ``analysis`` (any model output)."""
-    if asset == "media_probe":
-        asset = "probe"
     return ASSET_REQUIREMENTS.get(asset, frozenset({Use.ANALYSIS.value}))
 
 

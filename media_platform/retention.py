@@ -67,15 +67,9 @@ def licence_of(episode: Episode) -> Licence:
         raise InvalidInputError(f"{episode.partition_key}: unreadable licence: {exc}") from exc
 
 
-def asset_refusal(licence: Licence, asset: str, today: dt.date) -> str | None:
-    """Why ``licence`` forbids ``asset`` today, or None when allowed. ``media_probe`` is
-    ``probe``; names the requirement table does not know need ``analysis``."""
-    return refusal_reason(licence, asset, today)
-
-
 def allowed_asset_names(licence: Licence, asset_names: Iterable[str], today: dt.date) -> set[str]:
-    """The subset of ``asset_names`` that ``licence`` allows today (see :func:`asset_refusal`)."""
-    return {name for name in asset_names if asset_refusal(licence, name, today) is None}
+    """The subset of ``asset_names`` that ``licence`` allows today (see :func:`media_platform.licences.refusal_reason`)."""
+    return {name for name in asset_names if refusal_reason(licence, name, today) is None}
 
 
 def licence_status(licence: Licence, today: dt.date) -> str:
@@ -137,7 +131,7 @@ def forbidden_outputs(
     Keys also owned by an allowed asset are not listed. ``index`` may be None (no index).
     """
     outputs = ASSET_OUTPUTS if asset_outputs is None else asset_outputs
-    reasons = {name: r for name in outputs if (r := asset_refusal(licence, name, today))}
+    reasons = {name: r for name in outputs if (r := refusal_reason(licence, name, today))}
     allowed_keys: set[str] = set()
     for name, names in outputs.items():
         if name not in reasons:
@@ -305,7 +299,6 @@ __all__ = [
     "ForbiddenOutputs",
     "RetentionResult",
     "allowed_asset_names",
-    "asset_refusal",
     "compliance_violations",
     "forbidden_outputs",
     "licence_of",

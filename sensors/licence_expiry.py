@@ -165,9 +165,10 @@ def _apply_operator_licence(
 
 
 def _shot_index_forbidden(licence, today: dt.date) -> bool:
-    from media_platform.retention import SHOT_INDEX, asset_refusal
+    from media_platform.licences import refusal_reason
+    from media_platform.retention import SHOT_INDEX
 
-    return asset_refusal(licence, SHOT_INDEX, today) is not None
+    return refusal_reason(licence, SHOT_INDEX, today) is not None
 
 
 licence_expiry_sensor = build_licence_expiry_sensor()

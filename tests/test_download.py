@@ -12,8 +12,8 @@ from media_platform.errors import InvalidInputError, MediaError
 from media_platform.ingest.download import (
     DownloadError,
     DownloadTooLargeError,
+    decode_probe,
     download_to_file,
-    probe_media,
 )
 from tests._http_server import LocalServer, Route
 
@@ -59,7 +59,7 @@ def test_normal_download_and_probe(http_server: LocalServer, tmp_path: Path, fla
     assert result.expected_length_matched is True
     assert http_server.routes["/jfk.flac"].request_headers[0]["Accept-Encoding"] == "identity"
     _no_leftovers(dest.parent)
-    probe = probe_media(dest)
+    probe = decode_probe(dest)
     assert probe.has_audio and not probe.has_video
     assert probe.duration_s == pytest.approx(11, abs=0.5)
 
@@ -68,7 +68,7 @@ def test_video_probe(http_server: LocalServer, tmp_path: Path, mp4: bytes) -> No
     http_server.routes["/v.mp4"] = Route(body=mp4, content_type="video/mp4; charset=binary")
     result = _dl(http_server.url("/v.mp4"), tmp_path / "v.mp4", expected_length=1)
     assert result.content_type == "video/mp4" and result.expected_length_matched is False
-    assert probe_media(result.path).has_video
+    assert decode_probe(result.path).has_video
 
 
 def test_too_big_declared(http_server: LocalServer, tmp_path: Path, flac: bytes) -> None:
@@ -200,26 +200,26 @@ def test_non_media_body_fails_probe(http_server: LocalServer, tmp_path: Path) ->
     )
     result = _dl(http_server.url("/a"), tmp_path / "a.mp3")
     with pytest.raises(MediaError):
-        probe_media(result.path)
+        decode_probe(result.path)
 
 
 def test_truncated_media_fails_probe(tmp_path: Path, mp4: bytes, flac: bytes) -> None:
     head = tmp_path / "head.mp4"
     head.write_bytes(mp4[:2000])  # moov/mdat cut off
     with pytest.raises(MediaError):
-        probe_media(head)
+        decode_probe(head)
     flac_head = tmp_path / "head.flac"
     flac_head.write_bytes(flac[:100])  # header only, no audio frame
     with pytest.raises(MediaError):
-        probe_media(flac_head)
+        decode_probe(flac_head)
 
 
 def test_probe_missing_and_empty(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="does not exist"):
-        probe_media(tmp_path / "nope.mp3")
+        decode_probe(tmp_path / "nope.mp3")
     (tmp_path / "empty.mp3").write_bytes(b"")
     with pytest.raises(MediaError, match="empty"):
-        probe_media(tmp_path / "empty.mp3")
+        decode_probe(tmp_path / "empty.mp3")
 
 
 def test_probe_image_is_not_media(tmp_path: Path) -> None:
@@ -227,7 +227,7 @@ def test_probe_image_is_not_media(tmp_path: Path) -> None:
     p = tmp_path / "x.srt"
     p.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
     with pytest.raises(MediaError):
-        probe_media(p)
+        decode_probe(p)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.8", "[::1]"])

@@ -27,7 +27,7 @@ from media_platform.licences import (
 
 TODAY = dt.date(2026, 1, 15)
 ALL = set(ASSET_REQUIREMENTS)
-MASTER_LEVEL = {"master", "probe"}
+MASTER_LEVEL = {"master", "media_probe"}
 ANALYSIS_ASSETS = {
     "shots",
     "keyframes",
@@ -43,7 +43,7 @@ ANALYSIS_ASSETS = {
 
 
 def test_requirements_table() -> None:
-    assert ASSET_REQUIREMENTS["master"] == set() and ASSET_REQUIREMENTS["probe"] == set()
+    assert ASSET_REQUIREMENTS["master"] == set() and ASSET_REQUIREMENTS["media_probe"] == set()
     for name in ANALYSIS_ASSETS:
         assert ASSET_REQUIREMENTS[name] == {"analysis"}
     assert ASSET_REQUIREMENTS["shot_index"] == {"analysis", "search_indexing"}

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from media_platform.errors import MediaError
-from media_platform.video.frames import probe_frame_index, read_frames, sharpest_frame_near_middle
+from media_platform.video.frames import laplacian_variance, probe_frame_index, read_frames
+from media_platform.video.keyframes import candidate_frames, extract_keyframes
 from media_platform.video.shots import Shot, ShotDetectorConfig, detect_shots
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
@@ -138,11 +139,15 @@ def test_read_frames_exact_and_upright(video_dir: Path) -> None:
         read_frames(rot, [240])
 
 
-def test_sharpest_frame_near_middle(video_dir: Path) -> None:
+def test_keyframe_is_the_sharpest_frame_near_the_middle(video_dir: Path) -> None:
     path = video_dir / "pyscenedetect" / "issue-134-rotate.mp4"
-    index, image = sharpest_frame_near_middle(path, 90, 209, max_side=256)
-    assert 90 <= index <= 209 and abs(index - 149) <= 4
+    shot = Shot(index=1, start_frame=90, end_frame=209, start_s=3.754, end_s=8.759, confidence=1.0)
+    [keyframe] = extract_keyframes(path, [shot], probe_frame_index(path).frame_times, max_side=256)
+    assert 90 <= keyframe.frame <= 209 and abs(keyframe.frame - 149) <= 4
+    image = keyframe.image
     assert image.dtype == np.uint8 and image.ndim == 3 and max(image.shape[:2]) == 256
+    candidates = read_frames(path, candidate_frames(shot, spread=1), max_side=256)
+    assert keyframe.sharpness == max(laplacian_variance(img) for img in candidates.values())
 
 
 # --------------------------------------------------------------------------------------------

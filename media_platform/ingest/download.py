@@ -14,7 +14,7 @@
   counts as ``application/octet-stream``, the HTTP default);
 * computes SHA-256 while streaming.
 
-:func:`probe_media` opens a file with PyAV and decodes the first frame of its first audio and
+:func:`decode_probe` opens a file with PyAV and decodes the first frame of its first audio and
 first video stream; anything else is a :class:`MediaError`.
 """
 
@@ -320,8 +320,8 @@ def _attempt(
 
 
 @dataclass(frozen=True)
-class MediaProbe:
-    """What :func:`probe_media` found.
+class DecodeProbe:
+    """What :func:`decode_probe` found.
 
     Attributes:
         format_name: the demuxer's name (e.g. ``"mov,mp4,m4a,3gp,3g2,mj2"``, ``"flac"``).
@@ -339,7 +339,7 @@ class MediaProbe:
 _MAX_PROBE_PACKETS = 500
 
 
-def probe_media(path: Path | str) -> MediaProbe:
+def decode_probe(path: Path | str) -> DecodeProbe:
     """Open ``path`` with PyAV and decode the first frame of the first audio and video stream.
 
     Raises:
@@ -375,7 +375,7 @@ def probe_media(path: Path | str) -> MediaProbe:
             p,
             f"no decodable frame in the first {_MAX_PROBE_PACKETS} packets of the {', '.join(failed)} stream",
         )
-    return MediaProbe(format_name, duration_s, "audio" in decoded, "video" in decoded)
+    return DecodeProbe(format_name, duration_s, "audio" in decoded, "video" in decoded)
 
 
 def _decode_one(container: object, stream: object) -> bool:

@@ -104,7 +104,7 @@ def register_master(
 def decode_probe_problem(path: Path) -> str | None:
     """Decode the first frame of the file's first audio and video stream: a header that probes
     fine over undecodable data is refused here. Returns the problem, or None."""
-    from media_platform.ingest.download import probe_media as decode_probe
+    from media_platform.ingest.download import decode_probe
 
     try:
         decode_probe(path)

@@ -7,7 +7,8 @@ so they stay exact for variable-frame-rate video and when frames are skipped or 
 
 The main entry points are :func:`probe_frame_index` (the pts of every frame), :func:`read_frames`
 (a few RGB frames by index, seeking to the keyframe before each, upright), and
-:func:`sharpest_frame_near_middle` (the sharpest of a few frames around a shot's middle).
+:func:`laplacian_variance` (sharpness; keyframes are chosen with it in
+:mod:`media_platform.video.keyframes`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ __all__ = [
     "open_video",
     "probe_frame_index",
     "read_frames",
-    "sharpest_frame_near_middle",
     "upright",
 ]
 
@@ -291,34 +291,3 @@ def laplacian_variance(image: np.ndarray) -> float:
     """Sharpness of an RGB (or grey) image: variance of its Laplacian on the grey image."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
-
-
-def sharpest_frame_near_middle(
-    path: str | Path,
-    start_frame: int,
-    end_frame: int,
-    *,
-    candidates: int = 5,
-    spread: int = 2,
-    max_side: int | None = 512,
-    index: FrameIndex | None = None,
-) -> tuple[int, np.ndarray]:
-    """Pick the sharpest (highest Laplacian variance) of a few frames around a shot's middle.
-
-    Candidates are the middle frame of ``start_frame..end_frame`` (inclusive) and frames
-    ``spread`` apart on either side, ``candidates`` in all, kept inside the shot. Returns
-    ``(frame_index, rgb_image)``; ties go to the frame closest to the middle.
-    """
-    if end_frame < start_frame:
-        raise ValueError(f"empty frame range {start_frame}..{end_frame}")
-    middle = (start_frame + end_frame) // 2
-    picks = [middle]
-    step = 1
-    while len(picks) < candidates and step * spread <= end_frame - start_frame:
-        for cand in (middle - step * spread, middle + step * spread):
-            if start_frame <= cand <= end_frame and cand not in picks and len(picks) < candidates:
-                picks.append(cand)
-        step += 1
-    frames = read_frames(path, picks, max_side=max_side, index=index)
-    best = max(picks, key=lambda i: (laplacian_variance(frames[i]), -abs(i - middle)))
-    return best, frames[best]

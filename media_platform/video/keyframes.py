@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from media_platform.video.frames import read_frames
+from media_platform.video.frames import laplacian_variance, read_frames
 from media_platform.video.shots import Shot
 
 KEYFRAME_MAX_SIDE = 640
@@ -41,12 +40,6 @@ def candidate_frames(shot: Shot, spread: int = 2) -> list[int]:
     return frames
 
 
-def sharpness(image: np.ndarray) -> float:
-    """Variance of the Laplacian of the grey image: higher is sharper."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
-
-
 def extract_keyframes(
     path: str | Path,
     shots: Sequence[Shot],
@@ -61,7 +54,7 @@ def extract_keyframes(
     decoded = read_frames(path, all_frames, max_side=max_side)
     keyframes: list[Keyframe] = []
     for shot in shots:
-        scored = [(sharpness(decoded[f]), -abs(i), f) for i, f in enumerate(wanted[shot.index]) if f in decoded]
+        scored = [(laplacian_variance(decoded[f]), -abs(i), f) for i, f in enumerate(wanted[shot.index]) if f in decoded]
         if not scored:
             raise RuntimeError(f"{path}: could not decode any frame of shot {shot.index}")
         best_sharpness, _, best = max(scored)
