@@ -7,6 +7,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from assets.audio import audio, audio_events, transcript
@@ -66,6 +67,20 @@ def _load_transcript(store, key: str):
     return transcript_from_table(read_table(store, episode_key(key, layout.TRANSCRIPT)))
 
 
+def _analysis_with_stored_embeddings(store, key: str):
+    """The transcript's text analysis, reusing the sentence embeddings ``chapters`` stored
+    (the sentence split is deterministic, so they line up); recomputed only if they don't."""
+    transcript = _load_transcript(store, key)
+    sentences = split_sentences(transcript)
+    stored = read_table(store, episode_key(key, layout.SENTENCE_EMBEDDINGS))
+    if not sentences:  # nothing to embed
+        return analyze_transcript(transcript, sentences=sentences)
+    if stored["text"].to_list() == [s.text for s in sentences]:
+        vectors = np.asarray(stored["embedding"].to_list(), dtype=np.float32).reshape(len(sentences), -1)
+        return analyze_transcript(transcript, sentences=sentences, embeddings=vectors)
+    return analyze_transcript(transcript, MiniLMEmbedder.shared(), sentences=sentences)
+
+
 @dg.asset(
     partitions_def=episodes_partitions,
     group_name="previews",
@@ -83,6 +98,10 @@ def chapters(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterat
     if not licence_allows(context, episode_for(context, store), "chapters"):
         return
     analysis = analyze_transcript(_load_transcript(store, key), MiniLMEmbedder.shared())
+    write_table(store, episode_key(key, layout.SENTENCE_EMBEDDINGS), pl.DataFrame({
+        "text": [sentence.text for sentence in analysis.sentences],
+        "embedding": pl.Series(analysis.embeddings.tolist(), dtype=pl.Array(pl.Float32, analysis.embeddings.shape[1])),
+    }))
     rows = chapters_to_rows(analysis.chapters)
     df = pl.DataFrame(rows, schema={"start": pl.Float64, "end": pl.Float64, "title": pl.Utf8, "keywords": pl.List(pl.Utf8)})
     uri = write_table(store, episode_key(key, layout.CHAPTERS), df)
@@ -120,7 +139,7 @@ def preview_candidates(
     key = context.partition_key
     if not licence_allows(context, episode_for(context, store), "preview_candidates"):
         return
-    analysis = analyze_transcript(_load_transcript(store, key), MiniLMEmbedder.shared())
+    analysis = _analysis_with_stored_embeddings(store, key)
     events = _load_events(store, key)
     samples = read_wav_16k(store.read_bytes(episode_key(key, layout.AUDIO_16K)))
     cset = build_candidates(analysis, events.segments, samples, 16000, config=CandidateConfig(
@@ -258,7 +277,7 @@ def preview(
     start, end = float(choice["start"]), float(choice["end"])
     probe = load_probe(store, key)
     with TemporaryDirectory(prefix="media-platform-preview-") as tmp:
-        raw = Path(tmp) / "raw.mp3"
+        raw = Path(tmp) / "raw.flac"  # lossless cut: the MP3 is encoded once, after levelling
         with store.local_copy(episode_key(key, layout.AUDIO_NORMALIZED_FLAC)) as source:
             render_audio_preview(source, start, end, raw, fade_in_s=config.fade_in_s, fade_out_s=config.fade_out_s)
         clip = decode_audio(raw, sr=None, mono=False)

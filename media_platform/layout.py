@@ -19,6 +19,7 @@ TRANSCRIPT = "transcript.parquet"
 TRANSCRIPT_REPORT = "transcript_run.json"
 SHOT_AUDIO_FEATURES = "shot_audio_features.parquet"
 CHAPTERS = "chapters.parquet"
+SENTENCE_EMBEDDINGS = "sentence_embeddings.parquet"
 EPISODE_KEYWORDS = "keywords.json"
 PREVIEW_CANDIDATES = "preview_candidates.parquet"
 PREVIEW_CANDIDATES_SUMMARY = "preview_candidates.json"
@@ -46,7 +47,7 @@ ASSET_OUTPUTS: dict[str, tuple[str, ...]] = {
     "audio_events": (AUDIO_EVENT_FRAMES, AUDIO_EVENTS),
     "transcript": (TRANSCRIPT, TRANSCRIPT_REPORT),
     "shot_audio_features": (SHOT_AUDIO_FEATURES,),
-    "chapters": (CHAPTERS, EPISODE_KEYWORDS),
+    "chapters": (CHAPTERS, EPISODE_KEYWORDS, SENTENCE_EMBEDDINGS),
     "preview_candidates": (PREVIEW_CANDIDATES, PREVIEW_CANDIDATES_SUMMARY),
     "preview_selection": (PREVIEW_SELECTION,),
     "preview": (PREVIEW_MP3, PREVIEW_MP4, PREVIEW_RECORD),

@@ -116,6 +116,13 @@ def _atomic_ffmpeg(cmd_head: list[str], cmd_tail: list[str], out_path: Path, src
     return out_path
 
 
+_AUDIO_CODECS: dict[str, list[str]] = {
+    ".mp3": ["-c:a", "libmp3lame", "-f", "mp3"],
+    ".flac": ["-c:a", "flac", "-f", "flac"],
+    ".wav": ["-c:a", "pcm_s16le", "-f", "wav"],
+}
+
+
 def _cut_input(src: Path, start: float, dur: float) -> list[str]:
     """The ffmpeg arguments that read ``dur`` seconds of ``src`` from ``start`` (no shell)."""
     return [_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
@@ -133,7 +140,8 @@ def render_audio_preview(
     bitrate: str = "128k",
     sample_rate: int | None = 44100,
 ) -> Path:
-    """Cut ``[start, end]`` (s) of ``source`` into an MP3 at ``out_path`` with fades; atomic."""
+    """Cut ``[start, end]`` (s) of ``source`` with fades into ``out_path``: MP3, or lossless
+    FLAC/WAV (by its suffix) for further processing; atomic."""
     src, out = Path(source), Path(out_path)
     if not src.is_file():
         raise MediaError(src, "file not found")
@@ -142,7 +150,11 @@ def render_audio_preview(
     head = [*_cut_input(src, start, dur), "-map", "0:a:0", "-vn", "-af", _afade(dur, fi, fo)]
     if sample_rate:
         head += ["-ar", str(int(sample_rate))]
-    tail = ["-c:a", "libmp3lame", "-b:a", bitrate, "-f", "mp3"]
+    tail = _AUDIO_CODECS.get(out.suffix.lower())
+    if tail is None:
+        raise InvalidInputError(f"{out}: preview audio must be one of {', '.join(_AUDIO_CODECS)}")
+    if out.suffix.lower() == ".mp3":
+        tail = [*tail, "-b:a", bitrate]
     return _atomic_ffmpeg(head, tail, out, src)
 
 

@@ -975,19 +975,26 @@ def analyze_transcript(
     *,
     config: ChapterConfig = ChapterConfig(),
     sentences: Sequence[Sentence] | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> TextAnalysis:
     """Sentences, embeddings, chapters, keywords and centroid of ``transcript``.
 
     ``embedder`` defaults to the shared :class:`MiniLMEmbedder`. Pass ``sentences`` to reuse a
-    split done elsewhere."""
+    split done elsewhere, and ``embeddings`` (one row per sentence) to reuse their embeddings
+    instead of computing them again."""
     sents = tuple(split_sentences(transcript) if sentences is None else sentences)
     duration = float(transcript.duration_s or (sents[-1].end if sents else 0.0))
     if not sents:
         return TextAnalysis(
             (), np.zeros((0, 384), np.float32), (), (), np.zeros(384, np.float32), duration
         )
-    emb_fn = embedder if embedder is not None else MiniLMEmbedder.shared()
-    emb = np.asarray(emb_fn([s.text for s in sents]), dtype=np.float32)
+    if embeddings is not None:
+        if len(embeddings) != len(sents):
+            raise ValueError(f"{len(embeddings)} embeddings given for {len(sents)} sentences")
+        emb = np.asarray(embeddings, dtype=np.float32)
+    else:
+        emb_fn = embedder if embedder is not None else MiniLMEmbedder.shared()
+        emb = np.asarray(emb_fn([s.text for s in sents]), dtype=np.float32)
     w = np.array([max(1, len(s.words)) for s in sents], dtype=np.float64)
     centroid = _normalize((emb * w[:, None]).sum(0)).astype(np.float32)
     spans = segment_topics(sents, emb, duration_s=max(duration, sents[-1].end), config=config)
