@@ -4,8 +4,7 @@ The episode is assembled by concatenating the shared real recordings (the assemb
 JFK, the LibriSpeech sentence, the radio mixes, musanmix) until it is ``--minutes`` long, then:
 
     decode (ffmpeg → 16 kHz mono) → transcribe (faster-whisper tiny.en int8, word timestamps)
-    → events (YAMNet via media_platform.audio.events when it exposes ``detect_events``, else
-    the signal-measure fallback ``events_from_signal``) → text analysis (sentences, MiniLM
+    → events (YAMNet, media_platform.audio.events.detect_events) → text analysis (sentences, MiniLM
     embeddings, chapters, keywords) → candidates → ranking → render MP3.
 
 Usage::
@@ -32,8 +31,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from media_platform.audio.events import detect_events
 from media_platform.audio.types import Transcript, TranscriptSegment, Word
-from media_platform.previews.candidates import build_candidates, events_from_signal
+from media_platform.previews.candidates import build_candidates
 from media_platform.previews.ranking import choose_preview
 from media_platform.previews.render import decode_audio, render_audio_preview
 from media_platform.text.chapters import MiniLMEmbedder, analyze_transcript
@@ -132,19 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         times["transcribe"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        events_source = "signal-measure fallback (events_from_signal)"
-        events = None
-        try:
-            from media_platform.audio import events as ev_mod  # type: ignore[attr-defined]
-
-            fn = getattr(ev_mod, "detect_events", None)
-            if callable(fn):
-                events = fn(x, SR).segments
-                events_source = "YAMNet (media_platform.audio.events.detect_events)"
-        except Exception as e:  # noqa: BLE001 - optional stage; fall back and say so
-            events_source += f" [YAMNet unavailable: {type(e).__name__}]"
-        if events is None:
-            events = events_from_signal(x, SR, tx.words, duration_s=duration)
+        events = detect_events(x, SR).segments
+        events_source = "YAMNet (media_platform.audio.events.detect_events)"
         times["events"] = time.perf_counter() - t
 
         t = time.perf_counter()

@@ -6,8 +6,8 @@ Inputs are produced here, not by the other audio modules (they are tested on the
   directly with word timestamps, converted to the shared ``Transcript`` shape;
 * audio events: the **ground-truth** segments of each episode (from
   ``podcast_assembled.gt.json``, or known by construction for the episodes assembled below)
-  converted to ``EventSegment`` s — the real YAMNet timeline is another module's job. One test
-  uses :func:`events_from_signal`, a timeline measured from the signal itself.
+  converted to ``EventSegment`` s, so that these tests judge the preview logic alone. One test
+  uses the real YAMNet timeline (:func:`media_platform.audio.events.detect_events`).
 
 Further test episodes are assembled here (numpy placement, like the shared episode's recipe) from
 the same real recordings plus espeak-ng speech: an ad read without music, a spoiler at the end,
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from media_platform.audio.events import detect_events
 from media_platform.audio.types import EventSegment, Transcript, TranscriptSegment, Word
 from media_platform.previews.candidates import (
     FEATURE_NAMES,
@@ -34,7 +35,6 @@ from media_platform.previews.candidates import (
     CandidateSet,
     ad_probability,
     build_candidates,
-    events_from_signal,
 )
 from media_platform.previews.ranking import (
     GoldenClip,
@@ -434,13 +434,13 @@ def test_unpunctuated_transcript_still_yields_boundaries(podcast_result, podcast
     assert HOST[0] - 1e-6 <= c.start < c.end <= HOST[1] + 1e-6
 
 
-def test_events_measured_from_the_signal(podcast_result, podcast, embedder):
-    """Timeline from the signal (not GT, not YAMNet): the ad read's music bed shows up as
-    speech over music, the intro/outro as non-speech, and the preview is still the host read."""
+def test_events_from_yamnet(podcast_result, podcast, embedder):
+    """The real YAMNet timeline instead of the ground truth: the ad read's music bed shows up as
+    speech over music, the intro/outro as music, and the preview is still the host read."""
     tx, an, _, _ = podcast_result
     path, _ = podcast
     x = decode_audio(path, SR)
-    events = events_from_signal(x, SR, tx.words, duration_s=len(x) / SR)
+    events = detect_events(x, SR).segments
 
     def share(label: str, span: tuple[float, float]) -> float:
         return sum(overlaps((e.start, e.end), span) for e in events if e.label == label) / (

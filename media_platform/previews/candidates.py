@@ -45,7 +45,7 @@ from typing import Literal
 
 import numpy as np
 
-from media_platform.audio.types import EventSegment, Word
+from media_platform.audio.types import EventSegment
 from media_platform.text.chapters import Sentence, TextAnalysis, tokenize
 
 # --------------------------------------------------------------------------------------------
@@ -251,81 +251,6 @@ class _Timeline:
         a = int(np.clip(round(start / self.step), 0, len(c) - 1))
         b = int(np.clip(round(end / self.step), 0, len(c) - 1))
         return float((c[b] - c[a]) / max(1, b - a))
-
-
-def tonal_floor(samples: np.ndarray, sample_rate: int, n_fft: int = 512) -> float:
-    """Median spectral flatness (100-4000 Hz) of the quietest quarter of the frames of a
-    stretch of speech: low (< ~0.08) when a tonal bed (music) fills the pauses, high for
-    broadband room noise or digital silence (which counts as flat)."""
-    x = np.asarray(samples, dtype=np.float64)
-    if len(x) < 4 * n_fft:
-        return 1.0
-    fr = np.lib.stride_tricks.sliding_window_view(x, n_fft)[:: n_fft // 2]
-    db = 10 * np.log10((fr**2).mean(1) + 1e-12)
-    keep = (db < np.percentile(db, 25)) & (db > -90)
-    if keep.sum() < 8:
-        return 1.0
-    spec = np.abs(np.fft.rfft(fr[keep] * np.hanning(n_fft), axis=1)) ** 2
-    f = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    band = spec[:, (f > 100) & (f < 4000)] + 1e-12
-    flat = np.exp(np.log(band).mean(1)) / band.mean(1)
-    return float(np.median(flat))
-
-
-def events_from_signal(
-    samples: np.ndarray,
-    sample_rate: int,
-    words: Sequence[Word],
-    *,
-    duration_s: float | None = None,
-    hop_s: float = 0.05,
-    bed_flatness: float = 0.08,
-) -> tuple[EventSegment, ...]:
-    """A simple, model-free event timeline from the signal and the word times.
-
-    Speech regions are the word spans (gaps < 0.4 s merged). A speech region whose quietest
-    frames are tonal (:func:`tonal_floor` < ``bed_flatness``) and within 25 dB of the speech
-    level has a bed under it and is labelled ``speech_over_music``; non-speech stretches louder
-    than speech level − 35 dB are ``music`` (this measure cannot tell music from noise; for
-    previews both are excluded), the rest ``silence``. A fallback for when the YAMNet timeline
-    is not available; a tonal hum under speech (old recordings) also reads as a bed.
-    """
-    energy = EnergyTrack.from_samples(samples, sample_rate, hop_s)
-    x = np.asarray(samples, dtype=np.float32)
-    if x.ndim > 1:
-        x = x.mean(axis=1)
-    dur = float(duration_s if duration_s is not None else len(x) / sample_rate)
-    spans: list[list[float]] = []
-    for w in sorted(words, key=lambda w: w.start):
-        if spans and w.start - spans[-1][1] < 0.4:
-            spans[-1][1] = max(spans[-1][1], w.end)
-        else:
-            spans.append([w.start, w.end])
-    speech_db = np.concatenate([energy.slice(a, b) for a, b in spans]) if spans else np.zeros(0)
-    level = float(np.median(speech_db)) if len(speech_db) else -20.0
-    segs: list[EventSegment] = []
-
-    def add_gap(a: float, b: float) -> None:
-        if b - a <= 1e-6:
-            return
-        db = energy.slice(a, b)
-        loud = len(db) > 0 and float(np.median(db)) > level - 35
-        segs.append(EventSegment("music" if loud else "silence", a, b, 0.5))
-
-    t = 0.0
-    for a, b in spans:
-        add_gap(t, a)
-        db = energy.slice(a, b)
-        seg = x[int(a * sample_rate) : int(b * sample_rate)]
-        bed = (
-            len(db) >= 10
-            and float(np.percentile(db, 10)) > level - 25
-            and tonal_floor(seg, sample_rate) < bed_flatness
-        )
-        segs.append(EventSegment("speech_over_music" if bed else "speech", a, b, 0.5))
-        t = b
-    add_gap(t, dur)
-    return tuple(segs)
 
 
 def _refine_edges(
