@@ -17,9 +17,9 @@ import polars as pl
 from assets.common import (
     GPU_OP_TAGS,
     GPU_POOL,
-    OWNERS,
+    episode_asset,
+    episode_check,
     episode_for,
-    episodes_partitions,
     image_markdown,
     licence_allows,
     load_probe,
@@ -68,13 +68,10 @@ def _segments_table(segments: tuple[EventSegment, ...] | list[EventSegment]) -> 
     return dg.MetadataValue.table(rows, schema=schema)
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="audio",
     kinds={"ffmpeg", "pyloudnorm"},
-    owners=OWNERS,
     deps=[media_probe],
-    output_required=False,
 )
 def audio(
     context: dg.AssetExecutionContext, config: LoudnessConfig, storage: MediaStorage
@@ -128,7 +125,7 @@ def audio(
     )
 
 
-@dg.asset_check(asset=audio, partitions_def=episodes_partitions)
+@episode_check(asset=audio)
 def loudness_on_target(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
     """Loudness after normalization within ±1 LU of the target, true peak under the ceiling
     (silence, which has no loudness, passes with a note)."""
@@ -143,13 +140,10 @@ def loudness_on_target(context: dg.AssetCheckExecutionContext, storage: MediaSto
     )
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="audio",
     kinds={"onnx", "parquet"},
-    owners=OWNERS,
     deps=[audio],
-    output_required=False,
 )
 def audio_events(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """What is heard, every 0.48 s: YAMNet (8-bit ONNX) scores for its 521 classes, grouped
@@ -181,7 +175,7 @@ def audio_events(context: dg.AssetExecutionContext, storage: MediaStorage) -> It
     )
 
 
-@dg.asset_check(asset=audio_events, partitions_def=episodes_partitions)
+@episode_check(asset=audio_events)
 def event_frames_cover_duration(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
     """Event frames cover the whole duration, and the segments tile it without gaps."""
     store = storage.get_store()
@@ -201,15 +195,12 @@ def event_frames_cover_duration(context: dg.AssetCheckExecutionContext, storage:
     return dg.AssetCheckResult(passed=not problems, metadata={"problems": "\n".join(problems) or "none"})
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="audio",
     kinds={"whisper", "parquet"},
-    owners=OWNERS,
     deps=[audio_events],
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
-    output_required=False,
 )
 def transcript(
     context: dg.AssetExecutionContext, storage: MediaStorage, transcriber: TranscriberResource
@@ -254,7 +245,7 @@ def transcript(
     )
 
 
-@dg.asset_check(asset=transcript, partitions_def=episodes_partitions)
+@episode_check(asset=transcript)
 def words_ordered_and_plausible(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
     """Words are ordered, non-overlapping and inside the audio; speech-dominated audio yields a
     non-empty transcript and audio without speech yields none (no hallucinated words)."""
@@ -269,13 +260,10 @@ def words_ordered_and_plausible(context: dg.AssetCheckExecutionContext, storage:
                                                               "words": len(result.words), "speech_s": round(speech_s, 2)})
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="video",
     kinds={"numpy", "parquet"},
-    owners=OWNERS,
     deps=[shots, audio_events],
-    output_required=False,
 )
 def shot_audio_features(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """Per-shot audio embedding: the mean YAMNet class scores within each shot, with the shot's

@@ -70,3 +70,15 @@ def licence_allows(context: dg.AssetExecutionContext, episode: Episode, asset: s
         return True
     context.log.warning(f"{episode.partition_key}: {asset} not materialized: {reason}")
     return False
+
+
+def episode_asset(**kwargs: Any) -> Any:
+    """``dg.asset`` for the per-episode assets: partitioned by episode, owned by the team, and
+    allowed to produce nothing (audio-only episodes skip video, a licence may forbid it), in
+    which case Dagster skips everything downstream."""
+    return dg.asset(partitions_def=episodes_partitions, owners=OWNERS, output_required=False, **kwargs)
+
+
+def episode_check(**kwargs: Any) -> Any:
+    """``dg.asset_check`` evaluated per episode partition."""
+    return dg.asset_check(partitions_def=episodes_partitions, **kwargs)

@@ -11,7 +11,14 @@ import numpy as np
 import polars as pl
 
 from assets.audio import audio, audio_events, transcript
-from assets.common import OWNERS, episode_for, episodes_partitions, licence_allows, load_probe
+from assets.common import (
+    OWNERS,
+    episode_asset,
+    episode_check,
+    episode_for,
+    licence_allows,
+    load_probe,
+)
 from media_platform import layout
 from media_platform.audio.decode import decode_audio
 from media_platform.audio.loudness import normalize_loudness
@@ -81,13 +88,10 @@ def _analysis_with_stored_embeddings(store, key: str):
     return analyze_transcript(transcript, MiniLMEmbedder.shared(), sentences=sentences)
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="previews",
     kinds={"pytorch", "parquet"},
-    owners=OWNERS,
     deps=[transcript],
-    output_required=False,
 )
 def chapters(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """Topic chapters of the transcript: TextTiling-style boundaries over all-MiniLM-L6-v2
@@ -119,13 +123,10 @@ def chapters(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterat
     )
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="previews",
     kinds={"python", "parquet"},
-    owners=OWNERS,
     deps=[chapters, audio_events, audio],
-    output_required=False,
 )
 def preview_candidates(
     context: dg.AssetExecutionContext, config: PreviewConfig, storage: MediaStorage
@@ -207,13 +208,10 @@ def preview_ranker(context: dg.AssetExecutionContext, storage: MediaStorage) -> 
     )
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="previews",
     kinds={"python"},
-    owners=OWNERS,
     deps=[preview_candidates, preview_ranker],
-    output_required=False,
 )
 def preview_selection(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """The chosen preview span: the best clean candidate under the learned ranker when one has
@@ -247,13 +245,10 @@ def preview_selection(context: dg.AssetExecutionContext, storage: MediaStorage) 
     yield dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="previews",
     kinds={"ffmpeg", "mp3"},
-    owners=OWNERS,
     deps=[preview_selection, audio],
-    output_required=False,
 )
 def preview(
     context: dg.AssetExecutionContext, config: PreviewConfig, storage: MediaStorage
@@ -306,7 +301,7 @@ def preview(
     )
 
 
-@dg.asset_check(asset=preview, partitions_def=episodes_partitions)
+@episode_check(asset=preview)
 def preview_is_clean(context: dg.AssetCheckExecutionContext, config: PreviewConfig, storage: MediaStorage) -> dg.AssetCheckResult:
     """The preview lasts the target (±1 s), or between the minimum and the target when no clean
     full-length window exists (the reason recorded), or the whole episode when it is shorter;

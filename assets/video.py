@@ -19,9 +19,9 @@ from PIL import Image
 from assets.common import (
     GPU_OP_TAGS,
     GPU_POOL,
-    OWNERS,
+    episode_asset,
+    episode_check,
     episode_for,
-    episodes_partitions,
     image_markdown,
     licence_allows,
     load_probe,
@@ -95,13 +95,10 @@ def _shots_table_metadata(df: pl.DataFrame, limit: int = 100) -> dg.MetadataValu
     return dg.MetadataValue.table(rows, schema=schema)
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="video",
     kinds={"pyav", "parquet"},
-    owners=OWNERS,
     deps=[media_probe],
-    output_required=False,
 )
 def shots(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """Shot boundaries: a coarse pass over the reference frames at reduced resolution
@@ -154,13 +151,10 @@ def shots(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[
     )
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="video",
     kinds={"opencv", "jpeg"},
-    owners=OWNERS,
     deps=[shots],
-    output_required=False,
 )
 def keyframes(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """One representative frame per shot: the sharpest (variance of the Laplacian) of a few frames
@@ -198,15 +192,12 @@ def keyframes(context: dg.AssetExecutionContext, storage: MediaStorage) -> Itera
     )
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="video",
     kinds={"pytorch", "parquet"},
-    owners=OWNERS,
     deps=[keyframes],
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
-    output_required=False,
 )
 def shot_embeddings(
     context: dg.AssetExecutionContext, storage: MediaStorage, clip: ClipEncoderResource
@@ -246,13 +237,10 @@ def shot_embeddings(
     )
 
 
-@dg.asset(
-    partitions_def=episodes_partitions,
+@episode_asset(
     group_name="video",
     kinds={"qdrant"},
-    owners=OWNERS,
     deps=[shot_embeddings],
-    output_required=False,
 )
 def shot_index(
     context: dg.AssetExecutionContext, storage: MediaStorage, vector_index: VectorIndexResource
@@ -323,7 +311,7 @@ def _result(problems: list[str], **metadata) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=shots, blocking=True, partitions_def=episodes_partitions)
+@episode_check(asset=shots, blocking=True)
 def shots_tile_duration(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
     """Shots cover the whole video, from frame 0 to the last frame, without gaps or overlaps."""
     store = storage.get_store()
@@ -334,7 +322,7 @@ def shots_tile_duration(context: dg.AssetCheckExecutionContext, storage: MediaSt
                    shots=len(shot_list), frame_count=timing["frame_count"])
 
 
-@dg.asset_check(asset=keyframes, blocking=True, partitions_def=episodes_partitions)
+@episode_check(asset=keyframes, blocking=True)
 def one_keyframe_per_shot(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
     """Exactly one keyframe per shot, lying inside its shot, and its JPEG exists."""
     store = storage.get_store()
@@ -348,7 +336,7 @@ def one_keyframe_per_shot(context: dg.AssetCheckExecutionContext, storage: Media
     return _result(problems, keyframes=table.height)
 
 
-@dg.asset_check(asset=shot_embeddings, blocking=True, partitions_def=episodes_partitions)
+@episode_check(asset=shot_embeddings, blocking=True)
 def embeddings_unit_norm(
     context: dg.AssetCheckExecutionContext, storage: MediaStorage, clip: ClipEncoderResource
 ) -> dg.AssetCheckResult:
@@ -362,7 +350,7 @@ def embeddings_unit_norm(
     return _result(embedding_problems(vectors, shot_count, dim), dimension=dim)
 
 
-@dg.asset_check(asset=shot_index, partitions_def=episodes_partitions)
+@episode_check(asset=shot_index)
 def index_holds_exactly_episode_shots(
     context: dg.AssetCheckExecutionContext, storage: MediaStorage, vector_index: VectorIndexResource
 ) -> dg.AssetCheckResult:
