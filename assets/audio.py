@@ -27,7 +27,7 @@ from assets.common import (
 from assets.ingest import media_probe
 from assets.video import shots, shots_from_table
 from media_platform import layout
-from media_platform.audio.decode import audio_streams, choose_main_stream, decode_audio
+from media_platform.audio.decode import audio_streams, choose_main_stream, decode_audio, to_mono_16k
 from media_platform.audio.events import class_names, detect_events, mean_class_scores_per_span
 from media_platform.audio.loudness import normalize_loudness
 from media_platform.audio.render import (
@@ -96,9 +96,9 @@ def audio(
             streams = audio_streams(path)
             main = choose_main_stream(streams, path)
             decoded = decode_audio(path, sr=None, mono=False, stream_index=main.index)
-            mono16 = decode_audio(path, sr=16000, mono=True, stream_index=main.index).samples
     except MediaError as exc:
         raise dg.Failure(description=f"{episode.master_uri}: {exc.problem}") from exc
+    mono16 = to_mono_16k(decoded.samples, decoded.sample_rate)  # decoded once, resampled here
     normalized, report = normalize_loudness(decoded.samples, decoded.sample_rate, target, ceiling)
     with TemporaryDirectory(prefix="media-platform-audio-") as tmp:
         flac = encode_audio_file(normalized, decoded.sample_rate, Path(tmp) / "normalized.flac")

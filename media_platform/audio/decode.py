@@ -210,6 +210,17 @@ def decode_audio(
         )
 
 
+def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mix (n,) or (n, channels) float samples down to mono and resample to 16 kHz (soxr, high
+    quality): the models' input, made from audio already decoded for the listening copy."""
+    import soxr
+
+    mono = samples.mean(axis=1, dtype=np.float32) if samples.ndim == 2 else samples.astype(np.float32, copy=False)
+    if sample_rate == 16000:
+        return np.ascontiguousarray(mono)
+    return soxr.resample(mono, sample_rate, 16000, quality="HQ").astype(np.float32, copy=False)
+
+
 def load_audio(
     path: str | os.PathLike[str],
     sr: int | None = 16000,
