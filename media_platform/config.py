@@ -8,29 +8,21 @@ command-line tool uses ``$MEDIA_PLATFORM_HOME/dagster`` (local root) so that the
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-DEFAULT_HOME = Path("~/.media-platform")
+from media_platform.settings import DEFAULT_HOME, get_settings
+
 EPISODES_PARTITIONS_NAME = "episodes"
 
 
 def media_home() -> str:
     """The storage root: ``$MEDIA_PLATFORM_HOME`` or ``~/.media-platform``."""
-    value = os.environ.get("MEDIA_PLATFORM_HOME", "").strip()
-    if value.startswith("s3://"):
-        return value
-    return str(Path(value or DEFAULT_HOME).expanduser().resolve())
+    return get_settings().media_home
 
 
 def dagster_home() -> Path:
     """The Dagster instance folder: ``$DAGSTER_HOME`` or a folder under the local storage root."""
-    value = os.environ.get("DAGSTER_HOME", "").strip()
-    if value:
-        return Path(value).expanduser().resolve()
-    home = media_home()
-    base = Path(home) if not home.startswith("s3://") else DEFAULT_HOME.expanduser()
-    return base / "dagster"
+    return get_settings().dagster_home
 
 
 def episode_key(partition_key: str, name: str) -> str:

@@ -211,3 +211,34 @@ def safe_join(root: Path | str, *parts: str | Path) -> Path:
     if resolved != root_resolved and not resolved.is_relative_to(root_resolved):
         raise InvalidInputError(f"path {candidate} escapes {root_resolved}")
     return resolved
+
+
+def require_text(value: str, where: str, *, max_length: int = 1000) -> str:
+    """``value`` if it is valid Unicode text (no lone surrogates, which Python uses for bytes of a
+    file name or argument that are not UTF-8; no control characters but tab and newline) of at
+    most ``max_length`` characters.
+
+    Raises:
+        InvalidInputError: ``<where>: <problem>`` naming the input, never echoing the bad text.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{where}: expected text, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"{where}: not valid UTF-8 text") from None
+    if any((ord(c) < 32 and c not in "\t\n") or ord(c) == 127 for c in value):
+        raise InvalidInputError(f"{where}: contains control characters")
+    if len(value) > max_length:
+        raise InvalidInputError(f"{where}: longer than {max_length} characters")
+    return value
+
+
+def printable(text: str | Path) -> str:
+    """``text`` safe to print or log: bytes that are not UTF-8 (lone surrogates) are shown as
+    ``\\xNN`` escapes, so an error can name a file whose name is not valid text."""
+    value = str(text)
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")

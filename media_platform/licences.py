@@ -455,6 +455,44 @@ def load_catalogue(path: Path | str) -> dict[str, Licence]:
     return out
 
 
+def intersect(a: Licence, b: Licence) -> Licence:
+    """The licence that allows only what both ``a`` and ``b`` allow: uses, territories and the
+    earlier expiry. Keeps ``a``'s source and, when nothing was taken away, its identifier."""
+    if "*" in a.territories:
+        territories = b.territories
+    elif "*" in b.territories:
+        territories = a.territories
+    else:
+        territories = tuple(t for t in a.territories if t in b.territories)
+    expiries = [e for e in (a.expires, b.expires) if e is not None]
+    out = replace(
+        a,
+        analysis=a.analysis and b.analysis,
+        search_indexing=a.search_indexing and b.search_indexing,
+        derivatives=a.derivatives and b.derivatives,
+        territories=territories,
+        expires=min(expiries) if expiries else None,
+    )
+    if out.to_dict() | {"identifier": None} != a.to_dict() | {"identifier": None}:
+        out = replace(out, identifier=f"{a.identifier or a.source}+restricted")
+    return out
+
+
+def operator_entry(entries: Mapping[str, Licence], keys: Iterable[str | None]) -> Licence | None:
+    """The operator's licence for a title looked up under several keys (the partition key, the
+    feed's or landing zone's own key, a title a publisher or uploader wrote...): every matching
+    entry applies, so the result is their :func:`intersect`. A key that a publisher controls can
+    therefore only select a stricter entry, never a more permissive one. None when none match."""
+    found: Licence | None = None
+    seen: set[str] = set()
+    for key in keys:
+        if not key or key in seen or key not in entries:
+            continue
+        seen.add(key)
+        found = entries[key] if found is None else intersect(found, entries[key])
+    return found
+
+
 def resolve_licence(
     *,
     catalogue: Licence | None = None,

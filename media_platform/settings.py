@@ -1,0 +1,159 @@
+"""The platform's settings: one typed object read from the environment (pydantic-settings).
+
+Every ``MEDIA_PLATFORM_*`` variable (plus ``DAGSTER_HOME`` and ``AWS_REGION``) is declared here
+and nowhere else: domain code calls :func:`get_settings` and reads fields; it never reads
+``os.environ`` itself and never writes to it. Secrets (AWS keys, the Qdrant API key) are not
+settings: the Dagster layer reads them with ``dg.EnvVar`` so they never appear in run config.
+
+The object is built once per distinct environment: :func:`get_settings` caches it keyed on the
+values of the variables it reads, so a changed variable (a test's ``monkeypatch.setenv``, a
+re-configured process) is seen on the next call without re-parsing on every call.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from media_platform.errors import InvalidInputError
+
+DEFAULT_HOME = Path("~/.media-platform")
+ENV_PREFIX = "MEDIA_PLATFORM_"
+_OTHER_VARIABLES = ("DAGSTER_HOME", "AWS_REGION", "XDG_CACHE_HOME")
+
+
+class Settings(BaseSettings):
+    """What an operator configures, with the defaults of a laptop install."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    # Where things live
+    home: str = Field("", description="storage root: a folder or s3://bucket/prefix")
+    dagster_home_dir: str = Field(
+        "", validation_alias=AliasChoices("DAGSTER_HOME"), description="Dagster instance folder"
+    )
+    project: str = Field("", description="repository folder holding definitions.py")
+    catalogue_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the episode catalogue (default: SQLite in the home; "
+        "postgresql+psycopg://... for production)",
+    )
+    cache: str = Field("", description="cache folder for converted models")
+    xdg_cache_home: str = Field("", validation_alias=AliasChoices("XDG_CACHE_HOME"))
+
+    # Ingestion
+    feeds: str = Field("", description="feeds YAML file")
+    licences: str = Field("", description="the operator's licence catalogue (YAML)")
+    landing: str = Field("", description="upload landing folder or s3://bucket/prefix")
+    upload_licence: str = Field("", description="licence of uploads without licence information")
+    upload_max_per_tick: int = Field(5, ge=1, le=1000)
+    allow_private_urls: bool = Field(
+        False, description="allow outbound requests to loopback/private/link-local addresses"
+    )
+
+    # Storage on S3 (credentials are read by the Dagster layer with dg.EnvVar)
+    s3_endpoint_url: str = ""
+    aws_region: str = Field("", validation_alias=AliasChoices("AWS_REGION"))
+
+    # Models
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str = "laion2b_s34b_b79k"
+    clip_checkpoint: str = ""
+    clip_model_config: str = ""
+    qdrant_url: str = ""
+    whisper_backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    whisper_model: str = "tiny.en"
+
+    # The command-line tool
+    progress: bool = False
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    # ---- derived values -------------------------------------------------------------------
+
+    @property
+    def media_home(self) -> str:
+        """The storage root: ``s3://...`` as given, or an absolute local folder."""
+        if self.home.startswith("s3://"):
+            return self.home
+        return str(Path(self.home or DEFAULT_HOME).expanduser().resolve())
+
+    @property
+    def home_is_s3(self) -> bool:
+        return self.home.startswith("s3://")
+
+    @property
+    def local_home(self) -> Path:
+        """A local folder for what cannot live on S3 (the Dagster instance, feeds.yaml...):
+        the home itself, or ``~/.media-platform`` with an S3 home."""
+        return DEFAULT_HOME.expanduser() if self.home_is_s3 else Path(self.media_home)
+
+    @property
+    def dagster_home(self) -> Path:
+        """``$DAGSTER_HOME``, else ``dagster/`` under the local home."""
+        if self.dagster_home_dir:
+            return Path(self.dagster_home_dir).expanduser().resolve()
+        return self.local_home / "dagster"
+
+    @property
+    def feeds_path(self) -> Path:
+        return Path(self.feeds).expanduser() if self.feeds else self.local_home / "feeds.yaml"
+
+    @property
+    def licences_path(self) -> Path | None:
+        """The operator's licence catalogue: ``$MEDIA_PLATFORM_LICENCES`` (must exist when set),
+        else ``licences.yaml`` in a local home when that file exists."""
+        if self.licences:
+            return Path(self.licences).expanduser()
+        if self.home_is_s3:
+            return None
+        path = Path(self.media_home) / "licences.yaml"
+        return path if path.is_file() else None
+
+    @property
+    def cache_dir(self) -> Path:
+        if self.cache:
+            return Path(self.cache).expanduser()
+        base = Path(self.xdg_cache_home).expanduser() if self.xdg_cache_home else Path("~/.cache").expanduser()
+        return base / "media_platform"
+
+
+def _relevant_environment() -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted(
+            (k, v)
+            for k, v in os.environ.items()
+            if k.startswith(ENV_PREFIX) or k in _OTHER_VARIABLES
+        )
+    )
+
+
+@lru_cache(maxsize=8)
+def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInputError(f"environment: {problems}") from None
+
+
+def get_settings() -> Settings:
+    """The settings of the current environment (cached per distinct environment).
+
+    Raises:
+        InvalidInputError: a variable has an invalid value (named in the message).
+    """
+    return _settings_for(_relevant_environment())
