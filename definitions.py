@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import ALL_ASSET_MODULES, episodes_partitions
+from assets import ALL_ASSET_MODULES
 from resources import resources_from_env
+from resources.partitions import EPISODE_JOB_NAME, episodes_partitions
 from sensors import ALL_SENSORS
-from sensors.common import EPISODE_JOB_NAME
 
 all_assets = dg.load_assets_from_modules(ALL_ASSET_MODULES)
 all_asset_checks = dg.load_asset_checks_from_modules(ALL_ASSET_MODULES)

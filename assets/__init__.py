@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from assets import audio, catalogue, ingest, previews, video
-from assets.common import episodes_partitions
+from resources.partitions import episodes_partitions
 
 ALL_ASSET_MODULES = [ingest, video, audio, previews, catalogue]
 

@@ -10,17 +10,16 @@ from typing import Any
 import dagster as dg
 
 from media_platform.catalogue import Catalogue, Episode
-from media_platform.config import EPISODES_PARTITIONS_NAME, episode_key
+from media_platform.config import episode_key
 from media_platform.layout import PROBE as PROBE_NAME
 from media_platform.licences import refusal_reason
 from media_platform.probe import MediaProbe
 from media_platform.retention import licence_of
 from media_platform.storage import Store
+from resources.partitions import episodes_partitions
 
 # Partitioned asset checks are a preview feature of Dagster 1.13; we rely on them knowingly.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
-
-episodes_partitions = dg.DynamicPartitionsDefinition(name=EPISODES_PARTITIONS_NAME)
 
 OWNERS = ["team:media-platform"]
 

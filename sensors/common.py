@@ -14,31 +14,28 @@ from media_platform.config import media_home
 from media_platform.errors import InvalidInputError
 from media_platform.licences import Licence, load_catalogue
 from media_platform.retention import allowed_asset_names, licence_of
+from resources.partitions import EPISODE_JOB_NAME
 
-EPISODE_JOB_NAME = "episode_pipeline"
-"""The job every episode run belongs to (``definitions.EPISODE_JOB_NAME``; sensors cannot import
-``definitions``, which imports them)."""
+__all__ = ["EPISODE_JOB_NAME", "allowed_selection", "episode_asset_keys", "episode_run_request"]
 
 
 def episode_asset_keys(context: dg.SensorEvaluationContext) -> list[dg.AssetKey]:
     """Every asset key of the episode job in the code location being evaluated.
 
-    Read from ``context.repository_def`` (set by the sensor daemon, and by
-    ``dg.build_sensor_context(definitions=...)`` in tests); without one, from the asset modules
-    of the code location (``assets.ALL_ASSET_MODULES``).
+    Read from ``context.repository_def``: the sensor daemon sets it, and tests pass
+    ``dg.build_sensor_context(definitions=...)``. Sensors never import the asset modules.
+
+    Raises:
+        dg.DagsterInvariantViolationError: the context has no code location with the episode
+            job (a run request could not be limited to what the licence allows).
     """
     repo = context.repository_def
-    if repo is not None and repo.has_job(EPISODE_JOB_NAME):
-        keys = set(repo.get_job(EPISODE_JOB_NAME).asset_layer.executable_asset_keys)
-    else:
-        from assets import ALL_ASSET_MODULES, episodes_partitions
-
-        keys = {
-            key
-            for a in dg.load_assets_from_modules(ALL_ASSET_MODULES)
-            if isinstance(a, dg.AssetsDefinition) and a.partitions_def == episodes_partitions
-            for key in a.keys
-        }
+    if repo is None or not repo.has_job(EPISODE_JOB_NAME):
+        raise dg.DagsterInvariantViolationError(
+            f"the sensor context has no code location with the job {EPISODE_JOB_NAME!r}; "
+            "build it with dg.build_sensor_context(definitions=...)"
+        )
+    keys = set(repo.get_job(EPISODE_JOB_NAME).asset_layer.executable_asset_keys)
     return sorted(keys, key=lambda k: k.to_user_string())
 
 

@@ -50,7 +50,6 @@ from typing import Any
 
 import dagster as dg
 
-from assets.common import episodes_partitions
 from media_platform.config import DEFAULT_HOME, media_home
 from media_platform.errors import InvalidInputError
 from media_platform.ingest.feeds import (
@@ -68,6 +67,7 @@ from media_platform.ingest.feeds import (
 )
 from media_platform.ingest.rss_episodes import rss_episode
 from resources import MediaStorage
+from resources.partitions import episodes_partitions
 from sensors.common import EPISODE_JOB_NAME, episode_run_request, load_licence_catalogue
 
 FEEDS_ENV = "MEDIA_PLATFORM_FEEDS"

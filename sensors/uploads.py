@@ -53,7 +53,6 @@ from typing import Any
 
 import dagster as dg
 
-from assets.common import episodes_partitions
 from media_platform.catalogue import Catalogue, Episode
 from media_platform.config import DEFAULT_HOME, media_home
 from media_platform.errors import InvalidInputError, MediaError
@@ -74,6 +73,7 @@ from media_platform.licences import Licence, resolve_licence
 from media_platform.retention import licence_record
 from media_platform.storage import Store
 from resources import MediaStorage
+from resources.partitions import episodes_partitions
 from sensors.common import EPISODE_JOB_NAME, episode_run_request, load_licence_catalogue
 
 LANDING_ENV = "MEDIA_PLATFORM_LANDING"

@@ -1,0 +1,14 @@
+"""The episode partitions and the episode job's name: what assets, sensors and the code location
+share. Kept apart from ``assets/`` so that sensors never import assets."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from media_platform.config import EPISODES_PARTITIONS_NAME
+
+episodes_partitions = dg.DynamicPartitionsDefinition(name=EPISODES_PARTITIONS_NAME)
+"""Every title or podcast episode is one partition of this dynamic partitions definition."""
+
+EPISODE_JOB_NAME = "episode_pipeline"
+"""The job every episode run belongs to (defined in ``definitions.py``)."""
