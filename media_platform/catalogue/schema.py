@@ -1,0 +1,45 @@
+"""The catalogue's tables (SQLAlchemy Core), as the latest migration leaves them.
+
+Tables are prefixed ``catalogue_`` and Alembic's version table is ``catalogue_alembic_version``,
+so the catalogue can live in the same PostgreSQL database as Dagster's instance storage.
+The partition key is the primary key and the content hash has a unique index (NULL, for an
+RSS item not yet downloaded, is exempt), so the database itself refuses a second row with the
+same key or the same content. In PostgreSQL keys use the "C" collation: pages are ordered by
+bytes, as in SQLite.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+VERSION_TABLE = "catalogue_alembic_version"
+
+KEY_TYPE = sa.String().with_variant(sa.String(collation="C"), "postgresql")
+
+metadata = sa.MetaData()
+
+episodes = sa.Table(
+    "catalogue_episodes",
+    metadata,
+    sa.Column("partition_key", KEY_TYPE, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("episode_id", sa.Text),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("master_uri", sa.Text, nullable=False),
+    sa.Column("master_key", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(128)),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("licence_json", sa.Text, nullable=False),
+    sa.Column("metadata_json", sa.Text, nullable=False),
+    sa.Column("ingested_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Index("catalogue_episodes_content_hash", "content_hash", unique=True),
+)
+
+#: Facts about the catalogue itself, e.g. ``legacy_import:<uri>`` once a Parquet file is imported.
+meta = sa.Table(
+    "catalogue_meta",
+    metadata,
+    sa.Column("name", KEY_TYPE, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
