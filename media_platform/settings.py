@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         return Path(self.feeds).expanduser() if self.feeds else self.local_home / "feeds.yaml"
 
     @property
+    def landing_location(self) -> str:
+        """The upload landing zone: ``$MEDIA_PLATFORM_LANDING`` (a folder, or ``s3://...`` as
+        given), else ``landing/`` in the local home."""
+        if self.landing.startswith("s3://"):
+            return self.landing
+        if self.landing:
+            return str(Path(self.landing).expanduser().resolve())
+        return str(self.local_home / "landing")
+
+    @property
     def licences_path(self) -> Path | None:
         """The operator's licence catalogue: ``$MEDIA_PLATFORM_LICENCES`` (must exist when set),
         else ``licences.yaml`` in a local home when that file exists."""
