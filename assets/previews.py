@@ -41,7 +41,7 @@ from media_platform.previews.store import (
     preview_problems,
 )
 from media_platform.storage import read_table, write_table
-from media_platform.text.chapters import (
+from media_platform.text import (
     MiniLMEmbedder,
     analyze_transcript,
     chapters_to_rows,

@@ -36,7 +36,7 @@ from media_platform.audio.types import Transcript, TranscriptSegment, Word
 from media_platform.previews.candidates import build_candidates
 from media_platform.previews.ranking import choose_preview
 from media_platform.previews.render import decode_audio, render_audio_preview
-from media_platform.text.chapters import MiniLMEmbedder, analyze_transcript
+from media_platform.text import MiniLMEmbedder, analyze_transcript
 
 SR = 16000
 SOURCES = [

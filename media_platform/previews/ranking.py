@@ -40,7 +40,7 @@ from media_platform.previews.candidates import (
     CandidateSet,
     build_candidates,
 )
-from media_platform.text.chapters import ChapterConfig, Embedder, TextAnalysis, analyze_transcript
+from media_platform.text import ChapterConfig, Embedder, TextAnalysis, analyze_transcript
 
 # --------------------------------------------------------------------------------------------
 # Results

@@ -12,7 +12,7 @@ import polars as pl
 from media_platform.audio.types import EventSegment
 from media_platform.previews.candidates import FEATURE_NAMES, Candidate, CandidateSet
 from media_platform.previews.render import PreviewCheck
-from media_platform.text.chapters import Sentence
+from media_platform.text.sentences import Sentence
 
 
 def candidates_to_table(cset: CandidateSet) -> tuple[pl.DataFrame, dict[str, Any]]:

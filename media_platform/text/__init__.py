@@ -1,28 +1,26 @@
 """Text-side analysis of transcripts: sentences, topic chapters, keywords, embeddings.
 
-Pure domain code (no Dagster). See :mod:`media_platform.text.chapters`.
+Pure domain code (no Dagster). One module a job: :mod:`~media_platform.text.tokens` (tokens,
+stop words), :mod:`~media_platform.text.sentences`, :mod:`~media_platform.text.embedders`,
+:mod:`~media_platform.text.segmentation` (TextTiling), :mod:`~media_platform.text.keywords`,
+and :mod:`~media_platform.text.analysis`, which runs them all over a transcript.
 """
 
-from media_platform.text.chapters import (
+from media_platform.text.analysis import (
     Chapter,
-    ChapterConfig,
-    Embedder,
-    HashingEmbedder,
-    MiniLMEmbedder,
-    Sentence,
     TextAnalysis,
     analyze_transcript,
     chapters_to_rows,
-    segment_topics,
-    split_sentences,
-    tokenize,
 )
+from media_platform.text.embedders import Embedder, MiniLMEmbedder
+from media_platform.text.segmentation import ChapterConfig, segment_topics
+from media_platform.text.sentences import Sentence, split_sentences
+from media_platform.text.tokens import tokenize
 
 __all__ = [
     "Chapter",
     "ChapterConfig",
     "Embedder",
-    "HashingEmbedder",
     "MiniLMEmbedder",
     "Sentence",
     "TextAnalysis",
