@@ -6,6 +6,10 @@ or an upload can escape the storage root. Writes are atomic: a local write goes 
 file beside the target and is renamed into place; an S3 ``PutObject`` is atomic by itself; a
 folder of files (keyframes) is staged under a temporary prefix and swapped in.
 
+Every local output file is written by one helper, :func:`atomic_write`, so every write path
+(bytes, a copied file, a table, a staged folder) gives the same mode: ``0666`` less the process
+umask (``0644`` under the usual ``022``), never the ``0600`` of a private temporary file.
+
 Tables are Parquet files written with polars.
 """
 
@@ -18,9 +22,9 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import polars as pl
 
@@ -39,6 +43,25 @@ def validate_key(key: str) -> str:
         if part in ("", ".", "..") or not _KEY_PART.match(part):
             raise InvalidInputError(f"invalid storage key {key!r}: bad component {part!r}")
     return key
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` atomically: ``write`` fills a new temporary file beside it (created with
+    mode ``0666`` less the umask, like any new file), which is flushed, fsync'd and renamed over
+    ``path``. On any failure the temporary file is removed and ``path`` is left as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 class Store(Protocol):
@@ -96,34 +119,13 @@ class LocalStore:
 
     def write_bytes(self, key: str, data: bytes) -> str:
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda fh: fh.write(data))
         return path.as_uri()
 
     def put_file(self, key: str, local_path: Path) -> str:
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        try:
-            with open(local_path, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with open(local_path, "rb") as src:
+            atomic_write(path, lambda dst: shutil.copyfileobj(src, dst, 1 << 20))
         return path.as_uri()
 
     def list_keys(self, prefix: str) -> list[str]:
@@ -169,8 +171,7 @@ class LocalStore:
         try:
             for name, data in files.items():
                 validate_key(name)
-                (staging / name).parent.mkdir(parents=True, exist_ok=True)
-                (staging / name).write_bytes(data)
+                atomic_write(staging / name, lambda fh, data=data: fh.write(data))
             old = target.parent / f".{target.name}.{uuid.uuid4().hex}.old"
             if target.exists():
                 os.replace(target, old)

@@ -3,6 +3,9 @@ S3-compatible server (moto in server mode on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 import polars as pl
 import pytest
 
@@ -87,5 +90,41 @@ def test_local_write_is_atomic_and_leaves_no_temp_files(tmp_path) -> None:
     # A refused write never touches the existing file, and no temporary file is left behind.
     with pytest.raises(InvalidInputError):
         store.write_bytes("x/../data.bin", b"new")
+    assert store.read_bytes("x/data.bin") == b"old"
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["data.bin"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask022", "umask077"])
+def test_every_write_path_gives_the_same_mode(tmp_path, umask: int) -> None:
+    """Bytes, a copied file, a table and a staged folder swap all give 0666 less the umask
+    (the byte writes used to be 0600 while copied files were 0644)."""
+    store = LocalStore(tmp_path / "root")
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"master")
+    previous = os.umask(umask)
+    try:
+        store.write_bytes("episodes/e/probe.json", b"{}")
+        store.put_file("masters/e/master.mp4", source)
+        write_table(store, "episodes/e/shots.parquet", pl.DataFrame({"shot": [0]}))
+        store.replace_folder("episodes/e/keyframes", {"shot_00000.jpg": b"a", "sub/shot_00001.jpg": b"b"})
+        store.replace_folder("episodes/e/keyframes", {"shot_00000.jpg": b"c"})  # the swap of an old folder
+    finally:
+        os.umask(previous)
+    files = [p for p in (tmp_path / "root").rglob("*") if p.is_file()]
+    assert len(files) == 4
+    assert {p.relative_to(tmp_path / "root").as_posix(): stat.S_IMODE(p.stat().st_mode) for p in files} == {
+        "episodes/e/probe.json": 0o666 & ~umask,
+        "masters/e/master.mp4": 0o666 & ~umask,
+        "episodes/e/shots.parquet": 0o666 & ~umask,
+        "episodes/e/keyframes/shot_00000.jpg": 0o666 & ~umask,
+    }
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path) -> None:
+    store = LocalStore(tmp_path)
+    store.write_bytes("x/data.bin", b"old")
+    source = tmp_path / "missing.bin"
+    with pytest.raises(FileNotFoundError):
+        store.put_file("x/data.bin", source)
     assert store.read_bytes("x/data.bin") == b"old"
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["data.bin"]
