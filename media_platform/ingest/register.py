@@ -1,7 +1,8 @@
-"""Register a master file as an episode: hash it, store it, record it in the catalogue.
+"""Register a master file as an episode: hash it, record it in the catalogue, store it.
 
 Used by the command-line tool and by the ingestion sensors. Registering the same content twice
-is a no-op that returns the existing episode.
+is a no-op that returns the existing episode. The catalogue row is inserted before the master
+is copied into place, and removed again if the copy fails (see :func:`register_master`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from media_platform.catalogue import Catalogue, Episode, EpisodeSource
+from media_platform.catalogue import Catalogue, Episode, EpisodeSource, PartitionKeyTakenError
 from media_platform.config import master_key
 from media_platform.errors import MediaError
-from media_platform.keys import partition_key_for, validate_partition_key
+from media_platform.keys import partition_key_for, printable, require_text, validate_partition_key
 from media_platform.probe import MediaProbe, probe_media
 from media_platform.storage import Store
 
@@ -63,31 +64,40 @@ def register_master(
 ) -> Registration:
     """Probe, hash and store ``path`` as a new episode; a no-op if its content is known.
 
-    Raises MediaError (naming the file) for a missing, empty or non-media file.
+    One atomic step: the key is chosen, the row inserted (the database refuses a key holding
+    other content, and then the hash-suffixed key is taken), and only then is the master copied
+    to its final key. If the copy fails the row is deleted again, so a failed registration
+    leaves neither a row nor an orphan master. The same content registered by two processes at
+    once gives one episode: one "created", the other the existing row.
+
+    Raises MediaError (naming the file) for a missing, empty or non-media file, and
+    InvalidInputError for a title or episode id that is not valid text.
     """
     path = Path(path)
+    require_text(title, f"{printable(path)}: title")
+    if episode_id is not None:
+        require_text(episode_id, f"{printable(path)}: episode id", max_length=200)
     if not title.strip():
         raise MediaError(path, "a title is required")
     probe = probe_media(path)
     digest = sha256_file(path, progress)
     existing = catalogue.find_by_hash(digest)
     if existing is not None:
+        _restore_missing_master(store, existing, path)
         return Registration(existing, created=False, probe=probe)
     decode_problem = decode_probe_problem(path)
     if decode_problem:
         raise MediaError(path, decode_problem)
-    key = validate_partition_key(partition_key) if partition_key else partition_key_for(title, episode_id)
-    taken = catalogue.get(key)
-    if taken is not None and taken.content_hash != digest:
-        key = partition_key_for(title, episode_id, content_hash=digest)
-    stored_key = master_key(key, master_suffix(path))
-    uri = store.put_file(stored_key, path)
-    episode, created = catalogue.insert_new_content(
-        Episode(
+    first = validate_partition_key(partition_key) if partition_key else partition_key_for(title, episode_id)
+    fallback = partition_key_for(title, episode_id, content_hash=digest)
+    suffix = master_suffix(path)
+    for key in dict.fromkeys((first, fallback)):
+        stored_key = master_key(key, suffix)
+        candidate = Episode(
             partition_key=key,
             title=title.strip(),
             kind="video" if probe.kind == "video" else "audio",
-            master_uri=uri,
+            master_uri=store.uri(stored_key),
             master_key=stored_key,
             content_hash=digest,
             source=source,
@@ -95,10 +105,27 @@ def register_master(
             licence=licence or {},
             metadata={"original_name": path.name, "duration_s": probe.duration_s, **(metadata or {})},
         )
-    )
-    if not created and episode.master_key != stored_key:  # lost a race with an identical ingest
-        store.delete(stored_key)
-    return Registration(episode, created=created, probe=probe)
+        try:
+            episode, created = catalogue.insert_new_content(candidate)
+        except PartitionKeyTakenError:
+            continue  # the key holds other content: try the hash-suffixed key
+        if not created:  # a concurrent registration of the same content won
+            _restore_missing_master(store, episode, path)
+            return Registration(episode, created=False, probe=probe)
+        try:
+            store.put_file(stored_key, path)
+        except BaseException:
+            catalogue.remove(key, content_hash=digest)
+            raise
+        return Registration(episode, created=True, probe=probe)
+    raise MediaError(path, f"partitions {first!r} and {fallback!r} both hold other content")
+
+
+def _restore_missing_master(store: Store, episode: Episode, path: Path) -> None:
+    """Copy ``path`` back as ``episode``'s master when it is missing from storage (a
+    registration interrupted between its row and its copy); ``path`` has the same content."""
+    if episode.master_key and not store.exists(episode.master_key):
+        store.put_file(episode.master_key, path)
 
 
 def decode_probe_problem(path: Path) -> str | None:

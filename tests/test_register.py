@@ -1,0 +1,154 @@
+"""Registration is one atomic step (issue 9, defect 3): two different files with the same title
+at the same moment both keep their own row and master; the same content from two processes
+gives one episode; a failed registration leaves neither a row nor an orphan master."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from media_platform.catalogue import Catalogue
+from media_platform.errors import InvalidInputError
+from media_platform.ingest.register import register_master
+from media_platform.storage import LocalStore
+
+
+def _tone(path: Path, freq: int) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"sine=f={freq}:d=0.5", "-c:a", "libmp3lame", str(path)],
+        check=True,
+    )
+    return path
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _assert_consistent(store: LocalStore, catalogue: Catalogue) -> None:
+    """Every row's master exists and holds the row's content; no master without a row."""
+    episodes = catalogue.episodes()
+    for episode in episodes:
+        assert _sha(store.path(episode.master_key)) == episode.content_hash, episode.partition_key
+    masters = set(store.list_keys("masters"))
+    assert masters == {e.master_key for e in episodes}
+
+
+class _InterleavingStore(LocalStore):
+    """A store that runs ``before_first_put`` just before its first master copy: another
+    registration slips in between choosing a key and making the master visible."""
+
+    before_first_put = None
+
+    def put_file(self, key, local_path):
+        hook, self.before_first_put = self.before_first_put, None
+        if hook is not None:
+            hook()
+        return super().put_file(key, local_path)
+
+
+def test_two_files_with_one_title_interleaved_keep_both(tmp_path: Path) -> None:
+    a, b = _tone(tmp_path / "a.mp3", 440), _tone(tmp_path / "b.mp3", 660)
+    store = _InterleavingStore(tmp_path / "home")
+    catalogue = Catalogue(store)
+    results = {}
+    store.before_first_put = lambda: results.setdefault(
+        "b", register_master(store, Catalogue(LocalStore(store.root)), b, title="Same Title"))
+    results["a"] = register_master(store, catalogue, a, title="Same Title")
+    assert results["a"].created and results["b"].created
+    keys = {results["a"].episode.partition_key, results["b"].episode.partition_key}
+    assert len(keys) == 2
+    assert catalogue.find_by_hash(_sha(a)).partition_key == results["a"].episode.partition_key
+    assert catalogue.find_by_hash(_sha(b)).partition_key == results["b"].episode.partition_key
+    _assert_consistent(store, catalogue)
+
+
+def _register_at_once(root: str, path: str, title: str, barrier, queue) -> None:
+    store = LocalStore(root)
+    catalogue = Catalogue(store)
+    barrier.wait(60)
+    reg = register_master(store, catalogue, Path(path), title=title)
+    queue.put((reg.episode.partition_key, reg.created))
+
+
+def _race(tmp_path: Path, files: list[Path], title: str) -> list[tuple[str, bool]]:
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(len(files)), ctx.Queue()
+    root = str(tmp_path / "home")
+    Catalogue(LocalStore(root))  # the database exists before the race (as after set-up)
+    procs = [ctx.Process(target=_register_at_once, args=(root, str(f), title, barrier, queue)) for f in files]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    return [queue.get(timeout=5) for _ in files]
+
+
+def test_two_different_files_with_one_title_at_once_from_two_processes(tmp_path: Path) -> None:
+    files = [_tone(tmp_path / f"{i}.mp3", 300 + 100 * i) for i in range(3)]
+    results = _race(tmp_path, files, "Same Title")
+    assert all(created for _, created in results)
+    assert len({key for key, _ in results}) == 3
+    store = LocalStore(tmp_path / "home")
+    catalogue = Catalogue(store)
+    assert len(catalogue.episodes()) == 3
+    _assert_consistent(store, catalogue)
+
+
+def test_the_same_content_from_two_processes_at_once_is_one_episode(tmp_path: Path) -> None:
+    source = _tone(tmp_path / "a.mp3", 440)
+    copy = tmp_path / "copy.mp3"
+    copy.write_bytes(source.read_bytes())
+    results = _race(tmp_path, [source, copy], "Same Content")
+    assert sorted(created for _, created in results) == [False, True]
+    assert len({key for key, _ in results}) == 1
+    store = LocalStore(tmp_path / "home")
+    catalogue = Catalogue(store)
+    assert len(catalogue.episodes()) == 1
+    _assert_consistent(store, catalogue)
+
+
+class _FailingStore(LocalStore):
+    def put_file(self, key, local_path):
+        raise OSError(28, "No space left on device")
+
+
+def test_a_failed_copy_leaves_no_row_and_no_master(tmp_path: Path) -> None:
+    a = _tone(tmp_path / "a.mp3", 440)
+    store = _FailingStore(tmp_path / "home")
+    catalogue = Catalogue(store)
+    with pytest.raises(OSError, match="No space"):
+        register_master(store, catalogue, a, title="Doomed")
+    assert catalogue.episodes() == [] and store.list_keys("masters") == []
+    # the same file registers cleanly afterwards
+    healthy = LocalStore(tmp_path / "home")
+    reg = register_master(healthy, Catalogue(healthy), a, title="Doomed")
+    assert reg.created
+    _assert_consistent(healthy, Catalogue(healthy))
+
+
+def test_an_interrupted_registration_is_repaired_by_the_next(tmp_path: Path) -> None:
+    a = _tone(tmp_path / "a.mp3", 440)
+    store = LocalStore(tmp_path / "home")
+    catalogue = Catalogue(store)
+    first = register_master(store, catalogue, a, title="Interrupted")
+    store.delete(first.episode.master_key)  # as if the process died between row and copy
+    again = register_master(store, catalogue, a, title="Interrupted")
+    assert not again.created and again.episode.partition_key == first.episode.partition_key
+    _assert_consistent(store, catalogue)
+
+
+def test_text_that_is_not_unicode_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    a = _tone(tmp_path / "a.mp3", 440)
+    store = LocalStore(tmp_path / "home")
+    catalogue = Catalogue(store)
+    with pytest.raises(InvalidInputError, match="title: not valid UTF-8"):
+        register_master(store, catalogue, a, title="bad \udc80 title")
+    with pytest.raises(InvalidInputError, match="episode id: not valid UTF-8"):
+        register_master(store, catalogue, a, title="Fine", episode_id="\udcff")
+    assert catalogue.episodes() == [] and store.list_keys("masters") == []
