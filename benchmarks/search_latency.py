@@ -32,13 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from media_platform.search.index import (
-    EmbeddedQdrantIndex,
-    IndexPoint,
-    QdrantServerIndex,
-    VectorIndex,
-    shot_point_id,
-)
+from media_platform.search.edge import EmbeddedQdrantIndex
+from media_platform.search.index import IndexPoint, VectorIndex, shot_point_id
+from media_platform.search.qdrant_server import QdrantServerIndex
 
 TAGS = ["face", "text", "outdoor", "night", "crowd", "vehicle", "animal", "logo"]
 

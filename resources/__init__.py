@@ -20,7 +20,9 @@ from media_platform.audio.transcribe import Transcriber, load_transcriber, trans
 from media_platform.audio.types import Transcript
 from media_platform.catalogue import Catalogue
 from media_platform.config import media_home
-from media_platform.search.index import EmbeddedQdrantIndex, QdrantServerIndex, VectorIndex
+from media_platform.search.edge import EmbeddedQdrantIndex
+from media_platform.search.index import VectorIndex
+from media_platform.search.qdrant_server import QdrantServerIndex
 from media_platform.storage import LocalStore, S3Store, Store
 from media_platform.video.clip import ClipEncoder, ClipModelSpec
 

@@ -21,7 +21,8 @@ from media_platform.retention import (
     licence_record,
     remove_forbidden_outputs,
 )
-from media_platform.search.index import EmbeddedQdrantIndex, IndexPoint, shot_point_id
+from media_platform.search.edge import EmbeddedQdrantIndex
+from media_platform.search.index import IndexPoint, shot_point_id
 from media_platform.storage import LocalStore
 
 TODAY = dt.date(2026, 3, 1)

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 
 from media_platform.errors import InvalidInputError
+from media_platform.search.edge import EmbeddedQdrantIndex
 from media_platform.search.index import (
-    EmbeddedQdrantIndex,
     IndexPoint,
-    QdrantServerIndex,
     SearchHit,
     VectorIndex,
     VectorIndexError,
     replace_partition_points,
     shot_point_id,
 )
+from media_platform.search.qdrant_server import QdrantServerIndex
 
 DIM = 16
 
