@@ -24,7 +24,7 @@ from media_platform.catalogue.errors import CatalogueError
 from media_platform.catalogue.schema import episodes as EPISODES
 from media_platform.catalogue.schema import meta as META
 from media_platform.config import CATALOGUE_KEY
-from media_platform.storage import Store
+from media_platform.storage import LocalStore, Store
 
 if TYPE_CHECKING:
     from media_platform.catalogue.database import Database
@@ -73,7 +73,8 @@ def import_once(db: Database, store: Store) -> int:
         _CHECKED.add(memo)
         return 0
     data = store.read_bytes(LEGACY_KEY)
-    episodes = read_legacy(uri, data)
+    where = str(store.path(LEGACY_KEY)) if isinstance(store, LocalStore) else uri
+    episodes = read_legacy(where, data)
     with db.errors(), db.writer.connect() as conn, db.migration_lock(conn):
         if conn.execute(sa.select(META.c.value).where(META.c.name == marker)).first() is not None:
             conn.rollback()
@@ -86,7 +87,7 @@ def import_once(db: Database, store: Store) -> int:
         except sa.exc.IntegrityError as exc:
             conn.rollback()
             raise CatalogueError(
-                uri, f"its rows conflict with the catalogue database {db.where} (same partition key or "
+                where, f"its rows conflict with the catalogue database {db.where} (same partition key or "
                 f"content): {str(exc.orig).splitlines()[0]}; nothing was imported"
             ) from None
         record = {"rows": len(rows), "sha256": hashlib.sha256(data).hexdigest(),
