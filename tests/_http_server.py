@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
@@ -33,6 +34,8 @@ class Route:
             ends when the connection closes).
         send_bytes: send only this many body bytes, then close (truncation).
         redirect: answer 302 to this location.
+        trickle_s: send the body one byte every ``trickle_s`` seconds (a slow or hostile
+            server); with ``trickle_headers`` the status line and headers trickle too.
     """
 
     body: bytes = b""
@@ -43,6 +46,8 @@ class Route:
     content_length: int | None = None
     send_bytes: int | None = None
     redirect: str | None = None
+    trickle_s: float | None = None
+    trickle_headers: bool = False
     hits: int = 0
     request_headers: list[dict[str, str]] = field(default_factory=list)
 
@@ -55,13 +60,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        route = self.server.routes.get(self.path)
+        route = self.server.routes.get(self.path) or self.server.routes.get(self.path.split("?")[0])
         if route is None:
             self._simple(404, b"not found")
             return
         route.request_headers.append(dict(self.headers.items()))
         status = route.statuses[min(route.hits, len(route.statuses) - 1)]
         route.hits += 1
+        if route.trickle_s is not None:
+            self._trickle(route)
+            return
         if route.redirect:
             self.send_response(302)
             self.send_header("Location", route.redirect)
@@ -96,6 +104,27 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
+    def _trickle(self, route: Route) -> None:
+        assert route.trickle_s is not None
+        head = (
+            f"HTTP/1.0 200 OK\r\nContent-Type: {route.content_type or 'text/plain'}\r\n"
+            f"Content-Length: {len(route.body)}\r\n\r\n"
+        ).encode()
+        try:
+            if route.trickle_headers:
+                for i in range(len(head)):
+                    self.wfile.write(head[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(route.trickle_s)
+            else:
+                self.wfile.write(head)
+            for i in range(len(route.body)):
+                self.wfile.write(route.body[i : i + 1])
+                self.wfile.flush()
+                time.sleep(route.trickle_s)
+        except OSError:
+            pass
+
     def _not_modified(self, route: Route) -> bool:
         inm = self.headers.get("If-None-Match")
         if route.etag and inm is not None:
@@ -126,13 +155,17 @@ class _Server(ThreadingHTTPServer):
 class LocalServer:
     """A running server: ``routes`` maps paths to :class:`Route`; ``url(path)`` gives its URL."""
 
-    def __init__(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._server = _Server((host, 0), _Handler)
         self._server.routes = {}
         self.routes = self._server.routes
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     def url(self, path: str) -> str:
         host, port = self._server.server_address[:2]

@@ -239,20 +239,20 @@ def test_internal_addresses_are_refused(host: str, tmp_path: Path, monkeypatch: 
 
 
 def test_redirect_to_an_internal_address_is_refused(http_server: LocalServer, tmp_path: Path, monkeypatch) -> None:
-    """Each redirect hop is checked before it is requested."""
-    import media_platform.ingest.download as download
+    """Each redirect hop is checked before it is requested: the first server stands in for a
+    public host, its redirect to the cloud metadata address is refused without a request."""
+    import ipaddress
 
-    http_server.routes["/hop"] = Route(redirect="http://169.254.169.254/latest/meta-data")
-    checked: list[str] = []
-    real_check = download._check_host
+    import media_platform.ingest.http as http_client
 
-    def check(url: str) -> None:
-        checked.append(url)
-        if "169.254" in url:
-            monkeypatch.delenv("MEDIA_PLATFORM_ALLOW_PRIVATE_URLS", raising=False)
-        real_check(url)
-
-    monkeypatch.setattr(download, "_check_host", check)
-    with pytest.raises(InvalidInputError, match="internal address"):
+    monkeypatch.delenv("MEDIA_PLATFORM_ALLOW_PRIVATE_URLS", raising=False)
+    real = http_client.is_public_address
+    monkeypatch.setattr(
+        http_client, "is_public_address", lambda a: a == ipaddress.ip_address("127.0.0.1") or real(a)
+    )
+    http_server.routes["/hop"] = Route(redirect="http://169.254.169.254/latest/meta-data?token=s3cret")
+    with pytest.raises(InvalidInputError, match="internal address") as info:
         download_to_file(http_server.url("/hop"), tmp_path / "x.mp3", max_bytes=1000, timeout_s=2, retries=0)
-    assert checked[-1].startswith("http://169.254.169.254/")
+    assert "169.254.169.254/latest/meta-data" in str(info.value) and "s3cret" not in str(info.value)
+    assert http_server.routes["/hop"].hits == 1
+    assert not list(tmp_path.iterdir())

@@ -1,18 +1,23 @@
 """Downloading enclosures safely, and checking that a file really is media.
 
-:func:`download_to_file` fetches one http(s) URL to a file:
+:func:`download_to_file` fetches one http(s) URL to a file through the one safe HTTP client
+(:func:`media_platform.ingest.http.open_url`):
 
-* only ``http``/``https`` (also after redirects); ``file:``, ``ftp:``, ``data:``... are refused;
+* only ``http``/``https``, on every redirect hop; never an internal address (loopback, private,
+  link-local...), checked on every hop and connected to as checked (no DNS rebinding); the
+  client's total deadline per attempt (``max_total_s``) holds against a server dripping bytes;
 * streams into a temporary file beside ``dest`` and renames it into place (atomic on one file
   system), so ``dest`` is either absent or complete;
 * refuses a declared Content-Length above ``max_bytes`` up front and aborts as soon as more than
   ``max_bytes`` arrived, whatever the headers said; asks for ``Accept-Encoding: identity`` so the
   byte count is the file's size;
 * retries connection errors, timeouts, truncated bodies and 5xx/429 with exponential backoff, but
-  not other 4xx, a bad content type or an oversized body;
+  not other 4xx, a bad content type, an oversized body or a refused URL;
 * checks the Content-Type against ``allowed_content_types`` (prefixes; a missing Content-Type
   counts as ``application/octet-stream``, the HTTP default);
 * computes SHA-256 while streaming.
+
+Errors name the URL redacted (no user info, query or fragment: they may hold tokens).
 
 :func:`decode_probe` opens a file with PyAV and decodes the first frame of its first audio and
 first video stream; anything else is a :class:`MediaError`.
@@ -21,19 +26,23 @@ first video stream; anything else is a :class:`MediaError`.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
-
-import requests
 
 from media_platform.errors import InvalidInputError, MediaError
+from media_platform.ingest.deadline import Deadline
+from media_platform.ingest.http import (
+    HttpError,
+    HttpTooLargeError,
+    UnsafeUrlError,
+    check_url,
+    open_url,
+    redact_url,
+)
 
 USER_AGENT = "media-platform-downloader/0.1"
 DEFAULT_CONTENT_TYPES: tuple[str, ...] = ("audio/", "video/", "application/octet-stream")
@@ -41,13 +50,13 @@ _CHUNK = 256 * 1024
 
 
 class DownloadError(MediaError):
-    """A download failed; ``path`` is the URL, ``problem`` says why. ``retryable`` tells whether
-    a later attempt (next tick) might succeed."""
+    """A download failed; ``path`` is the (redacted) URL, ``problem`` says why. ``retryable``
+    tells whether a later attempt (next tick) might succeed."""
 
     def __init__(
         self, url: str, problem: str, *, retryable: bool = False, status: int | None = None
     ) -> None:
-        super().__init__(url, problem)
+        super().__init__(redact_url(url), problem)
         self.retryable = retryable
         self.status = status
 
@@ -80,44 +89,6 @@ class DownloadResult:
     expected_length_matched: bool | None = None
 
 
-_MAX_REDIRECTS = 5
-ALLOW_PRIVATE_ENV = "MEDIA_PLATFORM_ALLOW_PRIVATE_URLS"
-
-
-def _check_host(url: str) -> None:
-    """Refuse URLs whose host resolves to a loopback, private, link-local, multicast or reserved
-    address (the URLs come from feed publishers: they must not reach internal services).
-    ``MEDIA_PLATFORM_ALLOW_PRIVATE_URLS=1`` allows them (local test servers, intranet feeds)."""
-    if os.environ.get(ALLOW_PRIVATE_ENV) == "1":
-        return
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise DownloadError(url, f"cannot resolve host {host!r}: {exc}", retryable=True) from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global or address.is_multicast:
-            raise InvalidInputError(
-                f"download URL {url!r}: host {host!r} is an internal address ({address}); "
-                f"set {ALLOW_PRIVATE_ENV}=1 to allow it"
-            )
-
-
-def _check_scheme(url: str) -> None:
-    if not isinstance(url, str) or not url:
-        raise InvalidInputError("download URL is empty")
-    if any(ord(c) < 33 for c in url):
-        raise InvalidInputError(f"download URL {url!r} contains whitespace or control characters")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidInputError(
-            f"download URL {url!r}: scheme {parts.scheme or '(none)'!r} is not http(s)"
-        )
-    if not parts.hostname:
-        raise InvalidInputError(f"download URL {url!r} has no host")
-
-
 def _media_type(header: str | None) -> str:
     if not header or not header.strip():
         return "application/octet-stream"
@@ -142,7 +113,6 @@ def download_to_file(
     allowed_content_types: Sequence[str] = DEFAULT_CONTENT_TYPES,
     expected_length: int | None = None,
     backoff_s: float = 1.0,
-    session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
     max_total_s: float = 3600.0,
 ) -> DownloadResult:
@@ -152,24 +122,22 @@ def download_to_file(
         url: http(s) URL.
         dest: final path; its parent is created. An existing file is replaced only on success.
         max_bytes: hard size limit.
-        timeout_s: connect and per-read timeout.
+        timeout_s: connect timeout; also the longest wait for headers.
         retries: extra attempts after the first for retryable failures (so up to ``retries + 1``
             requests); the wait before retry ``n`` is ``backoff_s * 2 ** (n - 1)``.
         allowed_content_types: accepted media types; entries ending in ``/`` are prefixes.
         expected_length: the feed's declared length; only reported in the result.
         backoff_s: base backoff delay.
-        session: a ``requests.Session`` to use (tests, connection reuse).
-        max_total_s: wall-clock limit of one attempt (a server dripping bytes cannot hold the
-            run for longer). Every hop, redirects included, must be http(s) to a public address
-            (see :func:`_check_host`).
         sleep: the sleep function (tests).
+        max_total_s: total deadline of one attempt, redirects and body included.
 
     Raises:
-        InvalidInputError: bad URL scheme or arguments.
+        UnsafeUrlError (an InvalidInputError): bad URL scheme, internal address (any hop).
+        InvalidInputError: bad arguments.
         DownloadTooLargeError: larger than ``max_bytes`` (declared or actual).
         DownloadError: HTTP 4xx, wrong content type, or retries exhausted (``retryable=True``).
     """
-    _check_scheme(url)
+    check_url(url)
     if max_bytes <= 0:
         raise InvalidInputError(f"max_bytes must be positive, got {max_bytes}")
     if retries < 0:
@@ -182,14 +150,7 @@ def download_to_file(
             sleep(backoff_s * 2 ** (attempt - 2))
         try:
             return _attempt(
-                url,
-                dest,
-                max_bytes,
-                timeout_s,
-                allowed_content_types,
-                expected_length,
-                session,
-                attempt,
+                url, dest, max_bytes, timeout_s, allowed_content_types, expected_length, attempt,
                 max_total_s,
             )
         except DownloadError as exc:
@@ -212,36 +173,21 @@ def _attempt(
     timeout_s: float,
     allowed_content_types: Sequence[str],
     expected_length: int | None,
-    session: requests.Session | None,
     attempt: int,
     max_total_s: float,
 ) -> DownloadResult:
-    http = session or requests
-    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-    deadline = time.monotonic() + max_total_s
-    current = url
-    for _hop in range(_MAX_REDIRECTS + 1):
-        # every hop is checked before it is requested: http(s) only, no internal addresses
-        _check_scheme(current)
-        _check_host(current)
-        try:
-            resp = http.get(current, headers=headers, timeout=timeout_s, stream=True, allow_redirects=False)
-        except requests.exceptions.InvalidSchema as exc:
-            raise InvalidInputError(f"{url}: redirected to a non-http(s) URL: {exc}") from exc
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise DownloadError(url, f"connection failed: {exc}", retryable=True) from exc
-        except requests.RequestException as exc:
-            raise DownloadError(url, f"request failed: {exc}") from exc
-        if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
-            resp.close()
-            current = urljoin(current, resp.headers["Location"])
-            continue
-        break
-    else:
-        raise DownloadError(url, f"more than {_MAX_REDIRECTS} redirects")
+    headers = {"User-Agent": USER_AGENT}
+    try:
+        resp = open_url(
+            url, deadline=Deadline(max_total_s), max_bytes=max_bytes, headers=headers,
+            connect_timeout_s=timeout_s,
+        )
+    except UnsafeUrlError:
+        raise
+    except HttpError as exc:
+        raise DownloadError(url, exc.problem, retryable=exc.retryable, status=exc.status) from None
     with resp:
-        final_url = current
-        status = resp.status_code
+        status = resp.status
         if status >= 500 or status == 429:
             raise DownloadError(url, f"HTTP {status}", retryable=True, status=status)
         if status != 200:
@@ -253,15 +199,7 @@ def _attempt(
                 f"content type {media_type!r} not in allowed {list(allowed_content_types)}",
                 status=status,
             )
-        declared_header = resp.headers.get("Content-Length")
-        declared = (
-            int(declared_header) if declared_header and declared_header.strip().isdigit() else None
-        )
-        if declared is not None and declared > max_bytes:
-            raise DownloadTooLargeError(
-                url, f"Content-Length {declared} exceeds limit {max_bytes} bytes"
-            )
-
+        declared = resp.declared_length
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{dest.name[:100]}.", suffix=".part", dir=dest.parent
         )
@@ -271,28 +209,16 @@ def _attempt(
             size = 0
             with os.fdopen(fd, "wb") as out:
                 try:
-                    for chunk in resp.iter_content(chunk_size=_CHUNK):
-                        if not chunk:
-                            continue
-                        if time.monotonic() > deadline:
-                            raise DownloadError(
-                                url, f"took longer than {max_total_s:.0f} s in all ({size} bytes so far)"
-                            )
+                    for chunk in resp.iter_content(_CHUNK):
                         size += len(chunk)
-                        if size > max_bytes:
-                            raise DownloadTooLargeError(
-                                url, f"body exceeds limit {max_bytes} bytes"
-                            )
                         digest.update(chunk)
                         out.write(chunk)
-                except (
-                    requests.ConnectionError,
-                    requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError,
-                ) as exc:
+                except HttpTooLargeError as exc:
+                    raise DownloadTooLargeError(url, exc.problem, status=status) from None
+                except HttpError as exc:
                     raise DownloadError(
-                        url, f"transfer interrupted after {size} bytes: {exc}", retryable=True
-                    ) from exc
+                        url, exc.problem, retryable=exc.retryable, status=status
+                    ) from None
                 if declared is not None and size != declared:
                     raise DownloadError(
                         url,
@@ -313,7 +239,7 @@ def _attempt(
         sha256=digest.hexdigest(),
         bytes=size,
         content_type=media_type,
-        url=final_url,
+        url=resp.url,
         attempts=attempt,
         expected_length_matched=None if expected_length is None else expected_length == size,
     )

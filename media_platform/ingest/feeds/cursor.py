@@ -1,0 +1,114 @@
+"""Which items are new, and the per-feed cursor state (validators and seen GUIDs) with its codec."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from media_platform.errors import InvalidInputError
+from media_platform.ingest.feeds.model import FeedItem, ParsedFeed
+
+CURSOR_VERSION = 1
+DEFAULT_SEEN_LIMIT = 5000
+
+
+def _sort_key(indexed: tuple[int, FeedItem]) -> tuple[int, str, int]:
+    index, item = indexed
+    # Undated items sort as oldest, in reverse document order (feeds list newest first).
+    return (1 if item.published else 0, item.published or "", -index)
+
+
+def new_items(parsed: ParsedFeed, seen_guids: Iterable[str], max_new: int) -> list[FeedItem]:
+    """Unseen items, oldest first, at most ``max_new`` (the backfill cap).
+
+    Items are ordered by ``published``; undated items count as older than dated ones and keep
+    reverse document order (feeds list the newest first). With a cap, the *oldest* unseen items
+    are returned so a backfill proceeds in order across ticks.
+    """
+    if max_new < 0:
+        raise InvalidInputError(f"max_new must be >= 0, got {max_new}")
+    seen = set(seen_guids)
+    unseen = [(i, item) for i, item in enumerate(parsed.items) if item.guid not in seen]
+    unseen.sort(key=_sort_key)
+    return [item for _, item in unseen[:max_new]]
+
+
+@dataclass
+class FeedCursorState:
+    """Per-feed cursor state: validators for the next conditional GET and seen GUIDs (oldest
+    first, bounded)."""
+
+    etag: str | None = None
+    modified: str | None = None
+    seen_guids: list[str] = field(default_factory=list)
+
+    def mark_seen(self, guids: Iterable[str], limit: int = DEFAULT_SEEN_LIMIT) -> None:
+        """Append ``guids`` (skipping ones already present) and keep only the last ``limit``."""
+        present = set(self.seen_guids)
+        for g in guids:
+            if g not in present:
+                self.seen_guids.append(g)
+                present.add(g)
+        if len(self.seen_guids) > limit:
+            del self.seen_guids[: len(self.seen_guids) - limit]
+
+
+def encode_cursor(
+    states: Mapping[str, FeedCursorState], *, seen_limit: int = DEFAULT_SEEN_LIMIT
+) -> str:
+    """Serialise per-feed-URL cursor states to compact, deterministic JSON.
+
+    Only the last ``seen_limit`` GUIDs per feed are kept (Dagster cursors are stored per tick, so
+    they must stay bounded; an item dropped from the window that is still in the feed would be
+    seen again, so keep the limit well above a feed's length).
+    """
+    payload = {
+        "v": CURSOR_VERSION,
+        "feeds": {
+            url: {
+                "etag": s.etag,
+                "modified": s.modified,
+                "seen": list(s.seen_guids[-seen_limit:]) if seen_limit > 0 else [],
+            }
+            for url, s in sorted(states.items())
+        },
+    }
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+
+
+def decode_cursor(cursor: str | None) -> dict[str, FeedCursorState]:
+    """Parse :func:`encode_cursor` output; ``None``/empty gives an empty state.
+
+    Raises:
+        InvalidInputError: not valid cursor JSON of a known version.
+    """
+    if not cursor:
+        return {}
+    try:
+        payload = json.loads(cursor)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"feed cursor is not JSON: {exc}") from exc
+    if (
+        not isinstance(payload, dict)
+        or payload.get("v") != CURSOR_VERSION
+        or not isinstance(payload.get("feeds"), dict)
+    ):
+        raise InvalidInputError(f"feed cursor has unknown format/version: {str(cursor)[:100]!r}")
+    out: dict[str, FeedCursorState] = {}
+    for url, s in payload["feeds"].items():
+        if not isinstance(s, dict):
+            raise InvalidInputError(f"feed cursor entry for {url!r} is not an object")
+        etag, modified, seen = s.get("etag"), s.get("modified"), s.get("seen", [])
+        if not (etag is None or isinstance(etag, str)) or not (
+            modified is None or isinstance(modified, str)
+        ):
+            raise InvalidInputError(f"feed cursor entry for {url!r}: etag/modified must be strings")
+        if not isinstance(seen, list) or not all(isinstance(g, str) for g in seen):
+            raise InvalidInputError(
+                f"feed cursor entry for {url!r}: seen must be a list of strings"
+            )
+        out[url] = FeedCursorState(etag, modified, list(seen))
+    return out
+
+
