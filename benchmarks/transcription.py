@@ -34,14 +34,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from media_platform.audio.transcribe import (
-    SAMPLE_RATE,
-    FasterWhisperTranscriber,
-    OpenAIWhisperTranscriber,
-    Transcriber,
-    normalize_text,
-    transcribe,
-)
+from media_platform.audio.transcribe import transcribe
+from media_platform.audio.transcriber import SAMPLE_RATE, Transcriber
+from media_platform.audio.wer import normalize_text
+from media_platform.audio.whisper_backends import FasterWhisperTranscriber, OpenAIWhisperTranscriber
 
 SHARED = Path(os.environ.get("MEDIA_PLATFORM_SHARED_MEDIA", REPO.parent / "shared" / "media"))
 GAP_S = 2.0

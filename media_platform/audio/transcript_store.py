@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from media_platform.audio.transcribe import transcript_from_rows, transcript_to_rows
+from media_platform.audio.transcript_rows import transcript_from_rows, transcript_to_rows
 from media_platform.audio.types import (
     EVENT_LABELS,
     AudioEvents,

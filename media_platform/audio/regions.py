@@ -1,0 +1,146 @@
+"""Where to transcribe, and which decoded segments to believe.
+
+:func:`plan_regions` turns speech regions into the padded, merged time ranges that are sent to
+the backend (:func:`middle_window` optionally keeps only the middle of a long episode);
+:class:`TimeMap` maps backend times back to episode time; :class:`HallucinationGuard` drops
+segments that are likely hallucinations, and :func:`rms_dbfs` is its energy gate.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from media_platform.audio.transcriber import RawSegment
+from media_platform.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class HallucinationGuard:
+    """Post-hoc rules that drop a backend segment as a likely hallucination.
+
+    A segment is dropped when any of these holds:
+
+    * ``compression_ratio > max_compression_ratio`` (repetition loop);
+    * ``no_speech_prob > no_speech_threshold`` and ``avg_logprob < logprob_threshold``
+      (Whisper's own rule, re-applied because fallbacks can bypass it);
+    * ``no_speech_prob > suspect_no_speech`` and ``avg_logprob < suspect_logprob``
+      (a stricter rule: "probably no speech and not confident either", which catches the
+      classic one-word "You" / "Woohoo!" on room tone);
+    * ``avg_logprob < min_logprob`` (text the model itself finds implausible);
+    * the segment's audio is quieter than ``silence_dbfs`` RMS (dBFS; ``None`` disables).
+
+    ``silence_dbfs`` also gates whole regions before decoding: a region quieter than it is not
+    sent to the backend at all.
+    """
+
+    max_compression_ratio: float = 2.4
+    no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+    suspect_no_speech: float = 0.5
+    suspect_logprob: float = -0.5
+    min_logprob: float = -1.5
+    silence_dbfs: float | None = -60.0
+
+    def reject_reason(self, seg: RawSegment) -> str | None:
+        """Why ``seg`` is rejected by the decoding-statistics rules, or ``None`` to keep it."""
+        if seg.compression_ratio > self.max_compression_ratio:
+            return "compression_ratio"
+        if (
+            seg.no_speech_prob > self.no_speech_threshold
+            and seg.avg_logprob < self.logprob_threshold
+        ):
+            return "no_speech"
+        if seg.no_speech_prob > self.suspect_no_speech and seg.avg_logprob < self.suspect_logprob:
+            return "suspect_no_speech"
+        if seg.avg_logprob < self.min_logprob:
+            return "low_logprob"
+        return None
+
+
+DEFAULT_GUARD = HallucinationGuard()
+
+
+def rms_dbfs(audio: np.ndarray) -> float:
+    """RMS level of ``audio`` in dBFS (``-inf`` for empty or digital silence)."""
+    if audio.size == 0:
+        return -math.inf
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    return 20.0 * math.log10(rms) if rms > 0 else -math.inf
+
+
+def plan_regions(
+    duration_s: float,
+    speech_regions: Sequence[tuple[float, float]] | None,
+    *,
+    margin_s: float = 0.5,
+    merge_gap_s: float = 1.0,
+    window: tuple[float, float] | None = None,
+) -> list[tuple[float, float]]:
+    """The time ranges to transcribe, sorted, disjoint and inside ``[0, duration_s]``.
+
+    ``speech_regions=None`` means the whole audio (within ``window``); an empty list means none.
+    Each region is padded by ``margin_s`` on both sides, clipped to the audio (and ``window``),
+    and regions whose gap is below ``merge_gap_s`` after padding are merged. Regions with
+    ``end <= start`` or non-finite bounds raise :class:`InvalidInputError`.
+    """
+    if not (math.isfinite(margin_s) and margin_s >= 0):
+        raise InvalidInputError(f"margin_s must be a finite number >= 0, got {margin_s!r}")
+    if not (math.isfinite(merge_gap_s) and merge_gap_s >= 0):
+        raise InvalidInputError(f"merge_gap_s must be a finite number >= 0, got {merge_gap_s!r}")
+    lo, hi = 0.0, float(duration_s)
+    if window is not None:
+        lo, hi = max(lo, float(window[0])), min(hi, float(window[1]))
+    if hi <= lo:
+        return []
+    if speech_regions is None:
+        return [(lo, hi)]
+    padded: list[tuple[float, float]] = []
+    for region in speech_regions:
+        start, end = float(region[0]), float(region[1])
+        if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
+            raise InvalidInputError(f"speech region must have finite start < end, got {region!r}")
+        s, e = max(lo, start - margin_s), min(hi, end + margin_s)
+        if e > s:
+            padded.append((s, e))
+    padded.sort()
+    merged: list[tuple[float, float]] = []
+    for s, e in padded:
+        if merged and s - merged[-1][1] < merge_gap_s:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def middle_window(duration_s: float, middle_fraction: float | None) -> tuple[float, float]:
+    """``[start, end]`` of the centred ``middle_fraction`` of ``duration_s`` (all when None)."""
+    if middle_fraction is None:
+        return (0.0, float(duration_s))
+    f = float(middle_fraction)
+    if not (0.0 < f <= 1.0):
+        raise InvalidInputError(f"middle_fraction must be in (0, 1], got {middle_fraction!r}")
+    pad = (1.0 - f) * duration_s / 2.0
+    return (pad, duration_s - pad)
+
+
+class TimeMap:
+    """Maps backend time (seconds into the audio it was given) to episode time.
+
+    The backend audio is one or more episode regions laid end to end (``pieces`` of
+    ``(backend_start, episode_start, episode_end)``, with optional silence between them). The map
+    is monotonic non-decreasing and clips every time into its region, so word order survives.
+    """
+
+    def __init__(self, pieces: list[tuple[float, float, float]]) -> None:
+        self.pieces = pieces
+        self.starts = [p[0] for p in pieces]
+
+    def __call__(self, t: float) -> float:
+        i = max(0, bisect.bisect_right(self.starts, t) - 1)
+        backend_start, ep_start, ep_end = self.pieces[i]
+        return min(max(ep_start + (t - backend_start), ep_start), ep_end)

