@@ -167,17 +167,25 @@ def preview_candidates(
     group_name="models",
     kinds={"numpy"},
     owners=OWNERS,
-    output_required=False,
 )
 def preview_ranker(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """A learning-to-rank model for previews (pairwise logistic ranker), trained from the golden
     set ``models/preview_golden.json`` in storage (a JSON list of {episode, start, end}: human
     picks) over those episodes' candidates. When present it replaces the default scoring in
     ``preview_selection``. Its evaluation (mean IoU of chosen vs golden clips, top-1 hit rate,
-    default vs learned) is stored as metadata."""
+    default vs learned) is stored as metadata.
+
+    An optional model: nothing depends on it in the asset graph, so a run of previews never
+    waits for it and is never skipped because of it; ``preview_selection`` reads the stored
+    ranker when one exists. Without a golden set it materializes a record saying so."""
     store = storage.get_store()
     if not store.exists(GOLDEN_KEY):
         context.log.info(f"no golden set at {store.uri(GOLDEN_KEY)}: previews use the default scoring")
+        yield dg.MaterializeResult(metadata={
+            "ranker": "default",
+            "reason": f"no golden set at {store.uri(GOLDEN_KEY)}: previews use the default scoring",
+            "stored_ranker": store.uri(RANKER_KEY) if store.exists(RANKER_KEY) else "none",
+        })
         return
     with store.local_copy(GOLDEN_KEY) as path:
         golden = load_golden(path)
@@ -211,11 +219,12 @@ def preview_ranker(context: dg.AssetExecutionContext, storage: MediaStorage) -> 
 @episode_asset(
     group_name="previews",
     kinds={"python"},
-    deps=[preview_candidates, preview_ranker],
+    deps=[preview_candidates],  # not preview_ranker: an optional model never blocks a preview
 )
 def preview_selection(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """The chosen preview span: the best clean candidate under the learned ranker when one has
-    been trained, else the transparent default scoring (weights in config). Each feature's
+    been trained (``preview_ranker``, read from storage when present), else the transparent
+    default scoring (weights in config). Each feature's
     contribution to the score is stored with the choice, with the reasons. An episode without
     speech or without a clean window gets no preview and the reason (not a failure)."""
     store = storage.get_store()

@@ -48,6 +48,28 @@ def test_podcast_preview_lies_inside_the_host_read(platform) -> None:
     assert chapters and set(chapters[0]) == {"start", "end", "title", "keywords"}
 
 
+@pytest.mark.parametrize("selection", ["*preview", "+key:preview or key:preview_ranker"])
+def test_preview_with_its_upstream_yields_a_preview_without_a_golden_set(platform, selection: str) -> None:
+    """What "Materialize preview with its upstream" in the UI runs (Dagster's own selection
+    syntax), with and without the optional ranker in the same run: with no golden set the ranker
+    has nothing to learn, and that must never skip preview_selection and preview."""
+    store = platform.store
+    assert not store.exists("models/preview_golden.json")
+    key = platform.ingest(platform.media / "podcast/podcast_assembled.mp3", "Assembled Podcast")
+    store.delete(episode_key(key, "preview.json"))
+    result = platform.run(key, dg.AssetSelection.from_string(selection))
+    assert result.success
+    done = materialized(result)
+    assert {"preview_selection", "preview"} <= done, done
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+    if "preview_ranker" in selection:
+        [ranker] = [e for e in result.get_asset_materialization_events()
+                    if e.asset_key.to_user_string() == "preview_ranker"]
+        assert "no golden set" in ranker.materialization.metadata["reason"].value
+    [row] = show_rows(store, key, "preview")
+    assert row["uri"] and 15.0 <= row["end"] - row["start"] <= 30.0
+
+
 def test_all_music_episode_has_no_preview_and_says_why(platform, tmp_path: Path) -> None:
     music = tmp_path / "music.flac"
     src = platform.media / "podcast/podcast_assembled.flac"
