@@ -12,14 +12,17 @@ from resources import MediaStorage, VectorIndexResource
 
 @dg.asset(group_name="catalogue", kinds={"parquet"}, owners=OWNERS)
 def episode_catalogue(storage: MediaStorage) -> dg.MaterializeResult:
-    """The catalogue of episodes (partition, title, kind, source, licence) as a table in the UI;
+    """The catalogue of episodes (partition, title, kind, source, licence) as a table in the UI
+    (its first 500 rows), exported whole as Parquet for analytics (``exports/episodes.parquet``);
     its compliance check verifies that no partition holds an asset its licence forbids."""
-    episodes = Catalogue(storage.get_store()).episodes()
+    catalogue = Catalogue(storage.get_store())
+    export_uri = catalogue.export_parquet()
     rows = [dg.TableRecord({"partition": e.partition_key, "title": e.title, "kind": e.kind, "source": e.source,
                             "licence": (e.licence or {}).get("identifier") or ("unrestricted" if not e.licence else "custom")})
-            for e in episodes[:500]]
+            for e in catalogue.page(limit=500)]
     schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in ("partition", "title", "kind", "source", "licence")])
-    return dg.MaterializeResult(metadata={"episodes": len(episodes), "table": dg.MetadataValue.table(rows, schema=schema)})
+    return dg.MaterializeResult(metadata={"episodes": catalogue.count(), "export": export_uri,
+                                          "table": dg.MetadataValue.table(rows, schema=schema)})
 
 
 @dg.asset_check(asset=episode_catalogue)
