@@ -28,14 +28,14 @@ import pytest
 
 from media_platform.audio.events import detect_events
 from media_platform.audio.types import EventSegment, Transcript, TranscriptSegment, Word
+from media_platform.previews.ad_model import ad_probability, phrase_counts
 from media_platform.previews.candidates import (
-    FEATURE_NAMES,
     Candidate,
     CandidateConfig,
     CandidateSet,
-    ad_probability,
     build_candidates,
 )
+from media_platform.previews.features import FEATURE_NAMES
 from media_platform.previews.ranking import (
     GoldenClip,
     LinearRanker,
@@ -312,18 +312,20 @@ def test_podcast_ad_read_is_detected(podcast_result):
 def test_ad_classifier_phrases_are_features_not_a_keyword_match():
     # one call to action alone is not an ad; with a music bed under it, it is
     ivr = "To establish a sales partnership, press 1. For an operator, press 0."
-    assert ad_probability(ivr, 0.0) < 0.5
-    assert ad_probability(ivr, 1.0) > 0.5
+    assert ad_probability(phrase_counts(ivr), 0.0) < 0.5
+    assert ad_probability(phrase_counts(ivr), 1.0) > 0.5
     # several strong sponsor cues are an ad without music
     assert (
         ad_probability(
-            "This episode is sponsored by Acme. Use code LISTEN for 20% off at acme.com."
+            phrase_counts(
+                "This episode is sponsored by Acme. Use code LISTEN for 20% off at acme.com."
+            )
         )
         > 0.9
     )
     # everyday words that overlap the lexicon are not
-    assert ad_probability("We went to visit my grandmother at the lake.") < 0.1
-    assert ad_probability("The company was founded in a garage.") < 0.1
+    assert ad_probability(phrase_counts("We went to visit my grandmother at the lake.")) < 0.1
+    assert ad_probability(phrase_counts("The company was founded in a garage.")) < 0.1
 
 
 # --------------------------------------------------------------------------------------------

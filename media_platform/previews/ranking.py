@@ -34,12 +34,12 @@ import numpy as np
 
 from media_platform.audio.types import EventSegment, Transcript
 from media_platform.previews.candidates import (
-    FEATURE_NAMES,
     Candidate,
     CandidateConfig,
     CandidateSet,
     build_candidates,
 )
+from media_platform.previews.features import FEATURE_NAMES
 from media_platform.text import ChapterConfig, Embedder, TextAnalysis, analyze_transcript
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from typing import Any
 import polars as pl
 
 from media_platform.audio.types import EventSegment
-from media_platform.previews.candidates import FEATURE_NAMES, Candidate, CandidateSet
+from media_platform.previews.candidates import Candidate, CandidateSet
+from media_platform.previews.features import FEATURE_NAMES
 from media_platform.previews.render import PreviewCheck
 from media_platform.text.sentences import Sentence
 
