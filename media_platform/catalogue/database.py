@@ -102,7 +102,7 @@ class Database:
             _sqlite_events(self.engine)
         else:
             self.where = parsed.render_as_string(hide_password=True)
-            self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            self.engine = sa.create_engine(url, pool_size=5, max_overflow=10)
         self.writer = self.engine.execution_options(catalogue_write=True)
 
     # ---- errors -------------------------------------------------------------------------------
