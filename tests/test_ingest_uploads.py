@@ -12,10 +12,14 @@ from media_platform.ingest.uploads import (
     LandingFile,
     UploadCursor,
     group_landing_files,
+    parse_licence_value,
     parse_sidecar,
     title_from_name,
+    upload_keys,
+    upload_licence,
     validate_subtitle_name,
 )
+from media_platform.licences import PRESETS, Licence
 
 
 def _f(name: str, size: int = 10, version: str = "1") -> LandingFile:
@@ -71,11 +75,62 @@ def test_sidecar_parsing() -> None:
         (b'{"subtitle": "../../etc/passwd"}', "not a plain sibling file name"),
         (b'{"complete": "yes"}', "complete"),
         (b'{"title": "' + b"x" * 70_000 + b'"}', "larger than"),
+        # JSON escapes that decode to lone surrogates: valid JSON, not valid text
+        (b'{"title": "a\\udc80b"}', r"x\.mp4\.json\.title: not valid UTF-8 text"),
+        (b'{"episode": "\\ud800"}', r"\.episode: not valid UTF-8 text"),
+        (b'{"subtitle": "s\\udcff.srt"}', r"\.subtitle: not valid UTF-8 text"),
+        (b'{"licence": "full\\udc80"}', r"\.licence: not valid UTF-8 text"),
+        (b'{"licence": {"identifier": "\\udc80"}}', r"\.licence\.identifier: not valid UTF-8"),
+        (b'{"\\udc80": 1}', "a key: not valid UTF-8 text"),
+        (b'{"title": "tab\\u0007bell"}', "control characters"),
     ],
 )
 def test_sidecar_errors(data: bytes, match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         parse_sidecar(data, where="landing/x.mp4.json")
+
+
+def test_surrogate_subtitle_name_rejected() -> None:
+    with pytest.raises(InvalidInputError, match="not valid UTF-8 text"):
+        validate_subtitle_name("s\udcff.srt")
+
+
+def _lic(name: str, **changes) -> Licence:
+    from dataclasses import replace
+
+    return replace(PRESETS[name], source="catalogue", **changes)
+
+
+def test_upload_licence_never_wider_than_the_zone() -> None:
+    zone = parse_licence_value("analysis-only", "zone", source="default")
+    entries = {"open-title": _lic("full"), "secret": _lic("none")}
+    # a sidecar title naming a permissive entry gains nothing
+    got = upload_licence(zone=zone, entries=entries, keys=upload_keys("x.mp4", "Open Title", None),
+                         claim=None)
+    assert got.licence.uses == {"analysis"} and got.licence.source == "default"
+    # a claim of "full" under an analysis-only zone stays analysis-only
+    full = parse_licence_value("full")
+    got = upload_licence(zone=zone, entries={}, keys=["x"], claim=full)
+    assert got.licence.uses == {"analysis"} and got.licence.identifier == "analysis-only"
+    assert [c.identifier for c in got.claims] == ["full", "analysis-only"]
+    # no zone licence: the conservative one, whatever the entry or the claim says
+    got = upload_licence(zone=None, entries=entries, keys=["open-title"], claim=full)
+    assert got.licence.uses == frozenset() and got.licence.identifier == "none"
+    # entries and claims restrict a permissive zone; every matching entry applies
+    zone_full = parse_licence_value("full", "zone", source="default")
+    got = upload_licence(zone=zone_full, entries=entries, keys=["open-title", "secret"], claim=None)
+    assert got.licence.uses == frozenset() and got.licence.source == "catalogue"
+    claim = parse_licence_value({"uses": ["analysis", "search_indexing"], "territories": ["DE"]})
+    got = upload_licence(zone=zone_full, entries={}, keys=[], claim=claim)
+    assert got.licence.uses == {"analysis", "search_indexing"}
+    assert got.licence.territories == ("DE",) and got.licence.source == "sidecar"
+    meta = got.metadata()
+    assert meta["licence_source"] == "sidecar" and len(meta["licence_claims"]) == 2
+
+
+def test_upload_keys() -> None:
+    assert upload_keys("open_title.mp4", "Talk", "3") == ["talk-e03", "talk", "open-title-e03", "open-title"]
+    assert upload_keys("talk.mp4", None, None) == ["talk"]
 
 
 def test_title_from_name() -> None:

@@ -102,6 +102,7 @@ def test_stable_size_then_registered_once(local, shared_media: Path) -> None:
 
 def test_sidecar_complete_taken_at_once_with_licence_and_subtitle(local, shared_media: Path, monkeypatch) -> None:
     h, landing = local
+    monkeypatch.setenv("MEDIA_PLATFORM_UPLOAD_LICENCE", "full")  # the sidecar narrows the zone's
     shutil.copyfile(shared_media / JFK, landing / "jfk.flac")
     shutil.copyfile(shared_media / JFK_SRT, landing / "jfk.srt")
     (landing / "jfk.flac.json").write_text(json.dumps({
@@ -258,8 +259,9 @@ def s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         server.stop()
 
 
-def test_s3_landing(s3, shared_media: Path) -> None:
+def test_s3_landing(s3, shared_media: Path, monkeypatch) -> None:
     h, client = s3
+    monkeypatch.setenv("MEDIA_PLATFORM_UPLOAD_LICENCE", "full")
     client.upload_file(str(shared_media / COUNTER), "landing", "incoming/counter.mp4")
     client.upload_file(str(shared_media / JFK), "landing", "incoming/jfk.flac")
     client.put_object(Bucket="landing", Key="incoming/jfk.flac.json", Body=json.dumps(
@@ -275,6 +277,7 @@ def test_s3_landing(s3, shared_media: Path) -> None:
     row = h.catalogue().get("jfk")
     assert row.metadata["landing_uri"] == "s3://landing/incoming/jfk.flac"
     assert (h.home / row.master_key).read_bytes() == (shared_media / JFK).read_bytes()
+    assert row.metadata["licence_source"] == "sidecar"
     assert any("s3://landing/incoming/bad.mp4: not registered" in m for m in h.warnings())
 
     second = h.tick()

@@ -29,7 +29,23 @@ are errors::
 ``licence`` is a preset name or licence identifier (``analysis-only``, ``cc-by-nd-4.0``...) or a
 licence dict (:func:`media_platform.licences.licence_from_dict`). ``subtitle`` is the plain name
 of a sibling file (no folders, no ``..``, no leading dot; ``.srt``, ``.vtt`` or ``.json``) that
-must exist in the landing zone.
+must exist in the landing zone. Every string in a sidecar must be valid text
+(:func:`media_platform.keys.require_text`): a JSON ``\udc80`` escape decodes to a lone surrogate,
+which no catalogue, log or file system can store, so it is refused before anything is stored.
+
+Licence of an upload
+--------------------
+Everything in a landing zone is written by the uploader: the file name, the sidecar's title,
+episode and licence. None of it can widen what the operator allowed
+(:func:`upload_licence`): an upload's licence is never wider than the zone's own
+(``$MEDIA_PLATFORM_UPLOAD_LICENCE``, else :data:`~media_platform.licences.CONSERVATIVE_LICENCE`).
+Entries of the operator's licence catalogue that match the upload's keys (its title's and its
+file name's, with and without the episode id; all matches apply) restrict it further, and so
+does the sidecar's licence. A sidecar title naming a permissive entry therefore gains nothing.
+The zone's licence and the sidecar's are recorded in the row as restrictions
+(``licence_claims``), so the run-time gate, which re-reads the operator's file, keeps them too.
+A zone whose uploads the operator trusts gets a wider ``MEDIA_PLATFORM_UPLOAD_LICENCE``, and
+entries narrow single titles; a file the operator vouches for can be ingested with the CLI.
 
 Cursor
 ------
@@ -50,7 +66,17 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from media_platform.errors import InvalidInputError
-from media_platform.licences import Licence, licence_from_dict, recognise_licence_string
+from media_platform.keys import partition_key_for, printable, require_text
+from media_platform.licences import (
+    CONSERVATIVE_LICENCE,
+    Licence,
+    LicenceSource,
+    intersect,
+    licence_from_dict,
+    licence_record,
+    operator_entry,
+    recognise_licence_string,
+)
 
 CURSOR_VERSION = 1
 SIDECAR_SUFFIX = ".json"
@@ -158,6 +184,7 @@ def validate_subtitle_name(name: Any, where: str = "sidecar") -> str:
     """
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"{where}.subtitle: expected a file name, got {name!r}")
+    require_text(name, f"{where}.subtitle", max_length=MAX_NAME_LENGTH)
     if not is_plain_name(name) or ".." in name or ":" in name:
         raise InvalidInputError(
             f"{where}.subtitle: {name!r} is not a plain sibling file name (no folders, no '..')"
@@ -169,24 +196,41 @@ def validate_subtitle_name(name: Any, where: str = "sidecar") -> str:
     return name
 
 
-def parse_licence_value(value: Any, where: str = "sidecar") -> Licence:
-    """A sidecar's ``licence``: a preset name / identifier string or a licence dict."""
+def parse_licence_value(
+    value: Any, where: str = "sidecar", *, source: LicenceSource = "sidecar"
+) -> Licence:
+    """A sidecar's ``licence`` (or the zone's default): a preset name / identifier string or a
+    licence dict."""
     if isinstance(value, str):
-        licence = recognise_licence_string(value, source="sidecar")
+        require_text(value, f"{where}.licence")
+        licence = recognise_licence_string(value, source=source)
         if licence is None:
             raise InvalidInputError(f"{where}.licence: unknown licence {value!r}")
         return licence
     if isinstance(value, Mapping):
-        return licence_from_dict(value, source="sidecar", where=f"{where}.licence")
+        return licence_from_dict(value, source=source, where=f"{where}.licence")
     raise InvalidInputError(f"{where}.licence: expected a string or an object, got {value!r}")
+
+
+def _require_texts(value: Any, where: str) -> None:
+    """Every string in a decoded JSON value (keys included) is valid text."""
+    if isinstance(value, str):
+        require_text(value, where, max_length=MAX_SIDECAR_BYTES)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _require_texts(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            require_text(key, f"{where}: a key", max_length=MAX_SIDECAR_BYTES)
+            _require_texts(item, f"{where}.{key}")
 
 
 def parse_sidecar(data: bytes, where: str = "sidecar") -> Sidecar:
     """Validate a sidecar's bytes (see the module docstring).
 
     Raises:
-        InvalidInputError: too large, not UTF-8 JSON, not an object, unknown keys, wrong types,
-            unknown licence, unsafe subtitle name.
+        InvalidInputError: too large, not UTF-8 JSON, not an object, a string that is not valid
+            text, unknown keys, wrong types, unknown licence, unsafe subtitle name.
     """
     if len(data) > MAX_SIDECAR_BYTES:
         raise InvalidInputError(f"{where}: larger than {MAX_SIDECAR_BYTES} bytes")
@@ -196,6 +240,7 @@ def parse_sidecar(data: bytes, where: str = "sidecar") -> Sidecar:
         raise InvalidInputError(f"{where}: not UTF-8 JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise InvalidInputError(f"{where}: expected a JSON object, got {type(payload).__name__}")
+    _require_texts(payload, where)
     unknown = set(payload) - _SIDECAR_KEYS
     if unknown:
         raise InvalidInputError(
@@ -234,6 +279,93 @@ def title_from_name(name: str) -> str:
     """A title for a master without a sidecar title: its stem, ``_``/``-``/``.`` as spaces."""
     text = re.sub(r"[_\-.]+", " ", _stem(name)).strip()
     return text or name
+
+
+def check_landing_name(name: str) -> str:
+    """``name`` if it can become an episode: valid text (a local file name that is not UTF-8
+    holds lone surrogates) and a plain landing name.
+
+    Raises:
+        InvalidInputError: ``file name: <problem>``; the caller names the file with
+            :func:`media_platform.keys.printable`.
+    """
+    require_text(name, "file name", max_length=MAX_NAME_LENGTH)
+    if not is_plain_name(name):
+        raise InvalidInputError(f"{printable(name)!r} is not a plain landing file name")
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# Licence
+
+
+@dataclass(frozen=True)
+class UploadLicence:
+    """The licence an upload gets (:func:`upload_licence`) and what the catalogue row keeps so
+    that the run-time gate can resolve it again against the operator's current file: the
+    restrictions that stay (``claims``: the zone's licence, the sidecar's) and the keys the
+    operator's file was consulted under."""
+
+    licence: Licence
+    claims: tuple[Licence, ...]
+    keys: tuple[str, ...]
+
+    def metadata(self) -> dict[str, Any]:
+        """``licence_source``, ``licence_claims`` (licence records) and ``licence_keys``."""
+        return {
+            "licence_source": self.licence.source,
+            "licence_claims": [licence_record(c) for c in self.claims],
+            "licence_keys": sorted(set(self.keys)),
+        }
+
+
+def upload_keys(landing_name: str, title: str | None, episode_id: str | None) -> list[str]:
+    """The keys under which the operator's licence catalogue is consulted for an upload: those
+    of its (sidecar) title and of its file name's title, with and without the episode id."""
+    titles = [t for t in (title, title_from_name(landing_name)) if t]
+    keys: list[str] = []
+    for text in titles:
+        for key in (partition_key_for(text, episode_id), partition_key_for(text)):
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _same_terms(a: Licence, b: Licence) -> bool:
+    return a.to_dict() | {"identifier": None} == b.to_dict() | {"identifier": None}
+
+
+def upload_licence(
+    *,
+    zone: Licence | None,
+    entries: Mapping[str, Licence],
+    keys: Iterable[str],
+    claim: Licence | None,
+) -> UploadLicence:
+    """The licence of an upload (see the module docstring).
+
+    ``zone``: the landing zone's licence (``$MEDIA_PLATFORM_UPLOAD_LICENCE``; None: the
+    conservative one). ``entries``: the operator's licence catalogue, consulted under ``keys``
+    (every matching entry applies, :func:`~media_platform.licences.operator_entry`).
+    ``claim``: the sidecar's licence. Everything but the zone is chosen by the uploader, so the
+    result is the operator's entry (else the zone's licence) intersected with the zone's licence
+    and the claim: never wider than the zone, whatever title or licence the uploader writes.
+    It is named after the operator's entry when that decided it, else after the claim or zone
+    whose terms it has.
+    """
+    keys = tuple(keys)
+    zone = zone or CONSERVATIVE_LICENCE
+    restrictions = (claim, zone) if claim is not None else (zone,)
+    entry = operator_entry(entries, keys)
+    licence = entry if entry is not None else zone
+    for restriction in restrictions:
+        licence = intersect(licence, restriction)
+    if entry is None or not _same_terms(licence, entry):
+        for restriction in restrictions:
+            if _same_terms(licence, restriction):
+                licence = restriction
+                break
+    return UploadLicence(licence, restrictions, keys)
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,10 +471,14 @@ __all__ = [
     "LandingFile",
     "Sidecar",
     "UploadCursor",
+    "UploadLicence",
+    "check_landing_name",
     "group_landing_files",
     "is_plain_name",
     "parse_licence_value",
     "parse_sidecar",
     "title_from_name",
+    "upload_keys",
+    "upload_licence",
     "validate_subtitle_name",
 ]
