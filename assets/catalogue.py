@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.common import OWNERS
 from media_platform.catalogue import Catalogue
-from media_platform.retention import compliance_violations
+from media_platform.licences.retention import compliance_violations
 from resources import MediaStorage, VectorIndexResource
 
 

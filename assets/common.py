@@ -11,10 +11,11 @@ import dagster as dg
 
 from media_platform.catalogue import Catalogue, Episode
 from media_platform.config import episode_key
+from media_platform.errors import InvalidInputError
 from media_platform.layout import PROBE as PROBE_NAME
-from media_platform.licences import refusal_reason
+from media_platform.licences import load_operator_licences, refusal_reason
+from media_platform.licences.episodes import licence_in_force
 from media_platform.probe import MediaProbe
-from media_platform.retention import licence_of
 from media_platform.storage import Store
 from resources.partitions import episodes_partitions
 
@@ -59,12 +60,23 @@ def image_markdown(data: bytes, mime: str, alt: str) -> dg.MetadataValue:
 
 
 def licence_allows(context: dg.AssetExecutionContext, episode: Episode, asset: str) -> bool:
-    """Whether the episode's licence allows ``asset`` today; logs the refusal when it doesn't.
+    """Whether the licence in force allows ``asset`` today; logs the refusal when it doesn't.
 
     Restricted assets call this first and produce no output when it returns False, so that a
-    run launched by hand from the UI cannot bypass the licence either.
+    run launched by hand (the UI, the CLI, ``dg.materialize``) cannot bypass the licence either.
+    The licence in force is resolved now: the operator's current ``licences.yaml`` entry for the
+    episode, restricted by the claims recorded at ingest
+    (:func:`media_platform.licences.episodes.licence_in_force`), so an edit of the file applies
+    at once. An unreadable licence file or row fails the asset (it never silently allows).
     """
-    reason = refusal_reason(licence_of(episode), asset, date.today())
+    try:
+        licence = licence_in_force(episode, load_operator_licences())
+    except InvalidInputError as exc:
+        raise dg.Failure(
+            description=f"{episode.partition_key}: {asset} not materialized: the licence in "
+            f"force cannot be determined: {exc}"
+        ) from None
+    reason = refusal_reason(licence, asset, date.today())
     if reason is None:
         return True
     context.log.warning(f"{episode.partition_key}: {asset} not materialized: {reason}")

@@ -89,14 +89,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise CliError(f"{path}: file not found")
     if args.subtitles and not Path(args.subtitles).is_file():
         raise CliError(f"{args.subtitles}: file not found")
-    licence = _licence_arg(args.licence)
+    licence, licence_meta = _licence_arg(args.licence, args.title, args.episode)
     store = _store()
     size = path.stat().st_size
     with tqdm(total=size, unit="B", unit_scale=True, desc=f"hashing {path.name}", disable=not args.progress) as bar:
         try:
             reg = register_master(
                 store, Catalogue(store), path, title=args.title, episode_id=args.episode,
-                source="cli", licence=licence, progress=bar.update,
+                source="cli", licence=licence, metadata=licence_meta, progress=bar.update,
             )
         except MediaError as exc:
             raise CliError(str(exc)) from exc
@@ -121,19 +121,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _licence_arg(value: str | None) -> dict[str, Any] | None:
-    """``--licence``: a licence name (cc-by-nd-4.0, analysis-only...) or a JSON sidecar file."""
-    if not value:
-        return None
-    from media_platform.licences import load_sidecar, recognise_licence_string
-    from media_platform.retention import licence_record
+def _licence_arg(
+    value: str | None, title: str, episode_id: str | None
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """``--licence`` (a licence name such as cc-by-nd-4.0 or analysis-only, or a JSON sidecar
+    file: the operator's own word) capped by the operator's licence catalogue entry for the
+    title; the licence record and the row's licence metadata. With neither a ``--licence`` nor
+    an entry, the record is None: every use (the CLI is the operator's own hand ingest)."""
+    from media_platform.licences import load_operator_licences, load_sidecar, recognise_licence_string
+    from media_platform.licences.episodes import cli_licence
 
-    if value.endswith(".json"):
-        return licence_record(load_sidecar(value))
-    licence = recognise_licence_string(value, source="catalogue")
-    if licence is None:
-        raise CliError(f"unknown licence {value!r} (a name like cc-by-nd-4.0 or analysis-only, or a .json file)")
-    return licence_record(licence)
+    own = None
+    try:
+        if value and value.endswith(".json"):
+            own = load_sidecar(value)
+        elif value:
+            own = recognise_licence_string(value, source="cli")
+            if own is None:
+                raise CliError(f"unknown licence {value!r} (a name like cc-by-nd-4.0 or analysis-only, or a .json file)")
+        return cli_licence(own, title, episode_id, load_operator_licences())
+    except InvalidInputError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -270,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--title", required=True)
     p.add_argument("--episode", default=None, help="episode id (e.g. s01e02)")
-    p.add_argument("--licence", default=None, help="licence name (cc-by-nd-4.0, analysis-only, full...) or JSON file; default: unrestricted")
+    p.add_argument("--licence", default=None, help="licence name (cc-by-nd-4.0, analysis-only, full...) or JSON file; the operator's "
+                   "licences.yaml entry for the title still caps it; default: unrestricted (capped likewise)")
     p.add_argument("--subtitles", default=None, help="SRT/WebVTT/JSON transcript to use instead of Whisper")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)

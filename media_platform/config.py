@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from media_platform.layout import episode_key, master_key  # noqa: F401 - their home is the registry
 from media_platform.settings import DEFAULT_HOME, get_settings
 
 EPISODES_PARTITIONS_NAME = "episodes"
@@ -23,16 +24,6 @@ def media_home() -> str:
 def dagster_home() -> Path:
     """The Dagster instance folder: ``$DAGSTER_HOME`` or a folder under the local storage root."""
     return get_settings().dagster_home
-
-
-def episode_key(partition_key: str, name: str) -> str:
-    """Storage key of a per-episode output, e.g. ``episodes/<partition>/shots.parquet``."""
-    return f"episodes/{partition_key}/{name}"
-
-
-def master_key(partition_key: str, suffix: str) -> str:
-    """Storage key of an episode's master file."""
-    return f"masters/{partition_key}/master{suffix.lower()}"
 
 
 CATALOGUE_KEY = "catalogue/episodes.parquet"

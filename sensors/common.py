@@ -4,16 +4,14 @@ request, and where the operator's licence catalogue lives."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
+from collections.abc import Mapping
 
 import dagster as dg
 
 from media_platform.catalogue import Episode
-from media_platform.config import media_home
 from media_platform.errors import InvalidInputError
-from media_platform.licences import Licence, load_catalogue
-from media_platform.retention import allowed_asset_names, licence_of
+from media_platform.licences import Licence, allowed_assets, load_operator_licences
+from media_platform.licences.episodes import licence_in_force, licence_of
 from resources.partitions import EPISODE_JOB_NAME
 
 __all__ = ["EPISODE_JOB_NAME", "allowed_selection", "episode_asset_keys", "episode_run_request"]
@@ -42,10 +40,10 @@ def episode_asset_keys(context: dg.SensorEvaluationContext) -> list[dg.AssetKey]
 def allowed_selection(
     keys: list[dg.AssetKey], licence: Licence, today: dt.date
 ) -> list[dg.AssetKey]:
-    """The keys whose asset the licence allows today (by the key's last path component:
-    ``media_probe`` counts as ``probe``; names the requirement table does not know need
-    ``analysis``)."""
-    names = allowed_asset_names(licence, {k.path[-1] for k in keys}, today)
+    """The keys whose asset the licence allows today (by the key's last path component, the
+    asset's name in the registry of per-episode outputs; :func:`media_platform.licences.refusal_reason`
+    decides)."""
+    names = allowed_assets(licence, {k.path[-1] for k in keys}, today)
     return [k for k in keys if k.path[-1] in names]
 
 
@@ -55,11 +53,14 @@ def episode_run_request(
     run_key: str,
     today: dt.date | None = None,
     tags: dict[str, str] | None = None,
+    licences: Mapping[str, Licence] | None = None,
 ) -> dg.RunRequest:
     """A run of the episode job for ``episode``'s partition, selecting only what its licence
-    allows (master and media_probe always)."""
+    allows (master and media_probe always): the licence in force under the operator's catalogue
+    entries ``licences`` when given, else the row's."""
     today = today or dt.date.today()
-    selection = allowed_selection(episode_asset_keys(context), licence_of(episode), today)
+    licence = licence_of(episode) if licences is None else licence_in_force(episode, licences)
+    selection = allowed_selection(episode_asset_keys(context), licence, today)
     return dg.RunRequest(
         run_key=run_key,
         partition_key=episode.partition_key,
@@ -75,34 +76,19 @@ def _sensor_name(context: dg.SensorEvaluationContext) -> str:
         return "sensor"
 
 
-def licence_catalogue_path() -> Path | None:
-    """The operator's licence catalogue: ``$MEDIA_PLATFORM_LICENCES``, else
-    ``$MEDIA_PLATFORM_HOME/licences.yaml`` for a local home; None when it does not exist."""
-    value = os.environ.get("MEDIA_PLATFORM_LICENCES", "").strip()
-    if value:
-        return Path(value).expanduser()
-    home = media_home()
-    if home.startswith("s3://"):
-        return None
-    path = Path(home) / "licences.yaml"
-    return path if path.is_file() else None
-
-
 def load_licence_catalogue(context: dg.SensorEvaluationContext) -> dict[str, Licence]:
-    """The licence catalogue's entries (empty when there is none).
+    """The operator's licence catalogue entries (``get_settings().licences_path``; empty when
+    there is none), read afresh.
 
     Raises:
         InvalidInputError: the catalogue exists (or ``$MEDIA_PLATFORM_LICENCES`` names it) but
-            cannot be read or is invalid (a YAML typo, an unknown licence...). Ignoring it would
-            silently drop the operator's restrictions, so callers skip the tick with the reason
-            and keep their last good cursor.
+            cannot be read or is invalid (a YAML typo, a duplicate key, an unknown licence...).
+            Ignoring it would silently drop the operator's restrictions, so callers skip the tick
+            with the reason and keep their last good cursor.
     """
-    path = licence_catalogue_path()
-    if path is None:
-        return {}
     try:
-        return load_catalogue(path)
+        return load_operator_licences()
     except InvalidInputError:
         raise
     except Exception as exc:  # noqa: BLE001 - anything else unreadable: same, never ignored
-        raise InvalidInputError(f"{path}: cannot read licence catalogue: {exc}") from exc
+        raise InvalidInputError(f"licence catalogue: cannot read it: {exc}") from exc

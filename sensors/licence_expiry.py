@@ -11,13 +11,14 @@ logged (``context.log.info``); a tick with nothing to do returns a ``SkipReason`
 whose stored licence cannot be read is logged and left alone (deleting data on a parse error
 would be worse; the catalogue's compliance check reports it).
 
-The operator's licence catalogue (``$MEDIA_PLATFORM_LICENCES``, default
-``$MEDIA_PLATFORM_HOME/licences.yaml``) is re-read on every tick: an episode with an entry there
-(by partition key, else by its title with and without the episode id, else, for a feed item, its
-feed's title, as at ingest) whose licence differs from the one in its catalogue row gets the
-file's licence written into the row (``licence_source: "catalogue"``) before the check above, so
-a withdrawal in the file takes effect. An unreadable catalogue file is logged and the rows'
-licences are used as they are.
+The operator's licence catalogue (``get_settings().licences_path``) is re-read on every tick: an
+episode with an entry there (under any of its keys, see
+:func:`media_platform.licences.episodes.licence_keys`) whose licence in force
+(:func:`~media_platform.licences.episodes.licence_in_force`: the entry restricted by the claims
+recorded at ingest) differs from the one in its catalogue row gets it written into the row
+(``licence_source: "catalogue"``) before the check above, so a withdrawal in the file takes effect
+in the catalogue too (the assets' run-time gate applies it at once). An unreadable catalogue file
+is logged and the rows' licences are used as they are.
 """
 
 from __future__ import annotations
@@ -29,12 +30,22 @@ import dagster as dg
 
 from media_platform.catalogue import Catalogue, Episode
 from media_platform.errors import InvalidInputError
-from media_platform.keys import partition_key_for
-from media_platform.licences import Licence
-from media_platform.retention import (
-    forbidden_outputs,
-    licence_of,
+from media_platform.licences import (
+    Licence,
     licence_record,
+    operator_entry,
+    refusal_reason,
+    resolve,
+)
+from media_platform.licences.episodes import (
+    licence_in_force,
+    licence_keys,
+    licence_of,
+    recorded_claims,
+)
+from media_platform.licences.retention import (
+    SHOT_INDEX,
+    forbidden_outputs,
     remove_forbidden_outputs,
 )
 from resources import MediaStorage, VectorIndexResource
@@ -117,41 +128,29 @@ def evaluate_licence_expiry(
     return dg.SkipReason("no episode holds outputs its licence forbids")
 
 
-def _catalogue_entry(episode: Episode, licences: dict[str, Licence]) -> Licence | None:
-    """The operator catalogue's entry for ``episode``, looked up as at ingest: partition key,
-    title with episode id, title, then (feed items) the feed's title."""
-    candidates = [episode.partition_key]
-    titles = [(episode.title, episode.episode_id), (episode.title, None)]
-    feed_title = episode.metadata.get("feed_title") if episode.source == "rss" else None
-    if isinstance(feed_title, str) and feed_title.strip():
-        titles.append((feed_title, None))
-    for title, episode_id in titles:
-        try:
-            candidates.append(partition_key_for(title, episode_id))
-        except (InvalidInputError, ValueError):
-            continue
-    for key in candidates:
-        if key in licences:
-            return licences[key]
-    return None
-
-
 def _apply_operator_licence(
     context: dg.SensorEvaluationContext,
     catalogue: Catalogue,
     episode: Episode,
     licences: dict[str, Licence],
 ) -> Episode | None:
-    """Write the operator catalogue's licence into ``episode``'s row when it differs from the
-    row's; returns the updated row, or None when nothing changed."""
-    entry = _catalogue_entry(episode, licences)
-    if entry is None:
-        return None
-    wanted = licence_record(entry)
+    """Write the licence in force under the operator's catalogue into ``episode``'s row when it
+    differs from the row's; returns the updated row, or None when nothing changed."""
     try:
-        current = licence_record(licence_of(episode))
+        current: dict | None = licence_record(licence_of(episode))
     except InvalidInputError:
-        current = None  # unreadable: the operator's entry replaces it
+        current = None  # unreadable: the operator's entry (with the claims) replaces it
+    try:
+        if current is not None:
+            in_force = licence_in_force(episode, licences)
+        elif (entry := operator_entry(licences, licence_keys(episode))) is not None:
+            in_force = resolve(operator=entry, claims=recorded_claims(episode) or ()).licence
+        else:
+            return None
+    except InvalidInputError as exc:
+        context.log.warning(f"{exc}; its licence is left as it is")
+        return None
+    wanted = licence_record(in_force)
     if current == wanted:
         return None
     updated = catalogue.update_licence(
@@ -164,10 +163,7 @@ def _apply_operator_licence(
     return updated
 
 
-def _shot_index_forbidden(licence, today: dt.date) -> bool:
-    from media_platform.licences import refusal_reason
-    from media_platform.retention import SHOT_INDEX
-
+def _shot_index_forbidden(licence: Licence, today: dt.date) -> bool:
     return refusal_reason(licence, SHOT_INDEX, today) is not None
 
 

@@ -1,4 +1,5 @@
-"""Licences: parsing from sidecars, feed strings and the catalogue; asset gating."""
+"""Licences: parsing from sidecars, feed strings and the catalogue; the one policy; the
+registry of per-episode outputs it reads."""
 
 from __future__ import annotations
 
@@ -9,19 +10,25 @@ from pathlib import Path
 import pytest
 
 from media_platform.errors import InvalidInputError
+from media_platform.layout import ASSET_OUTPUTS, ASSET_REQUIREMENTS, EPISODE_ASSETS, OutputKind
 from media_platform.licences import (
-    ASSET_REQUIREMENTS,
     CONSERVATIVE_LICENCE,
     PRESETS,
+    USES,
     Licence,
     allowed_assets,
     expired,
-    is_allowed,
+    feed_claim,
+    intersect,
     licence_from_dict,
-    licence_from_feed_string,
+    licence_from_record,
+    licence_record,
     load_catalogue,
     load_sidecar,
+    operator_entry,
     recognise_licence_string,
+    refusal_reason,
+    resolve,
     resolve_licence,
 )
 
@@ -80,13 +87,25 @@ def test_allowed_assets(licence: Licence, expected: set[str]) -> None:
     assert allowed_assets(licence, ALL, TODAY) == expected
 
 
+def test_registry_is_the_one_list() -> None:
+    """Outputs and requirements derive from the registry; every use it names is a licence use."""
+    assert set(ASSET_OUTPUTS) == set(ASSET_REQUIREMENTS) == set(EPISODE_ASSETS)
+    for name, asset in EPISODE_ASSETS.items():
+        assert asset.uses <= USES, name
+        assert ASSET_OUTPUTS[name] == tuple(o.relative_path for o in asset.outputs)
+    assert ASSET_OUTPUTS["keyframes"] == ("keyframes.parquet", "keyframes/")
+    assert EPISODE_ASSETS["keyframes"].outputs[1].kind is OutputKind.IMAGE_FOLDER
+    assert [a.name for a in EPISODE_ASSETS.values() if a.index_points] == ["shot_index"]
+    names = [o.name for a in EPISODE_ASSETS.values() for o in a.outputs]
+    assert len(names) == len(set(names)), "two assets claim the same stored output"
+
+
 def test_no_derivatives_title() -> None:
     nd = recognise_licence_string("CC BY-ND 4.0")
     assert nd is not None and not nd.derivatives
-    assert is_allowed(nd, "shots", TODAY)[0]
-    assert is_allowed(nd, "transcript", TODAY)[0]
-    ok, reason = is_allowed(nd, "preview", TODAY)
-    assert not ok and "derivatives" in reason
+    assert refusal_reason(nd, "shots", TODAY) is None
+    assert refusal_reason(nd, "transcript", TODAY) is None
+    assert "derivatives" in (refusal_reason(nd, "preview", TODAY) or "")
 
 
 def test_expired() -> None:
@@ -94,25 +113,30 @@ def test_expired() -> None:
     assert expired(lic, TODAY)
     assert not expired(lic, dt.date(2025, 12, 31))
     assert not expired(Licence(True), TODAY)
-    ok, reason = is_allowed(lic, "shots", TODAY)
-    assert not ok and "expired" in reason
-    assert is_allowed(lic, "master", TODAY)[0]
+    assert "expired" in (refusal_reason(lic, "shots", TODAY) or "")
+    assert refusal_reason(lic, "master", TODAY) is None
 
 
 def test_territories() -> None:
     lic = Licence(True, True, True, territories=("GB", "ie"))
     assert lic.territories == ("GB", "IE")
     assert allowed_assets(lic, {"preview"}, TODAY, territory="gb") == {"preview"}
-    ok, reason = is_allowed(lic, "preview", TODAY, territory="US")
-    assert not ok and "US" in reason
-    assert is_allowed(PRESETS["full"], "preview", TODAY, territory="US")[0]
+    assert "US" in (refusal_reason(lic, "preview", TODAY, territory="US") or "")
+    assert refusal_reason(PRESETS["full"], "preview", TODAY, territory="US") is None
     with pytest.raises(InvalidInputError):
-        is_allowed(lic, "preview", TODAY, territory="USA")
+        refusal_reason(lic, "preview", TODAY, territory="USA")
+    nowhere = Licence(True, True, True, territories=())
+    assert refusal_reason(nowhere, "shots", TODAY) == "licence covers no territory"
+    assert "GB" in (refusal_reason(nowhere, "shots", TODAY, territory="GB") or "")
 
 
-def test_unknown_asset() -> None:
+def test_unknown_asset_is_an_error_everywhere() -> None:
+    """One behaviour: an asset missing from the registry is never silently allowed or
+    assumed to need 'analysis'."""
+    with pytest.raises(InvalidInputError, match="unknown asset 'nonsense'.*registry"):
+        refusal_reason(PRESETS["full"], "nonsense", TODAY)
     with pytest.raises(InvalidInputError, match="unknown asset"):
-        is_allowed(PRESETS["full"], "nonsense", TODAY)
+        allowed_assets(CONSERVATIVE_LICENCE, {"master", "nonsense"}, TODAY)
 
 
 @pytest.mark.parametrize(
@@ -159,17 +183,17 @@ def test_unrecognised(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", [None, "my-podcast-license-v1", "All rights reserved"])
-def test_feed_string_falls_back_to_default(text: str | None) -> None:
-    default = PRESETS["analysis-only"]
-    assert licence_from_feed_string(text, default=default) is default
-    fallback = licence_from_feed_string(text)
+def test_feed_string_that_restricts_nothing_leaves_the_default(text: str | None) -> None:
+    assert feed_claim(text) is None
+    assert resolve_licence(feed_string=text, feed_default=PRESETS["analysis-only"]) is PRESETS["analysis-only"]
+    fallback = resolve_licence(feed_string=text)
     assert not fallback.uses  # conservative: nothing but master-level assets
     assert allowed_assets(fallback, ALL, TODAY) == MASTER_LEVEL
 
 
-def test_feed_string_recognised_beats_default() -> None:
-    lic = licence_from_feed_string("cc-by-nd-4.0", default=PRESETS["full"])
-    assert lic.identifier == "cc-by-nd-4.0" and not lic.derivatives
+def test_feed_string_restricts_the_default() -> None:
+    lic = resolve_licence(feed_string="cc-by-nd-4.0", feed_default=PRESETS["full"])
+    assert lic.identifier == "cc-by-nd-4.0" and not lic.derivatives and lic.source == "feed"
 
 
 def test_sidecar_dict() -> None:
@@ -244,17 +268,52 @@ def test_load_catalogue_errors(tmp_path: Path) -> None:
         load_catalogue(p)
 
 
-def test_resolve_precedence() -> None:
+def test_resolve_ceiling_and_claims() -> None:
     cat = Licence(analysis=True, source="catalogue")
     side = Licence(analysis=True, derivatives=True, source="sidecar")
-    assert resolve_licence(catalogue=cat, sidecar=side, feed_string="cc-by-4.0") is cat
-    assert resolve_licence(sidecar=side, feed_string="cc-by-4.0") is side
-    assert (
-        resolve_licence(feed_string="cc-by-4.0", feed_default=PRESETS["none"]).identifier
-        == "cc-by-4.0"
-    )
+    assert resolve_licence(catalogue=cat, sidecar=side, feed_string="cc-by-4.0") == cat
+    # the operator's default is the ceiling when there is no entry; claims only restrict
+    assert resolve_licence(sidecar=side, feed_default=PRESETS["full"]).uses == {"analysis", "derivatives"}
+    assert resolve_licence(sidecar=side).uses == frozenset()
+    assert resolve_licence(feed_string="cc-by-4.0", feed_default=PRESETS["none"]).uses == frozenset()
     assert resolve_licence(feed_string="unknown", feed_default=PRESETS["full"]) is PRESETS["full"]
     assert resolve_licence() is CONSERVATIVE_LICENCE
+    # claims narrow territories and expiry too
+    gb = Licence(True, True, True, territories=("GB",), expires=dt.date(2026, 6, 1), source="sidecar")
+    both = resolve(operator=Licence(True, True, False, territories=("GB", "IE"), source="catalogue"),
+                   claims=[gb])
+    assert both.licence.territories == ("GB",) and both.licence.expires == dt.date(2026, 6, 1)
+    assert both.licence.uses == {"analysis", "search_indexing"}
+    assert both.metadata(["x", "x", ""]) == {
+        "licence_source": "catalogue",
+        "licence_claims": [licence_record(gb)],
+        "licence_keys": ["x"],
+    }
+
+
+def test_operator_entry_intersects_every_match() -> None:
+    entries = {"show": PRESETS["analysis-and-search"], "title": PRESETS["full"], "k": PRESETS["analysis-only"]}
+    assert operator_entry(entries, ["title", "show"]).uses == {"analysis", "search_indexing"}
+    assert operator_entry(entries, ["k", "title", None, "show"]).uses == {"analysis"}
+    assert operator_entry(entries, ["nothing"]) is None
+
+
+def test_intersect_names_the_result() -> None:
+    full, nd = PRESETS["full"], recognise_licence_string("cc-by-nd-4.0")
+    assert intersect(full, nd).identifier == "cc-by-nd-4.0"  # exactly the stricter licence
+    assert intersect(nd, full).identifier == "cc-by-nd-4.0"  # nothing taken away
+    gb = Licence(True, False, True, territories=("GB",))
+    assert intersect(nd, gb).identifier == "cc-by-nd-4.0+restricted"
+
+
+def test_records_read_back_whatever_their_name() -> None:
+    """A stored record names its licence; complete records keep any name (even one that is not a
+    recognised identifier, like an intersection's) and their explicit uses."""
+    restricted = intersect(recognise_licence_string("cc-by-nd-4.0"), Licence(True, False, True))
+    back = licence_from_record(licence_record(restricted))
+    assert back.identifier == "cc-by-nd-4.0+restricted" and back.terms() == restricted.terms()
+    assert licence_from_record({"identifier": "cc-by-nd-4.0"}).uses == {"analysis", "search_indexing"}
+    assert licence_from_record({}).uses == frozenset()
 
 
 def test_to_dict_roundtrip() -> None:

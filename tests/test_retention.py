@@ -4,6 +4,7 @@ idempotent, compliance violations found before and gone after; the licence-expir
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import dagster as dg
@@ -13,14 +14,16 @@ import pytest
 from media_platform.catalogue import Catalogue, Episode
 from media_platform.errors import InvalidInputError
 from media_platform.layout import ASSET_OUTPUTS
-from media_platform.licences import PRESETS, Licence, recognise_licence_string
-from media_platform.retention import (
-    allowed_asset_names,
-    compliance_violations,
-    licence_of,
+from media_platform.licences import (
+    CONSERVATIVE_LICENCE,
+    PRESETS,
+    Licence,
     licence_record,
-    remove_forbidden_outputs,
+    recognise_licence_string,
+    resolve,
 )
+from media_platform.licences.episodes import licence_in_force, licence_keys, licence_of
+from media_platform.licences.retention import compliance_violations, remove_forbidden_outputs
 from media_platform.search.edge import EmbeddedQdrantIndex
 from media_platform.search.index import IndexPoint, shot_point_id
 from media_platform.storage import LocalStore
@@ -31,11 +34,12 @@ OUTPUTS = {**ASSET_OUTPUTS}
 OUTPUTS.setdefault("preview", ("preview.mp4", "preview.json"))
 
 
-def _episode(key: str, licence: dict) -> Episode:
+def _episode(key: str, licence: dict, source: str = "upload", **metadata) -> Episode:
     return Episode(
         partition_key=key, title=key, kind="video", master_uri=f"file:///{key}",
-        master_key=f"masters/{key}/master.mp4", content_hash="ab" * 32, source="upload",
-        licence=licence,
+        master_key=f"masters/{key}/master.mp4", content_hash=hashlib.sha256(key.encode()).hexdigest(),
+        source=source,
+        licence=licence, metadata=metadata,
     )
 
 
@@ -69,7 +73,7 @@ def world(tmp_path: Path):
     expired = Licence(True, True, True, expires=dt.date(2026, 1, 31), identifier="full")
     catalogue.upsert(_episode("expired-title", licence_record(expired)))
     catalogue.upsert(_episode("nd-title", licence_record(recognise_licence_string("cc-by-nd-4.0"))))
-    catalogue.upsert(_episode("cli-title", {}))
+    catalogue.upsert(_episode("cli-title", {}, source="cli"))
     files = {k: _populate(store, k) for k in ("expired-title", "nd-title", "cli-title")}
     index = _index(tmp_path, ["expired-title", "nd-title", "cli-title"])
     yield store, catalogue, index, files
@@ -77,7 +81,10 @@ def world(tmp_path: Path):
 
 
 def test_licence_of() -> None:
-    assert licence_of(_episode("a", {})) == PRESETS["full"]
+    # an empty record is "every use" only for the operator's own hand ingest (the CLI)
+    assert licence_of(_episode("a", {}, source="cli")) == PRESETS["full"]
+    assert licence_of(_episode("a", {}, source="upload")) == CONSERVATIVE_LICENCE
+    assert licence_of(_episode("a", {}, source="rss")) == CONSERVATIVE_LICENCE
     unnamed = Licence(analysis=True)
     assert unnamed.to_dict()["identifier"] is None
     assert licence_of(_episode("a", unnamed.to_dict())).uses == {"analysis"}
@@ -88,12 +95,25 @@ def test_licence_of() -> None:
         licence_of(_episode("a", {"analyse": True}))
 
 
-def test_allowed_asset_names_maps_probe_and_unknown_assets() -> None:
-    names = ["master", "media_probe", "shots", "shot_index", "preview", "brand_new_asset"]
-    assert allowed_asset_names(PRESETS["none"], names, TODAY) == {"master", "media_probe"}
-    assert allowed_asset_names(PRESETS["analysis-only"], names, TODAY) == {
-        "master", "media_probe", "shots", "brand_new_asset"}
-    assert allowed_asset_names(PRESETS["full"], names, TODAY) == set(names)
+def test_licence_in_force_follows_the_operator_file_and_keeps_the_claims() -> None:
+    """At run time the operator's current entry is the ceiling, restricted by the claims
+    recorded at ingest: the operator can widen as well as narrow, a claim keeps restricting."""
+    nd = recognise_licence_string("cc-by-nd-4.0", source="sidecar")
+    row = resolve(operator=None, default=PRESETS["analysis-only"], claims=[nd])
+    episode = _episode("some-show-e01", licence_record(row.licence), **row.metadata(["the-zone"]))
+    assert licence_in_force(episode, {}).uses == {"analysis"}  # no entry: the stored licence
+    assert licence_in_force(episode, {"some-show-e01": PRESETS["full"]}).identifier == "cc-by-nd-4.0"
+    assert licence_in_force(episode, {"the-zone": PRESETS["full"]}).uses == {"analysis", "search_indexing"}
+    both = {"the-zone": PRESETS["full"], "some-show-e01": PRESETS["none"]}
+    assert licence_in_force(episode, both).uses == frozenset()  # every matching entry applies
+    assert licence_keys(episode) == ["some-show-e01", "the-zone"]
+    # a row from before claims were recorded: its stored licence still restricts
+    legacy = _episode("legacy", licence_record(PRESETS["analysis-only"]))
+    assert licence_in_force(legacy, {"legacy": PRESETS["full"]}).uses == {"analysis"}
+    # the CLI's hand ingest ({}: every use) is capped by the entry
+    assert licence_in_force(_episode("hand", {}, source="cli"), {"hand": PRESETS["none"]}).uses == frozenset()
+    with pytest.raises(InvalidInputError, match="legacy: recorded licence claim"):
+        licence_in_force(_episode("legacy", {}, licence_claims=[{"uses": ["fun"]}]), {"legacy": PRESETS["full"]})
 
 
 def test_expired_licence_outputs_removed_allowed_kept(world) -> None:

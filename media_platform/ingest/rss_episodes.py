@@ -12,9 +12,12 @@ master key, content hash and kind.
   never traverse a path.
 * Kind: ``video`` when the enclosure type is ``video/*`` (or, with no useful type, the URL ends in
   a video extension), else ``audio``.
-* Licence (:func:`rss_licence`): the operator's licence catalogue (by partition key, item title
-  or feed title) > the item's ``podcast:license`` (when recognised, and not "all rights
-  reserved") > the feed's configured ``default_licence`` > the conservative no-use licence.
+* Licence (:func:`rss_licence`, the rule of :mod:`media_platform.licences.policy`): the ceiling
+  is the operator's licence catalogue (every entry matching the partition key, the item's title
+  or the feed's title applies, so a title the publisher wrote can only select a stricter entry),
+  else the feed's configured ``default_licence``, else the conservative no-use licence; the
+  item's ``podcast:license`` (when recognised, and not "all rights reserved") can only restrict
+  it. The row records the claim and the keys looked up, for the run-time gate.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ from media_platform.catalogue import Episode, EpisodeKind
 from media_platform.errors import InvalidInputError
 from media_platform.ingest.feeds import FeedConfig, FeedItem
 from media_platform.keys import partition_key_for
-from media_platform.licences import Licence, recognise_licence_string, resolve_licence
+from media_platform.licences import (
+    Licence,
+    Resolution,
+    feed_claim,
+    licence_record,
+    operator_entry,
+    recognise_licence_string,
+    resolve,
+)
 
 _VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".ts")
 
@@ -88,33 +99,44 @@ def feed_default_licence(feed: FeedConfig) -> Licence | None:
     return licence
 
 
+def rss_licence_keys(item: FeedItem, feed: FeedConfig, partition_key: str) -> list[str]:
+    """The operator-file keys of a feed item: its partition key, its title, the feed's title."""
+    keys = [partition_key]
+    for title in (item_title(item, feed), feed.title):
+        try:
+            keys.append(partition_key_for(title))
+        except (InvalidInputError, ValueError):
+            continue
+    return list(dict.fromkeys(keys))
+
+
+def rss_resolution(
+    item: FeedItem,
+    feed: FeedConfig,
+    partition_key: str,
+    catalogue_licences: Mapping[str, Licence] | None = None,
+) -> Resolution:
+    """How the licence of a feed item is resolved (see the module docstring).
+
+    ``catalogue_licences`` is :func:`media_platform.licences.load_catalogue` output (keys are
+    partition keys; titles were turned into keys with ``partition_key_for``).
+    """
+    entry = operator_entry(
+        catalogue_licences or {}, rss_licence_keys(item, feed, partition_key)
+    )
+    return resolve(
+        operator=entry, default=feed_default_licence(feed), claims=(feed_claim(item.licence),)
+    )
+
+
 def rss_licence(
     item: FeedItem,
     feed: FeedConfig,
     partition_key: str,
     catalogue_licences: Mapping[str, Licence] | None = None,
 ) -> Licence:
-    """The licence in force for a feed item (precedence in the module docstring).
-
-    ``catalogue_licences`` is :func:`media_platform.licences.load_catalogue` output (keys are
-    partition keys; titles were turned into keys with ``partition_key_for``); it is looked up by
-    the item's partition key, then its title, then the feed's title (a whole-show entry).
-    """
-    from_catalogue = None
-    if catalogue_licences:
-        for key in (
-            partition_key,
-            partition_key_for(item_title(item, feed)),
-            partition_key_for(feed.title),
-        ):
-            if key in catalogue_licences:
-                from_catalogue = catalogue_licences[key]
-                break
-    return resolve_licence(
-        catalogue=from_catalogue,
-        feed_string=item.licence,
-        feed_default=feed_default_licence(feed),
-    )
+    """The licence in force for a feed item (see :func:`rss_resolution`)."""
+    return rss_resolution(item, feed, partition_key, catalogue_licences).licence
 
 
 def rss_episode(
@@ -126,12 +148,12 @@ def rss_episode(
 ) -> Episode:
     """The catalogue record of a feed item before download (``master_key=""``,
     ``content_hash=""``, ``source="rss"``); metadata as agreed with the ``master`` asset."""
-    from media_platform.retention import licence_record
-
     key = rss_partition_key(item, feed)
-    licence = rss_licence(item, feed, key, catalogue_licences)
+    resolution = rss_resolution(item, feed, key, catalogue_licences)
+    licence = resolution.licence
     metadata: dict[str, Any] = {
-        "feed_url": feed.url,
+        "feed_url": feed.display_url,  # redacted: feed URLs often carry tokens
+        "feed_id": feed.feed_id,
         "feed_title": feed_title or feed.title,
         "guid": item.guid,
         "enclosure_url": item.enclosure_url,
@@ -146,7 +168,7 @@ def rss_episode(
         "transcript_urls": [[url, mime] for url, mime in item.transcript_urls],
         "chapters_url": item.chapters_url,
         "licence_string": item.licence,
-        "licence_source": licence.source,
+        **resolution.metadata(rss_licence_keys(item, feed, key)[1:]),
     }
     return Episode(
         partition_key=key,
@@ -170,5 +192,7 @@ __all__ = [
     "item_title",
     "rss_episode",
     "rss_licence",
+    "rss_licence_keys",
     "rss_partition_key",
+    "rss_resolution",
 ]

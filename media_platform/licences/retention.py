@@ -1,4 +1,4 @@
-"""Licence retention: remove what an episode's licence no longer allows (pure, no Dagster).
+"""Licence retention: remove what an episode's licence no longer allows (no Dagster).
 
 When a licence expires or is withdrawn, outputs that were legitimately produced earlier become
 outputs the platform may no longer hold. :func:`remove_forbidden_outputs` deletes them:
@@ -16,9 +16,9 @@ nothing to remove and leaves the catalogue alone.
 :func:`compliance_violations` reports, without changing anything, every partition that holds an
 output its licence forbids (the catalogue-level asset check).
 
-Which assets a licence allows is decided by :mod:`media_platform.licences`
-(:func:`~media_platform.licences.refusal_reason`): ``media_probe`` counts as ``probe`` (no
-requirement), and an asset the requirement table does not name needs ``analysis``.
+Which assets a licence allows is decided by the one policy,
+:func:`media_platform.licences.policy.refusal_reason`; which files each asset stores comes from
+the registry of per-episode outputs (:mod:`media_platform.layout`).
 """
 
 from __future__ import annotations
@@ -29,56 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media_platform.catalogue import Catalogue, Episode
-from media_platform.config import episode_key
 from media_platform.errors import InvalidInputError, MediaPlatformError
-from media_platform.layout import ASSET_OUTPUTS
-from media_platform.licences import Licence, licence_from_record, refusal_reason
+from media_platform.layout import ASSET_OUTPUTS, EPISODE_ASSETS, episode_key
+from media_platform.licences.episodes import licence_of
+from media_platform.licences.model import Licence
+from media_platform.licences.policy import licence_status, refusal_reason
 from media_platform.storage import Store
 
-SHOT_INDEX = "shot_index"
-"""The asset that owns the episode's points in the vector index."""
-
-
-
-# --------------------------------------------------------------------------------------------
-# Licences of episodes
-
-
-def licence_record(licence: Licence) -> dict[str, Any]:
-    """The catalogue form of ``licence`` (:meth:`Licence.to_dict` without a ``None``
-    identifier, so that :func:`licence_of` can read it back)."""
-    data = licence.to_dict()
-    if data.get("identifier") is None:
-        data.pop("identifier", None)
-    return data
-
-
-def licence_of(episode: Episode) -> Licence:
-    """The licence in force for a catalogued episode (see
-    :func:`media_platform.licences.licence_from_record`: an empty record, from a hand ingest,
-    allows every use).
-
-    Raises:
-        InvalidInputError: the stored record is not a valid licence (naming the partition).
-    """
-    try:
-        return licence_from_record(episode.licence)
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{episode.partition_key}: unreadable licence: {exc}") from exc
-
-
-def allowed_asset_names(licence: Licence, asset_names: Iterable[str], today: dt.date) -> set[str]:
-    """The subset of ``asset_names`` that ``licence`` allows today (see :func:`media_platform.licences.refusal_reason`)."""
-    return {name for name in asset_names if refusal_reason(licence, name, today) is None}
-
-
-def licence_status(licence: Licence, today: dt.date) -> str:
-    """``"expired"``, ``"no-territory"`` or ``"active"`` (for the catalogue)."""
-    if licence.expires is not None and today > licence.expires:
-        return "expired"
-    if not licence.territories:
-        return "no-territory"
-    return "active"
+SHOT_INDEX = next(a.name for a in EPISODE_ASSETS.values() if a.index_points)
+"""The asset that owns the episode's points in the vector index (from the registry)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,13 +255,10 @@ def compliance_violations(
 
 
 __all__ = [
+    "SHOT_INDEX",
     "ForbiddenOutputs",
     "RetentionResult",
-    "allowed_asset_names",
     "compliance_violations",
     "forbidden_outputs",
-    "licence_of",
-    "licence_record",
-    "licence_status",
     "remove_forbidden_outputs",
 ]

@@ -1,0 +1,205 @@
+"""The licence policy: which licence is in force, and whether it allows an asset.
+
+One rule decides "is this allowed" (:func:`refusal_reason`); everything else (the run-time gate
+of every restricted asset, the sensors' run selections, licence retention) calls it.
+
+Which licence is in force (:func:`resolve`): the operator sets the ceiling, what a publisher or
+uploader writes can only restrict it further, never widen it.
+
+* Ceiling: the operator's licence catalogue entry for the title when one matches (looked up
+  under several keys, every match applying: :func:`~media_platform.licences.model.operator_entry`),
+  else the operator's configured default (a feed's ``default_licence``, the landing zone's
+  ``MEDIA_PLATFORM_UPLOAD_LICENCE``), else
+  :data:`~media_platform.licences.model.CONSERVATIVE_LICENCE` (master and probe only).
+* Claims: a ``podcast:license``, a sidecar's licence. The licence in force is the ceiling
+  intersected with every claim. "All rights reserved" and unrecognised strings restrict nothing
+  (they say nothing beyond the operator's default).
+
+Whether a licence allows an asset (:func:`refusal_reason`): the asset's required uses come from
+the registry of per-episode outputs (:data:`media_platform.layout.ASSET_REQUIREMENTS`); an asset
+the registry does not list is an error (add it there). Assets that need no use (``master``,
+``media_probe``) are always allowed. Otherwise the licence must not have expired (``expires``
+is the last valid day, inclusive), must cover the territory asked about (with no territory
+asked, any non-empty territory list passes; an empty one allows nothing) and must allow every
+required use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from media_platform.errors import InvalidInputError
+from media_platform.layout import ASSET_REQUIREMENTS
+from media_platform.licences.model import (
+    CONSERVATIVE_LICENCE,
+    UNRESTRICTED,
+    Licence,
+    expired,
+    intersect,
+    licence_record,
+    validate_territories,
+)
+from media_platform.licences.parsing import recognise_licence_string
+
+# --------------------------------------------------------------------------------------------
+# Is this allowed
+
+
+def requirement_of(asset: str) -> frozenset[str]:
+    """The uses ``asset`` needs (from the registry).
+
+    Raises:
+        InvalidInputError: ``asset`` is not a registered per-episode asset.
+    """
+    try:
+        return ASSET_REQUIREMENTS[asset]
+    except KeyError:
+        raise InvalidInputError(
+            f"unknown asset {asset!r}: not in the registry of per-episode outputs "
+            f"(media_platform.layout.EPISODE_ASSETS); known: {', '.join(sorted(ASSET_REQUIREMENTS))}"
+        ) from None
+
+
+def refusal_reason(
+    licence: Licence, asset: str, today: dt.date, territory: str | None = None
+) -> str | None:
+    """Why ``licence`` forbids ``asset`` today (in ``territory`` when given), or None when it is
+    allowed. The one decision (see the module docstring).
+
+    Raises:
+        InvalidInputError: unknown asset name or malformed territory.
+    """
+    required = requirement_of(asset)
+    if not required:
+        return None
+    if expired(licence, today):
+        return f"licence expired on {licence.expires.isoformat()}"  # type: ignore[union-attr]
+    if territory is not None:
+        code = validate_territories([territory], "territory")[0]
+        if "*" not in licence.territories and code not in licence.territories:
+            return f"territory {code} not in {', '.join(licence.territories) or 'none'}"
+    elif not licence.territories:
+        return "licence covers no territory"
+    missing = sorted(required - licence.uses)
+    if missing:
+        return (
+            f"{asset} needs {', '.join(missing)}, not allowed by licence "
+            f"{licence.identifier or licence.source}"
+        )
+    return None
+
+
+def allowed_assets(
+    licence: Licence, asset_names: Iterable[str], today: dt.date, territory: str | None = None
+) -> set[str]:
+    """The subset of ``asset_names`` that ``licence`` allows today (:func:`refusal_reason`)."""
+    return {name for name in asset_names if refusal_reason(licence, name, today, territory) is None}
+
+
+def licence_status(licence: Licence, today: dt.date) -> str:
+    """``"expired"``, ``"no-territory"`` or ``"active"`` (for the catalogue)."""
+    if expired(licence, today):
+        return "expired"
+    if not licence.territories:
+        return "no-territory"
+    return "active"
+
+
+# --------------------------------------------------------------------------------------------
+# Which licence is in force
+
+
+def as_claim(licence: Licence) -> Licence:
+    """What a publisher's or uploader's licence restricts: "all rights reserved" restricts no
+    use (it says nothing beyond the operator's default) but keeps its territories and expiry."""
+    if licence.identifier == "all-rights-reserved":
+        return replace(
+            licence, analysis=True, search_indexing=True, derivatives=True, identifier=None
+        )
+    return licence
+
+
+def feed_claim(text: str | None) -> Licence | None:
+    """The claim of a ``podcast:license`` string: None when absent, unrecognised or "all rights
+    reserved" (none of which restricts anything)."""
+    recognised = recognise_licence_string(text, source="feed") if text else None
+    if recognised is None or recognised.identifier == "all-rights-reserved":
+        return None
+    return recognised
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The licence in force and how it was reached.
+
+    Attributes:
+        licence: ceiling intersected with every claim.
+        ceiling: the operator's entry, else the configured default, else the conservative one.
+        claims: what publishers/uploaders wrote that restricts (see :func:`as_claim`).
+    """
+
+    licence: Licence
+    ceiling: Licence
+    claims: tuple[Licence, ...]
+
+    def metadata(self, keys: Iterable[str] = ()) -> dict[str, Any]:
+        """What a catalogue row records beside the licence, so that the run-time gate can
+        re-resolve against the operator's current file: ``licence_source``,
+        ``licence_claims`` (records of the claims) and ``licence_keys`` (the operator-file keys
+        looked up, beyond the partition key and title)."""
+        return {
+            "licence_source": self.licence.source,
+            "licence_claims": [licence_record(c) for c in self.claims],
+            "licence_keys": sorted({k for k in keys if k}),
+        }
+
+
+def resolve(
+    *,
+    operator: Licence | None,
+    default: Licence | None = None,
+    claims: Iterable[Licence | None] = (),
+) -> Resolution:
+    """The licence in force (see the module docstring). It is named and sourced after a claim
+    whose terms it equals (the licence actually granted), unless the operator's catalogue entry
+    says the same; else after the ceiling."""
+    ceiling = operator if operator is not None else default
+    if ceiling is None:
+        ceiling = CONSERVATIVE_LICENCE
+    kept = tuple(as_claim(c) for c in claims if c is not None)
+    effective = ceiling
+    for claim in kept:
+        effective = intersect(effective, claim)
+    for claim in kept:
+        # a claim that decided the result names it; an operator's entry it merely equals wins
+        if claim.identifier and claim.terms() == effective.terms() and (
+            ceiling.terms() != effective.terms() or ceiling.source != "catalogue"
+        ):
+            effective = replace(effective, identifier=claim.identifier, source=claim.source)
+            break
+    return Resolution(effective, ceiling, kept)
+
+
+def resolve_licence(
+    *,
+    catalogue: Licence | None = None,
+    sidecar: Licence | None = None,
+    feed_string: str | None = None,
+    feed_default: Licence | None = None,
+) -> Licence:
+    """The licence in force: ``catalogue`` (the operator's entry) else ``feed_default`` (the
+    operator's configured default) else the conservative licence, intersected with the
+    ``sidecar`` and the recognised ``feed_string`` (which can only restrict)."""
+    return resolve(
+        operator=catalogue, default=feed_default, claims=(sidecar, feed_claim(feed_string))
+    ).licence
+
+
+def cap(licence: Licence | None, operator: Licence | None) -> Licence:
+    """The operator's own word (a CLI ``--licence``; None: unrestricted) capped by the
+    operator's catalogue entry for the title (None: no entry)."""
+    own = licence if licence is not None else UNRESTRICTED
+    return own if operator is None else intersect(operator, own)
