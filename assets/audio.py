@@ -28,7 +28,7 @@ from assets.ingest import media_probe
 from assets.video import shots, shots_from_table
 from media_platform import layout
 from media_platform.audio.decode import audio_streams, choose_main_stream, decode_audio, to_mono_16k
-from media_platform.audio.events import class_names, detect_events, mean_class_scores_per_span
+from media_platform.audio.events import detect_events, mean_class_scores_per_span
 from media_platform.audio.loudness import normalize_loudness
 from media_platform.audio.render import (
     encode_audio_file,
@@ -45,6 +45,7 @@ from media_platform.audio.transcript_store import (
     transcript_to_table,
 )
 from media_platform.audio.types import EventSegment
+from media_platform.audio.yamnet import class_names
 from media_platform.config import episode_key
 from media_platform.errors import MediaError
 from media_platform.storage import read_table, write_table

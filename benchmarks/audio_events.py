@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from media_platform.audio import events as ev
+from media_platform.audio import yamnet
 from media_platform.audio.decode import decode_audio, load_audio
 from media_platform.audio.loudness import normalize_loudness
 
@@ -99,16 +100,16 @@ def main() -> None:
             f"{rep.lufs_before:.1f} -> {rep.lufs_after:.1f} LUFS, TP {rep.true_peak_after:.2f} dBTP, "
             f"limited={rep.limited})"
         )
-        ev.yamnet_logits(np.zeros(16000, np.float32), num_threads=args.threads)  # warm the session
-        patches, t_feat = timed(ev.log_mel_patches, x16)
+        yamnet.yamnet_logits(np.zeros(16000, np.float32), num_threads=args.threads)  # warm the session
+        patches, t_feat = timed(yamnet.log_mel_patches, x16)
         print(
             f"YAMNet features (numpy) RTF {dur / t_feat:7.1f}x  ({t_feat:.2f} s, {patches.shape[0]} patches)"
         )
-        logits, t_yam = timed(ev.yamnet_logits, x16, args.threads)
+        logits, t_yam = timed(yamnet.yamnet_logits, x16, args.threads)
         n = logits.shape[0]
         print(
             f"YAMNet features+model  RTF {dur / t_yam:8.1f}x  ({t_yam:.2f} s, {n / t_yam:.0f} frames/s, "
-            f"threads={args.threads or ev._default_threads()})"
+            f"threads={args.threads or yamnet.default_threads()})"
         )
         events, t_all = timed(ev.detect_events, x16)
         print(

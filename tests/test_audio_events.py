@@ -28,7 +28,6 @@ from media_platform.audio.decode import load_audio
 from media_platform.audio.events import (
     FRAME_HOP_S,
     detect_events,
-    detect_events_file,
     mean_class_scores_per_span,
 )
 from media_platform.audio.types import EVENT_LABELS, AudioEvents
@@ -79,7 +78,7 @@ def _check_tiling(ev: AudioEvents) -> None:
 def test_synth_radio_speech_music_accuracy(shared_media: Path, n: int) -> None:
     folder = shared_media / "audio/synth_radio"
     gt = json.loads((folder / "labels.json").read_text())["files"][f"example-{n}.wav"]
-    ev = detect_events_file(folder / f"example-{n}.wav")
+    ev = detect_events(load_audio(folder / f"example-{n}.wav"))
     _check_tiling(ev)
     speech = [(g["start"], g["end"]) for g in gt if g["label"] == "speech"]
     music = [(g["start"], g["end"]) for g in gt if g["label"] == "music"]
@@ -90,7 +89,7 @@ def test_synth_radio_speech_music_accuracy(shared_media: Path, n: int) -> None:
 def test_musanmix_accuracy(shared_media: Path) -> None:
     folder = shared_media / "audio/ina_musanmix"
     gt = json.loads((folder / "musanmix.gt.json").read_text())["segments_by_composition"]
-    ev = detect_events_file(folder / "musanmix.wav")
+    ev = detect_events(load_audio(folder / "musanmix.wav"))
     _check_tiling(ev)
     speech = [(g["start"], g["end"]) for g in gt if g["label"] == "speech"]
     music = [(g["start"], g["end"]) for g in gt if g["label"] == "music"]
@@ -104,7 +103,7 @@ def test_musanmix_accuracy(shared_media: Path) -> None:
 def test_podcast_segments_within_one_second(shared_media: Path) -> None:
     folder = shared_media / "podcast"
     gt = json.loads((folder / "podcast_assembled.gt.json").read_text())["segments"]
-    ev = detect_events_file(folder / "podcast_assembled.flac")
+    ev = detect_events(load_audio(folder / "podcast_assembled.flac"))
     _check_tiling(ev)
     role_label = {
         "intro_music": "music",
@@ -132,7 +131,7 @@ def test_digital_silence_is_silence_only(tmp_path: Path) -> None:
         subprocess.run(
             ["sox", "-n", "-r", "16000", "-c", "1", str(wav), "trim", "0", "5"], check=True
         )
-        ev = detect_events_file(wav)
+        ev = detect_events(load_audio(wav))
     else:  # pragma: no cover
         ev = detect_events(np.zeros(5 * 16000, np.float32))
     assert [s.label for s in ev.segments] == ["silence"]
@@ -167,3 +166,16 @@ def test_mean_class_scores_per_span(shared_media: Path) -> None:
     # a span shorter than a frame takes the frame that holds it
     np.testing.assert_allclose(m[2], ev.class_scores[int(14.05 // FRAME_HOP_S)].astype(np.float32))
     assert np.all(np.isfinite(m[3]))  # past the end: nearest frame
+
+
+def test_model_is_extracted_into_the_settings_cache_folder(tmp_path: Path, monkeypatch) -> None:
+    from media_platform.audio import yamnet
+
+    monkeypatch.setenv("MEDIA_PLATFORM_CACHE", str(tmp_path / "cache"))
+    yamnet.model_path.cache_clear()
+    try:
+        path = yamnet.model_path()
+        assert path.is_file() and path.suffix == ".onnx"
+        assert (tmp_path / "cache") in path.parents
+    finally:
+        yamnet.model_path.cache_clear()  # the next caller extracts into its own cache again
