@@ -31,7 +31,7 @@ restrictions (``licence_claims``) for the run-time gate.
 Errors
 ------
 Landing names, sidecar fields and subtitle names are untrusted. Text that is not valid Unicode
-(a file name that is not UTF-8, a JSON ``\udc80`` escape), a file that is not media or is empty,
+(a file name that is not UTF-8, a JSON ``\\udc80`` escape), a file that is not media or is empty,
 an invalid sidecar (unknown keys or licence, a subtitle name with a folder or ``..``, a missing
 subtitle file) are permanent errors: refused before anything is stored, logged once with the
 reason (names printed with :func:`media_platform.keys.printable`) and remembered in the cursor
@@ -68,11 +68,11 @@ from media_platform.catalogue import Catalogue, Episode
 from media_platform.errors import InvalidInputError, MediaError
 from media_platform.ingest.landing import LocalLanding, S3Landing, landing_for
 from media_platform.ingest.register import attach_subtitles, register_master
+from media_platform.ingest.upload_cursor import UploadCursor
 from media_platform.ingest.uploads import (
     Candidate,
     LandingFile,
     Sidecar,
-    UploadCursor,
     check_landing_name,
     group_landing_files,
     parse_licence_value,

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from media_platform.errors import InvalidInputError
+from media_platform.ingest.upload_cursor import UploadCursor
 from media_platform.ingest.uploads import (
     LandingFile,
-    UploadCursor,
     group_landing_files,
     parse_licence_value,
     parse_sidecar,

@@ -11,11 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
-
-from media_platform.ingest.uploads import UploadCursor
-from tests.test_sensor_rss import _names
-from tests.test_sensor_uploads import COUNTER, JFK, JFK_SRT, local  # noqa: F401 - fixture
+from media_platform.ingest.upload_cursor import UploadCursor
+from tests.test_sensor_uploads import COUNTER, JFK, _names, local  # noqa: F401 - fixture
 
 BAD_NAME = b"bad\xff-talk.mp4"  # not UTF-8: os.fsdecode gives a lone surrogate
 

@@ -1,4 +1,4 @@
-"""Upload landing zones: which files are complete, their sidecars, and the sensor's cursor (pure).
+"""Upload landing zones: which files are masters, their sidecars and their licence (pure).
 
 A landing zone is a flat folder (local) or key prefix (S3) where masters are dropped. Only its
 top level is considered; names starting with ``.`` (hidden, temporary) and partial-download
@@ -16,7 +16,8 @@ Completeness
 ------------
 A master is taken when it is complete: a ``.done`` marker or a sidecar with ``"complete": true``
 is present, or its signature (size and modification time / ETag) is the same on two consecutive
-ticks. The first tick that sees a file only records its signature (:class:`UploadCursor`).
+ticks. The first tick that sees a file only records its signature
+(:class:`media_platform.ingest.upload_cursor.UploadCursor`).
 
 Sidecar
 -------
@@ -30,7 +31,7 @@ are errors::
 licence dict (:func:`media_platform.licences.licence_from_dict`). ``subtitle`` is the plain name
 of a sibling file (no folders, no ``..``, no leading dot; ``.srt``, ``.vtt`` or ``.json``) that
 must exist in the landing zone. Every string in a sidecar must be valid text
-(:func:`media_platform.keys.require_text`): a JSON ``\udc80`` escape decodes to a lone surrogate,
+(:func:`media_platform.keys.require_text`): a JSON ``\\udc80`` escape decodes to a lone surrogate,
 which no catalogue, log or file system can store, so it is refused before anything is stored.
 
 Licence of an upload
@@ -46,14 +47,6 @@ The zone's licence and the sidecar's are recorded in the row as restrictions
 (``licence_claims``), so the run-time gate, which re-reads the operator's file, keeps them too.
 A zone whose uploads the operator trusts gets a wider ``MEDIA_PLATFORM_UPLOAD_LICENCE``, and
 entries narrow single titles; a file the operator vouches for can be ingested with the CLI.
-
-Cursor
-------
-:class:`UploadCursor` (JSON) keeps, per landing name: ``pending`` signatures seen once, ``done``
-signatures (registered, or recognised as already ingested) and ``bad`` signatures with the
-reason. A ``done``/``bad`` entry is ignored while the file (and its sidecar/marker) keep that
-signature, and retried when they change. Entries of files that disappeared are dropped, so the
-cursor stays as small as the landing zone's listing.
 """
 
 from __future__ import annotations
@@ -61,7 +54,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -78,7 +71,6 @@ from media_platform.licences import (
     recognise_licence_string,
 )
 
-CURSOR_VERSION = 1
 SIDECAR_SUFFIX = ".json"
 DONE_SUFFIX = ".done"
 SUBTITLE_SUFFIXES = (".srt", ".vtt")
@@ -368,109 +360,10 @@ def upload_licence(
     return UploadLicence(licence, restrictions, keys)
 
 
-# --------------------------------------------------------------------------------------------
-# Cursor
-
-
-@dataclass
-class UploadCursor:
-    """The upload sensor's memory (see the module docstring).
-
-    ``pending``: name -> signature seen once (not yet stable). ``done``: name -> signature of a
-    master already handled (``partition`` remembered in ``done_partitions``). ``bad``: name ->
-    ``(signature, reason)``.
-    """
-
-    pending: dict[str, str] = field(default_factory=dict)
-    done: dict[str, str] = field(default_factory=dict)
-    done_partitions: dict[str, str] = field(default_factory=dict)
-    bad: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-    def status(self, candidate: Candidate, *, marked_complete: bool = False) -> str:
-        """``done``, ``bad``, ``ready`` (complete, to process) or ``waiting``.
-
-        ``marked_complete``: the sidecar says ``"complete": true``.
-        """
-        name, sig = candidate.master.name, candidate.signature
-        if self.done.get(name) == sig:
-            return "done"
-        if name in self.bad and self.bad[name][0] == sig:
-            return "bad"
-        if candidate.done_marker is not None or marked_complete:
-            return "ready"
-        if self.pending.get(name) == candidate.master.signature:
-            return "ready"
-        return "waiting"
-
-    def wait(self, candidate: Candidate) -> None:
-        """Remember the master's signature to compare with on the next tick."""
-        self.pending[candidate.master.name] = candidate.master.signature
-
-    def mark_done(self, candidate: Candidate, partition_key: str) -> None:
-        name = candidate.master.name
-        self.pending.pop(name, None)
-        self.bad.pop(name, None)
-        self.done[name] = candidate.signature
-        self.done_partitions[name] = partition_key
-
-    def mark_bad(self, candidate: Candidate, reason: str) -> None:
-        name = candidate.master.name
-        self.pending.pop(name, None)
-        self.done.pop(name, None)
-        self.done_partitions.pop(name, None)
-        self.bad[name] = (candidate.signature, reason[:500])
-
-    def prune(self, present: Iterable[str]) -> None:
-        """Forget names no longer in the landing zone."""
-        keep = set(present)
-        for table in (self.pending, self.done, self.done_partitions, self.bad):
-            for name in [n for n in table if n not in keep]:
-                del table[name]
-
-    def encode(self) -> str:
-        return json.dumps(
-            {
-                "v": CURSOR_VERSION,
-                "pending": dict(sorted(self.pending.items())),
-                "done": {
-                    n: [s, self.done_partitions.get(n, "")] for n, s in sorted(self.done.items())
-                },
-                "bad": {n: list(v) for n, v in sorted(self.bad.items())},
-            },
-            separators=(",", ":"),
-            ensure_ascii=True,
-        )
-
-    @classmethod
-    def decode(cls, text: str | None) -> UploadCursor:
-        """Parse :meth:`encode` output; None/empty gives an empty cursor.
-
-        Raises:
-            InvalidInputError: not an upload cursor.
-        """
-        if not text:
-            return cls()
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"upload cursor is not JSON: {exc}") from exc
-        if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
-            raise InvalidInputError(f"upload cursor has unknown format: {text[:100]!r}")
-        try:
-            pending = {str(k): str(v) for k, v in (data.get("pending") or {}).items()}
-            done = {str(k): str(v[0]) for k, v in (data.get("done") or {}).items()}
-            parts = {str(k): str(v[1]) for k, v in (data.get("done") or {}).items()}
-            bad = {str(k): (str(v[0]), str(v[1])) for k, v in (data.get("bad") or {}).items()}
-        except (AttributeError, IndexError, TypeError) as exc:
-            raise InvalidInputError(f"upload cursor malformed: {exc}") from exc
-        return cls(pending, done, parts, bad)
-
-
 __all__ = [
     "Candidate",
     "LandingFile",
     "Sidecar",
-    "UploadCursor",
     "UploadLicence",
     "check_landing_name",
     "group_landing_files",
