@@ -3,7 +3,7 @@
 Every hour (``minimum_interval_seconds=3600``; on by default) it reads the catalogue and, for
 every episode whose licence now forbids assets that still have stored outputs (the licence
 expired, lost its territories, or an operator narrowed it in the catalogue), calls
-:func:`media_platform.retention.remove_forbidden_outputs`: the forbidden assets' files under
+:func:`media_platform.licences.retention.remove_forbidden_outputs`: the forbidden assets' files under
 ``episodes/<partition>/`` are deleted, the episode's vector index points too when
 ``shot_index`` is forbidden, and the catalogue row records ``removed_assets`` and
 ``licence_status``. Masters and probes are kept (they need no licence). What was removed is

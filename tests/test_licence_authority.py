@@ -186,8 +186,8 @@ def test_restricted_title_gets_no_audio_or_transcript_from_cli_ingest_and_manual
     _write_licences(cli_home, {"JFK Restricted": {"uses": []}})
     key = _ingest(cli_home, jfk, "JFK Restricted")
     result = _materialize_audio_and_transcript(cli_home, key)
-    assert result.success
     assert _materialized(result) == {"master", "media_probe"}
+    assert result.success
     home = Path(cli_home["MEDIA_PLATFORM_HOME"])
     assert not list((home / "episodes" / key).glob("audio*")) and not list((home / "episodes" / key).glob("transcript*"))
 
@@ -200,7 +200,7 @@ def test_an_entry_added_after_ingest_applies_at_run_time(cli_home, shared_media:
     assert _row_licence(cli_home, key) == {}  # the CLI's default: every use
     _write_licences(cli_home, {key: {"uses": []}})
     result = _materialize_audio_and_transcript(cli_home, key)
-    assert result.success and _materialized(result) == {"master", "media_probe"}
+    assert _materialized(result) == {"master", "media_probe"} and result.success
     # an unreadable file never silently allows: the gated asset fails and says why
     Path(cli_home["MEDIA_PLATFORM_LICENCES"]).write_text("licences:\n  x: {uses: [analysis]\n")
     broken = _materialize_audio_and_transcript(cli_home, key)
