@@ -3,88 +3,99 @@
 Configuration
 -------------
 Feeds are listed in one YAML file: ``$MEDIA_PLATFORM_FEEDS``, default
-``$MEDIA_PLATFORM_HOME/feeds.yaml`` (``~/.media-platform/feeds.yaml``; with an ``s3://`` home,
-``~/.media-platform/feeds.yaml``). See ``feeds.example.yaml`` and
-:func:`media_platform.ingest.feeds.load_feed_configs`: per feed its URL, title, default licence,
-backfill cap (``max_new_items_per_tick``) and polling interval (``poll_interval_s``).
+``$MEDIA_PLATFORM_HOME/feeds.yaml`` (with an ``s3://`` home, ``~/.media-platform/feeds.yaml``).
+See ``feeds.example.yaml`` and :func:`media_platform.ingest.feeds.load_feed_configs`: per feed
+its URL, title, default licence, backfill cap (``max_new_items_per_tick``) and polling interval
+(``poll_interval_s``).
 
 The sensor is on by default (``DefaultSensorStatus.RUNNING``) when that file exists when the code
 location loads, off otherwise. Dagster needs its ``minimum_interval_seconds`` at definition time,
 so it is the smallest ``poll_interval_s`` of the file as read at import (300 s without a file or
 with an invalid one); each feed is then fetched at most once per its own ``poll_interval_s``. The
-file itself is re-read on every tick, and so is the operator's licence catalogue
-(``$MEDIA_PLATFORM_LICENCES``, default ``$MEDIA_PLATFORM_HOME/licences.yaml``).
+file itself is re-read on every tick, and so is the operator's licence catalogue.
 
 One tick
 --------
 For each feed that is due: one conditional GET (``If-None-Match``/``If-Modified-Since`` from the
-cursor; http(s) only, 20 s timeout, 20 MiB limit), safe parsing (DTDs and entity declarations
-are rejected unparsed), then the oldest unseen items up to the backfill cap. Each new item is
-recorded in the catalogue *before* download (``master_key=""``; the ``master`` asset downloads
-the enclosure), its dynamic partition is added and a run of ``episode_pipeline`` is requested
-for it in the same tick, selecting only the assets its licence allows
-(:func:`sensors.common.episode_run_request`). A ``podcast:transcript`` link is kept in the row's
-metadata (``transcript_urls``).
+cursor) through the safe HTTP client (http(s) only, no internal addresses, size cap
+``MEDIA_PLATFORM_FEED_MAX_BYTES``, 4 MiB by default), safe parsing (DTDs and entity declarations
+are rejected unparsed, nesting is capped), then the oldest unseen items up to the backfill cap.
+Each new item is recorded in the catalogue *before* download (``master_key=""``; the ``master``
+asset downloads the enclosure), its dynamic partition is added and a run of ``episode_pipeline``
+is requested for it in the same tick, selecting only the assets its licence allows.
 
-The cursor remembers, per feed URL, the ETag/Last-Modified validators and the GUIDs already
-ingested (:func:`~media_platform.ingest.feeds.encode_cursor`), plus when each feed was last
-polled and which feeds still have a backlog. A 304, a republished feed with a new ETag, or
-reordered items therefore never ingest an item twice; neither does a lost cursor (partition keys
-are stable per feed and GUID, and an item already in the catalogue is not recorded again). While
-a feed has more unseen items than its cap, the sensor does not send validators for it and does
-not wait for its polling interval, so the backfill proceeds tick by tick, oldest first.
+Hostile feeds never stall the others
+------------------------------------
+* Each feed has a deadline covering fetch *and* parse (``MEDIA_PLATFORM_FEED_DEADLINE_S``, 15 s):
+  the HTTP client enforces it on the wire, and the parser runs in a worker process that is
+  killed when it passes (:func:`~media_platform.ingest.feeds.parse_feed_within`).
+* A tick spends at most ``MEDIA_PLATFORM_RSS_TICK_BUDGET_S`` (40 s, well under Dagster's 60 s) on
+  feeds: a feed is started only while a whole feed deadline still fits in the budget. The cursor
+  remembers where the tick stopped and the next tick starts there, so every feed gets its turn.
+* A feed that fails (unreachable, too large, too slow, unsafe, not a feed) is backed off
+  exponentially: after ``n`` consecutive failures it is tried again no sooner than
+  ``poll_interval_s * 2 ** (n - 1)``, at most a day. It is reported with a warning naming the
+  feed (redacted) and its consecutive failures when it starts failing, when its problem changes
+  and when it recovers, not on every tick.
 
-Failures are per feed: an unreachable, huge, malformed or unsafe feed, items without an
-enclosure, with a relative or non-http(s) enclosure URL or a duplicate GUID are logged
-(``context.log.warning``) with the reason and skipped; the other feeds and items go on.
+Feed URLs often carry tokens: logs, errors and stored rows only ever hold the redacted URL
+(:func:`~media_platform.ingest.http.redact_url`), and the cursor is keyed by
+:func:`~media_platform.ingest.feeds.feed_id` (a hash of the URL).
+
+The cursor
+----------
+Per feed (by id): the ETag/Last-Modified validators and the GUIDs already ingested
+(:func:`~media_platform.ingest.feeds.encode_cursor`), when it was last polled, whether it still
+has a backlog, its consecutive failures; plus the feed the next tick starts with. A cursor of the
+previous layout (keyed by full URL) is read once and converted, so nothing is ingested twice. A
+304, a republished feed with a new ETag, or reordered items never ingest an item twice; neither
+does a lost cursor (partition keys are stable per feed and GUID, and an item already in the
+catalogue is not recorded again). While a feed has more unseen items than its cap, the sensor
+does not send validators for it and does not wait for its polling interval, so the backfill
+proceeds tick by tick, oldest first.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from media_platform.config import DEFAULT_HOME, media_home
 from media_platform.errors import InvalidInputError
+from media_platform.ingest.deadline import Deadline
 from media_platform.ingest.feeds import (
-    DEFAULT_MAX_FEED_BYTES,
     FeedConfig,
     FeedCursorState,
     FeedError,
     FeedSecurityError,
     decode_cursor,
     encode_cursor,
+    feed_id,
     fetch_feed,
     load_feed_configs,
     new_items,
-    parse_feed,
+    parse_feed_within,
 )
 from media_platform.ingest.rss_episodes import rss_episode
+from media_platform.settings import get_settings
 from resources import MediaStorage
 from resources.partitions import episodes_partitions
 from sensors.common import EPISODE_JOB_NAME, episode_run_request, load_licence_catalogue
 
-FEEDS_ENV = "MEDIA_PLATFORM_FEEDS"
 DEFAULT_INTERVAL_S = 300
-FETCH_TIMEOUT_S = 20.0
-RSS_CURSOR_VERSION = 1
+RSS_CURSOR_VERSION = 2
+MAX_BACKOFF_S = 86400
 _MAX_SKIP_LOGS = 20
 
 
 def feeds_path() -> Path:
     """The feeds file: ``$MEDIA_PLATFORM_FEEDS`` or ``feeds.yaml`` in the (local) home."""
-    value = os.environ.get(FEEDS_ENV, "").strip()
-    if value:
-        return Path(value).expanduser()
-    home = media_home()
-    base = DEFAULT_HOME.expanduser() if home.startswith("s3://") else Path(home)
-    return base / "feeds.yaml"
+    return get_settings().feeds_path
 
 
 def interval_from_config(path: Path) -> int:
@@ -97,47 +108,98 @@ def interval_from_config(path: Path) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# Cursor: the feeds' states (encode_cursor) plus poll times and backlogs
+# Cursor: the feeds' states (encode_cursor) plus poll times, backlogs, failures and rotation
 
 
-def encode_rss_cursor(
-    states: dict[str, FeedCursorState], polled: dict[str, float], backlog: set[str]
-) -> str:
-    """The sensor's cursor: ``{"v", "feeds": <encode_cursor payload>, "polled", "backlog"}``."""
+@dataclass
+class RssCursor:
+    """What the sensor remembers between ticks; every map is keyed by :func:`feed_id`."""
+
+    states: dict[str, FeedCursorState] = field(default_factory=dict)
+    polled: dict[str, float] = field(default_factory=dict)
+    backlog: set[str] = field(default_factory=set)
+    failures: dict[str, int] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    start: str | None = None
+
+    def forget_all_but(self, ids: set[str]) -> None:
+        """Drop feeds that are no longer configured."""
+        self.states = {k: v for k, v in self.states.items() if k in ids}
+        self.polled = {k: v for k, v in self.polled.items() if k in ids}
+        self.backlog &= ids
+        self.failures = {k: v for k, v in self.failures.items() if k in ids}
+        self.problems = {k: v for k, v in self.problems.items() if k in ids}
+        if self.start not in ids:
+            self.start = None
+
+
+def encode_rss_cursor(cursor: RssCursor) -> str:
+    """The sensor's cursor as compact JSON (version 2, keyed by feed id)."""
     return json.dumps(
         {
             "v": RSS_CURSOR_VERSION,
-            "feeds": json.loads(encode_cursor(states)),
-            "polled": {u: round(t, 3) for u, t in sorted(polled.items())},
-            "backlog": sorted(backlog),
+            "feeds": json.loads(encode_cursor(cursor.states)),
+            "polled": {k: round(t, 3) for k, t in sorted(cursor.polled.items())},
+            "backlog": sorted(cursor.backlog),
+            "failures": dict(sorted(cursor.failures.items())),
+            "problems": dict(sorted(cursor.problems.items())),
+            "start": cursor.start,
         },
         separators=(",", ":"),
     )
 
 
-def decode_rss_cursor(
-    cursor: str | None,
-) -> tuple[dict[str, FeedCursorState], dict[str, float], set[str]]:
-    """Inverse of :func:`encode_rss_cursor`; ``None``/empty gives empty state.
+def decode_rss_cursor(cursor: str | None) -> RssCursor:
+    """Inverse of :func:`encode_rss_cursor`; ``None``/empty gives an empty cursor. A version 1
+    cursor (keyed by full feed URL) is converted: its keys become feed ids.
 
     Raises:
         InvalidInputError: not a cursor of this sensor.
     """
     if not cursor:
-        return {}, {}, set()
+        return RssCursor()
     try:
         payload = json.loads(cursor)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"rss cursor is not JSON: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("v") != RSS_CURSOR_VERSION:
-        raise InvalidInputError(f"rss cursor has unknown format: {cursor[:100]!r}")
-    states = decode_cursor(json.dumps(payload.get("feeds")))
+    if not isinstance(payload, dict) or payload.get("v") not in (1, RSS_CURSOR_VERSION):
+        raise InvalidInputError("rss cursor has unknown format")
+    key = feed_id if payload["v"] == 1 else str
+    states = {key(k): s for k, s in decode_cursor(json.dumps(payload.get("feeds"))).items()}
     polled_raw = payload.get("polled") or {}
     backlog_raw = payload.get("backlog") or []
-    if not isinstance(polled_raw, dict) or not isinstance(backlog_raw, list):
-        raise InvalidInputError("rss cursor: polled/backlog malformed")
-    polled = {str(u): float(t) for u, t in polled_raw.items() if isinstance(t, (int, float))}
-    return states, polled, {str(u) for u in backlog_raw}
+    failures_raw = payload.get("failures") or {}
+    problems_raw = payload.get("problems") or {}
+    if not all(isinstance(x, dict) for x in (polled_raw, failures_raw, problems_raw)) or not (
+        isinstance(backlog_raw, list)
+    ):
+        raise InvalidInputError("rss cursor: polled/backlog/failures malformed")
+    start = payload.get("start")
+    return RssCursor(
+        states=states,
+        polled={key(k): float(t) for k, t in polled_raw.items() if isinstance(t, (int, float))},
+        backlog={key(str(k)) for k in backlog_raw},
+        failures={str(k): int(n) for k, n in failures_raw.items() if isinstance(n, int)},
+        problems={str(k): str(p) for k, p in problems_raw.items()},
+        start=start if isinstance(start, str) else None,
+    )
+
+
+def backoff_s(config: FeedConfig, failures: int) -> float:
+    """How long after a failed poll the feed is tried again: its polling interval doubled per
+    consecutive failure beyond the first, at most :data:`MAX_BACKOFF_S`."""
+    if failures <= 0:
+        return float(config.poll_interval_s)
+    return float(min(config.poll_interval_s * 2 ** min(failures - 1, 20), MAX_BACKOFF_S))
+
+
+def rotated(configs: list[FeedConfig], start: str | None) -> list[FeedConfig]:
+    """The feeds in file order, starting with the one whose id is ``start``."""
+    ids = [c.feed_id for c in configs]
+    if start not in ids:
+        return list(configs)
+    i = ids.index(start)
+    return configs[i:] + configs[:i]
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,8 +211,9 @@ def build_rss_sensor(
     name: str = "rss_feeds",
     path: Path | str | None = None,
     clock: Callable[[], float] = time.time,
-    max_feed_bytes: int = DEFAULT_MAX_FEED_BYTES,
-    fetch_timeout_s: float = FETCH_TIMEOUT_S,
+    max_feed_bytes: int | None = None,
+    feed_deadline_s: float | None = None,
+    tick_budget_s: float | None = None,
 ) -> dg.SensorDefinition:
     """The RSS sensor (see the module docstring).
 
@@ -158,9 +221,9 @@ def build_rss_sensor(
         name: sensor name.
         path: the feeds file; None reads :func:`feeds_path` at import (interval, default status)
             and again on every tick (so tests and operators can point the variable elsewhere).
-        clock: seconds since the epoch (tests).
-        max_feed_bytes: largest feed body accepted.
-        fetch_timeout_s: connect/read timeout of a feed request.
+        clock: seconds since the epoch, for polling intervals and back-off (tests).
+        max_feed_bytes, feed_deadline_s, tick_budget_s: override the settings
+            ``feed_max_bytes``, ``feed_deadline_s`` and ``rss_tick_budget_s`` (read per tick).
     """
     import_path = Path(path) if path is not None else feeds_path()
 
@@ -177,16 +240,29 @@ def build_rss_sensor(
         "rows, episode partitions and licence-filtered runs.",
     )
     def _rss_sensor(context: dg.SensorEvaluationContext, storage: MediaStorage) -> dg.SensorResult:
+        settings = get_settings()
         return evaluate_rss(
             context,
             storage,
             Path(path) if path is not None else feeds_path(),
             now=clock(),
-            max_feed_bytes=max_feed_bytes,
-            fetch_timeout_s=fetch_timeout_s,
+            limits=FeedLimits(
+                max_feed_bytes or settings.feed_max_bytes,
+                feed_deadline_s or settings.feed_deadline_s,
+                tick_budget_s or settings.rss_tick_budget_s,
+            ),
         )
 
     return _rss_sensor
+
+
+@dataclass(frozen=True)
+class FeedLimits:
+    """How much one feed, and one tick, may cost."""
+
+    max_feed_bytes: int
+    feed_deadline_s: float
+    tick_budget_s: float
 
 
 def evaluate_rss(
@@ -195,10 +271,10 @@ def evaluate_rss(
     path: Path,
     *,
     now: float,
-    max_feed_bytes: int = DEFAULT_MAX_FEED_BYTES,
-    fetch_timeout_s: float = FETCH_TIMEOUT_S,
+    limits: FeedLimits,
 ) -> dg.SensorResult:
     """One tick of the RSS sensor."""
+    budget = Deadline(limits.tick_budget_s)
     log = context.log
     if not path.is_file():
         return dg.SensorResult(skip_reason=f"no feeds file at {path}", cursor=context.cursor)
@@ -208,10 +284,10 @@ def evaluate_rss(
         log.warning(f"feeds file not used: {exc}")
         return dg.SensorResult(skip_reason=f"invalid feeds file: {exc}", cursor=context.cursor)
     try:
-        states, polled, backlog = decode_rss_cursor(context.cursor)
+        cursor = decode_rss_cursor(context.cursor)
     except InvalidInputError as exc:
         log.warning(f"starting from an empty cursor: {exc}")
-        states, polled, backlog = {}, {}, set()
+        cursor = RssCursor()
     try:
         licences = load_licence_catalogue(context)
     except InvalidInputError as exc:
@@ -222,31 +298,39 @@ def evaluate_rss(
     known = set(context.instance.get_dynamic_partitions(episodes_partitions.name))
     new_partitions: list[str] = []
     run_requests: list[dg.RunRequest] = []
-    configured = {c.url for c in configs}
-
-    for config in configs:
-        state = states.setdefault(config.url, FeedCursorState())
-        due = now - polled.get(config.url, float("-inf")) >= config.poll_interval_s
-        if not due and config.url not in backlog:
+    cursor.forget_all_but({c.feed_id for c in configs})
+    per_feed_s = min(limits.feed_deadline_s, limits.tick_budget_s)
+    order = rotated(configs, cursor.start)
+    cursor.start = None
+    for position, config in enumerate(order):
+        fid = config.feed_id
+        state = cursor.states.setdefault(fid, FeedCursorState())
+        wait = backoff_s(config, cursor.failures.get(fid, 0))
+        due = now - cursor.polled.get(fid, float("-inf")) >= wait
+        if not due and (fid not in cursor.backlog or cursor.failures.get(fid)):
             continue
+        if budget.remaining() < per_feed_s:
+            # the rest waits for the next tick, which starts with this feed
+            cursor.start = fid
+            skipped = len(order) - position
+            log.info(f"tick budget of {limits.tick_budget_s:g} s spent; {skipped} feeds next tick")
+            break
+        cursor.polled[fid] = now
+        deadline = Deadline(per_feed_s)
         try:
             added = _ingest_feed(
-                context,
-                config,
-                state,
-                catalogue,
-                licences,
-                known,
-                now,
-                polled,
-                backlog,
-                max_feed_bytes,
-                fetch_timeout_s,
+                context, config, state, catalogue, licences, known, cursor, deadline, limits
             )
-        except Exception as exc:  # noqa: BLE001 - one bad feed never blocks the others
-            log.warning(f"{config.url}: feed skipped: {type(exc).__name__}: {exc}")
-            polled[config.url] = now
+        except _FeedFailed as exc:
+            _record_failure(log, config, cursor, exc.kind, str(exc))
             continue
+        except FeedError as exc:
+            _record_failure(log, config, cursor, type(exc).__name__, exc.problem)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad feed never blocks the others
+            _record_failure(log, config, cursor, type(exc).__name__, f"{type(exc).__name__}: {exc}")
+            continue
+        _record_success(log, config, cursor)
         for episode, is_new_partition in added:
             if is_new_partition:
                 new_partitions.append(episode.partition_key)
@@ -255,20 +339,59 @@ def evaluate_rss(
                 episode_run_request(context, episode, f"rss:{episode.partition_key}")
             )
 
-    # forget feeds removed from the configuration
-    states = {u: s for u, s in states.items() if u in configured}
-    polled = {u: t for u, t in polled.items() if u in configured}
-    backlog &= configured
-    cursor = encode_rss_cursor(states, polled, backlog)
+    encoded = encode_rss_cursor(cursor)
     if not run_requests:
-        return dg.SensorResult(skip_reason="no new feed items", cursor=cursor)
+        failing = sorted(
+            f"{c.display_url} ({cursor.failures[c.feed_id]} failures)"
+            for c in configs
+            if cursor.failures.get(c.feed_id)
+        )
+        reason = "no new feed items" + (f"; failing: {', '.join(failing)}" if failing else "")
+        return dg.SensorResult(skip_reason=reason, cursor=encoded)
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=(
             [episodes_partitions.build_add_request(new_partitions)] if new_partitions else []
         ),
-        cursor=cursor,
+        cursor=encoded,
     )
+
+
+def _record_failure(
+    log: Any, config: FeedConfig, cursor: RssCursor, kind: str, problem: str
+) -> None:
+    """Count a failed poll; warn when the feed starts failing or its kind of problem changes
+    (later failures of the same kind are logged at info level)."""
+    fid = config.feed_id
+    failures = cursor.failures.get(fid, 0) + 1
+    cursor.failures[fid] = failures
+    retry = backoff_s(config, failures)
+    message = (
+        f"{config.display_url}: feed failing ({failures} consecutive failures), "
+        f"next try in {retry:.0f} s: {problem}"
+    )
+    if failures == 1 or cursor.problems.get(fid) != kind:
+        log.warning(message)
+    else:
+        log.info(message)
+    cursor.problems[fid] = kind
+
+
+def _record_success(log: Any, config: FeedConfig, cursor: RssCursor) -> None:
+    fid = config.feed_id
+    failures = cursor.failures.pop(fid, 0)
+    cursor.problems.pop(fid, None)
+    if failures:
+        log.warning(f"{config.display_url}: feed recovered after {failures} consecutive failures")
+
+
+class _FeedFailed(Exception):
+    """A feed could not be used this time; the message says why (redacted), ``kind`` what
+    sort of problem it is."""
+
+    def __init__(self, kind: str, problem: str) -> None:
+        super().__init__(problem)
+        self.kind = kind
 
 
 def _ingest_feed(
@@ -278,53 +401,52 @@ def _ingest_feed(
     catalogue: Any,
     licences: dict,
     known: set[str],
-    now: float,
-    polled: dict[str, float],
-    backlog: set[str],
-    max_feed_bytes: int,
-    fetch_timeout_s: float,
-) -> list[tuple[Any, bool]]:
+    cursor: RssCursor,
+    deadline: Deadline,
+    limits: FeedLimits,
+) -> list[tuple[Any, bool]] | None:
     """Fetch, parse and record one feed's new items; returns (episode, new partition?) pairs
-    to request runs for. Updates ``state``, ``polled`` and ``backlog`` in place."""
+    to request runs for. Updates ``state`` and the cursor's backlog in place.
+
+    Raises:
+        _FeedFailed: the feed failed (counted by the caller), with the stage and the problem.
+    """
     log = context.log
-    url = config.url
+    shown = config.display_url
     try:
         fetched = fetch_feed(
-            url,
+            config.url,
             etag=state.etag,
             modified=state.modified,
-            timeout=fetch_timeout_s,
-            max_bytes=max_feed_bytes,
+            timeout=deadline,
+            max_bytes=limits.max_feed_bytes,
         )
-    except (FeedError, InvalidInputError) as exc:
-        log.warning(f"{url}: feed not fetched: {exc}")
-        polled[url] = now
-        return []
-    polled[url] = now
+    except FeedError as exc:
+        raise _FeedFailed(type(exc).__name__, f"feed not fetched: {exc.problem}") from None
+    except InvalidInputError as exc:
+        raise _FeedFailed("refused", f"feed not fetched: {getattr(exc, 'problem', exc)}") from None
     if fetched.status == 304:
         state.etag, state.modified = fetched.etag, fetched.modified
-        log.debug(f"{url}: not modified")
+        log.debug(f"{shown}: not modified")
         return []
     try:
-        parsed = parse_feed(fetched.body, fetched.url)
+        parsed = parse_feed_within(fetched.body, fetched.url, deadline)
     except FeedSecurityError as exc:
-        log.warning(
-            f"{url}: feed rejected, unsafe XML (entities/DTD are never expanded): {exc.problem}"
-        )
-        return []
+        raise _FeedFailed(
+            "unsafe", f"feed rejected, unsafe XML (entities/DTD are never expanded): {exc.problem}"
+        ) from None
     except FeedError as exc:
-        log.warning(f"{url}: feed not parsed: {exc.problem}")
-        return []
+        raise _FeedFailed(type(exc).__name__, f"feed not parsed: {exc.problem}") from None
     if parsed.bozo_reason:
-        log.warning(f"{url}: feed is not well-formed, parsed leniently: {parsed.bozo_reason}")
+        log.warning(f"{shown}: feed is not well-formed, parsed leniently: {parsed.bozo_reason}")
     seen = set(state.seen_guids)
     for skipped in parsed.skipped[:_MAX_SKIP_LOGS]:
         if skipped.guid and skipped.guid in seen:
             continue
         label = skipped.title or skipped.guid or f"#{skipped.index}"
-        log.warning(f"{url}: item {label!r} skipped: {skipped.reason}")
+        log.warning(f"{shown}: item {label!r} skipped: {skipped.reason}")
     if len(parsed.skipped) > _MAX_SKIP_LOGS:
-        log.warning(f"{url}: {len(parsed.skipped) - _MAX_SKIP_LOGS} more items skipped")
+        log.warning(f"{shown}: {len(parsed.skipped) - _MAX_SKIP_LOGS} more items skipped")
 
     unseen = sum(1 for item in parsed.items if item.guid not in seen)
     fresh = new_items(parsed, state.seen_guids, config.max_new_items_per_tick)
@@ -335,25 +457,24 @@ def _ingest_feed(
                 item, config, feed_title=parsed.title or None, catalogue_licences=licences
             )
         except InvalidInputError as exc:
-            log.warning(f"{url}: item {item.title or item.guid!r} skipped: {exc}")
+            log.warning(f"{shown}: item {item.title or item.guid!r} skipped: {exc}")
             state.mark_seen([item.guid])
             continue
         existing = catalogue.get(episode.partition_key)
         if existing is not None:
-            same = (
-                existing.metadata.get("feed_url") == url
-                and existing.metadata.get("guid") == item.guid
+            same_feed = existing.metadata.get("feed_id") == config.feed_id or (
+                existing.metadata.get("feed_url") == config.url  # rows stored before redaction
             )
-            if not same:
+            if not (same_feed and existing.metadata.get("guid") == item.guid):
                 log.warning(
-                    f"{url}: item {item.title!r} skipped: partition {episode.partition_key!r} "
+                    f"{shown}: item {item.title!r} skipped: partition {episode.partition_key!r} "
                     f"already holds another episode ({existing.title!r})"
                 )
                 state.mark_seen([item.guid])
                 continue
             if episode.partition_key in known:
                 log.info(
-                    f"{url}: item {item.title!r} already in the catalogue as "
+                    f"{shown}: item {item.title!r} already in the catalogue as "
                     f"{episode.partition_key}"
                 )
                 state.mark_seen([item.guid])
@@ -362,18 +483,18 @@ def _ingest_feed(
         else:
             episode = catalogue.upsert(episode)
         log.info(
-            f"{url}: new item {item.title!r} -> partition {episode.partition_key} "
+            f"{shown}: new item {item.title!r} -> partition {episode.partition_key} "
             f"({episode.kind}, licence {episode.licence.get('identifier', 'custom')})"
         )
         added.append((episode, episode.partition_key not in known))
         state.mark_seen([item.guid])
     if unseen > len(fresh):
         # more to backfill: fetch the whole feed again next tick, without waiting
-        backlog.add(url)
+        cursor.backlog.add(config.feed_id)
         state.etag = state.modified = None
-        log.info(f"{url}: {unseen - len(fresh)} older items left for the next ticks")
+        log.info(f"{shown}: {unseen - len(fresh)} older items left for the next ticks")
     else:
-        backlog.discard(url)
+        cursor.backlog.discard(config.feed_id)
         state.etag, state.modified = fetched.etag, fetched.modified
     return added
 

@@ -16,7 +16,7 @@ import yaml
 
 from assets.common import episodes_partitions
 from media_platform.catalogue import Catalogue
-from media_platform.ingest.feeds import new_items, parse_feed
+from media_platform.ingest.feeds import feed_id, new_items, parse_feed
 from media_platform.keys import validate_partition_key
 from media_platform.storage import LocalStore
 from resources import MediaStorage
@@ -26,7 +26,7 @@ from tests._http_server import LocalServer, Route
 RSS_TYPE = "application/rss+xml"
 ALL_STUB_ASSETS = [
     "master", "media_probe", "shots", "keyframes", "shot_embeddings", "shot_index",
-    "transcript", "chapters", "preview_selection", "preview", "brand_new_asset",
+    "transcript", "chapters", "preview_selection", "preview",
 ]
 
 
@@ -71,6 +71,8 @@ class Harness:
     cursor: str | None = None
     logs: list[tuple[str, str]] = field(default_factory=list)
     max_feed_bytes: int = 20 * 1024 * 1024
+    feed_deadline_s: float | None = None
+    tick_budget_s: float | None = None
 
     def write_feeds(self, feeds: list[dict]) -> None:
         self.feeds_file.write_text(yaml.safe_dump({"feeds": feeds}))
@@ -78,7 +80,8 @@ class Harness:
     def tick(self, advance: float = 3600.0) -> dg.SensorResult:
         self.now += advance
         sensor = build_rss_sensor(
-            path=self.feeds_file, clock=lambda: self.now, max_feed_bytes=self.max_feed_bytes
+            path=self.feeds_file, clock=lambda: self.now, max_feed_bytes=self.max_feed_bytes,
+            feed_deadline_s=self.feed_deadline_s, tick_budget_s=self.tick_budget_s,
         )
         ctx = dg.build_sensor_context(
             instance=self.instance,
@@ -155,7 +158,7 @@ def test_backfill_cap_oldest_first_then_conditional_requests(harness: Harness, s
     for request in first.run_requests:
         # analysis-only: no search index, no preview; unknown assets need analysis
         assert _names(request) == {"master", "media_probe", "shots", "keyframes", "shot_embeddings",
-                                   "transcript", "chapters", "preview_selection", "brand_new_asset"}
+                                   "transcript", "chapters", "preview_selection"}
         assert request.run_key == f"rss:{request.partition_key}"
     row = catalogue.get(keys[0])
     assert row.source == "rss" and row.master_key == "" and row.content_hash == ""
@@ -164,10 +167,10 @@ def test_backfill_cap_oldest_first_then_conditional_requests(harness: Harness, s
     assert row.licence["identifier"] == "analysis-only" and row.licence["analysis"] is True
     assert row.metadata["feed_url"] == url and row.metadata["feed_title"] == "99% Invisible"
     assert row.metadata["enclosure_type"] == "audio/mpeg" and row.metadata["published"]
-    states, polled, backlog = decode_rss_cursor(first.cursor)
-    assert states[url].seen_guids == expected_order[:5]
-    assert backlog == {url} and states[url].etag is None  # backlog: no validators yet
-    assert polled[url] == harness.now
+    cursor, fid = decode_rss_cursor(first.cursor), feed_id(url)
+    assert cursor.states[fid].seen_guids == expected_order[:5]
+    assert cursor.backlog == {fid} and cursor.states[fid].etag is None  # backlog: no validators yet
+    assert cursor.polled[fid] == harness.now
 
     # next ticks continue the backfill without waiting for the poll interval
     second = harness.tick(advance=30)
@@ -180,9 +183,9 @@ def test_backfill_cap_oldest_first_then_conditional_requests(harness: Harness, s
                           "max_new_items_per_tick": 1000, "poll_interval_s": 600}])
     rest = harness.tick(advance=30)
     assert len(rest.run_requests) == 76
-    states, _, backlog = decode_rss_cursor(rest.cursor)
-    assert backlog == set() and states[url].etag == '"v1"'
-    assert len(states[url].seen_guids) == 91 and len(harness.catalogue().episodes()) == 91
+    cursor = decode_rss_cursor(rest.cursor)
+    assert cursor.backlog == set() and cursor.states[fid].etag == '"v1"'
+    assert len(cursor.states[fid].seen_guids) == 91 and len(harness.catalogue().episodes()) == 91
     assert len(set(harness.instance.get_dynamic_partitions("episodes"))) == 91
 
     # not due yet: no request at all
@@ -199,7 +202,7 @@ def test_backfill_cap_oldest_first_then_conditional_requests(harness: Harness, s
     harness.server.routes["/99pi.xml"] = Route(body=_reversed_items(body), content_type=RSS_TYPE, etag='"v2"')
     again = harness.tick(advance=600)
     assert again.run_requests == [] and harness.server.routes["/99pi.xml"].hits == 1
-    assert decode_rss_cursor(again.cursor)[0][url].etag == '"v2"'
+    assert decode_rss_cursor(again.cursor).states[fid].etag == '"v2"'
     assert len(harness.catalogue().episodes()) == 91
 
 
@@ -213,7 +216,8 @@ def test_licences_select_assets_and_transcripts_recorded(harness: Harness, share
     harness.write_feeds([
         {"url": plain, "title": "Namespace example"},  # no default: conservative
         {"url": search, "title": "Namespace example (licensed)", "default_licence": "analysis-and-search"},
-        {"url": nd, "title": "Namespace example (ND)"},
+        # the operator allows everything; the publisher's ND claim can only restrict that
+        {"url": nd, "title": "Namespace example (ND)", "default_licence": "full"},
     ])
     result = harness.tick()
     assert len(result.run_requests) == 9
@@ -254,11 +258,11 @@ def test_licence_catalogue_beats_the_feed(harness: Harness, shared_media: Path, 
         "Episode 2 - The Present": {"uses": ["analysis"], "expires": "2999-12-31"},
     }}))
     monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
-    harness.write_feeds([{"url": url, "title": "Namespace example"}])
+    harness.write_feeds([{"url": url, "title": "Namespace example", "default_licence": "full"}])
     result = harness.tick()
     catalogue = harness.catalogue()
     names = {catalogue.get(r.partition_key).title: _names(r) for r in result.run_requests}
-    assert names["Episode 3 - The Future"] == set(ALL_STUB_ASSETS)  # cc-by: everything
+    assert names["Episode 3 - The Future"] == set(ALL_STUB_ASSETS)  # full, cc-by: everything
     assert "shot_index" not in names["Episode 2 - The Present"] and "shots" in names["Episode 2 - The Present"]
     row = next(e for e in catalogue.episodes() if e.title == "Episode 2 - The Present")
     assert row.licence["expires"] == "2999-12-31" and row.metadata["licence_source"] == "catalogue"
@@ -336,12 +340,19 @@ def test_bad_feeds_are_logged_and_do_not_block_good_ones(harness: Harness, share
     rel = next(e for e in catalogue.episodes() if e.title == "Relative")
     assert rel.master_uri == harness.server.url("/media/rel.mp4") and rel.kind == "video"
     warnings = "\n".join(harness.warnings())
-    assert f"{garbage}: feed not parsed" in warnings
-    assert f"{laughs}: feed rejected, unsafe XML" in warnings
-    assert f"{xxe}: feed rejected, unsafe XML" in warnings
-    assert f"{huge}: feed not fetched" in warnings and "exceeds limit 100000 bytes" in warnings
-    assert f"{missing}: feed not fetched" in warnings and "HTTP 404" in warnings
-    assert f"{unreachable}: feed not fetched" in warnings
+
+    def failing(url: str, problem: str) -> bool:
+        return any(
+            m.startswith(f"{url}: feed failing (1 consecutive failures)") and problem in m
+            for m in harness.warnings()
+        )
+
+    assert failing(garbage, "feed not parsed")
+    assert failing(laughs, "feed rejected, unsafe XML")
+    assert failing(xxe, "feed rejected, unsafe XML")
+    assert failing(huge, "feed not fetched") and failing(huge, "exceeds limit 100000 bytes")
+    assert failing(missing, "feed not fetched: HTTP 404")
+    assert failing(unreachable, "feed not fetched")
     assert "'No enclosure' skipped: no enclosure" in warnings
     assert "'Local file' skipped" in warnings and "only http(s) allowed" in warnings
     assert "'FTP' skipped" in warnings

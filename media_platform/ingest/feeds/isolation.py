@@ -1,25 +1,31 @@
 """Parsing a feed under a hard deadline: :func:`parse_feed_within` runs
-:func:`~media_platform.ingest.feeds.parsing.parse_feed` in a short-lived worker process and kills
-it when the deadline passes.
+:func:`~media_platform.ingest.feeds.parsing.parse_feed` in a worker process and kills the worker
+when the feed's deadline passes.
 
 feedparser cannot be interrupted, and hostile markup within the size cap can cost it tens of
-seconds (a million empty elements in one item, escaped HTML nested a few hundred thousand deep).
+seconds (a million empty elements in one item, escaped HTML nested hundreds of thousands deep).
 A thread cannot be stopped and a signal only reaches the main thread, so the only bound that
-holds is a process. The worker is forked from a ``forkserver`` that has the parser imported, so
-one parse costs a fork and two small pipe messages (a few milliseconds), not a new interpreter.
-Where no child process may be started (inside a daemonic process), the parse runs in-process,
-still checking the deadline in its own SAX passes and between steps.
+holds is a process. The worker is one long-lived ``python -m media_platform.ingest.feeds.worker``
+(started on first use, reused while it behaves, replaced after a kill), so one parse costs two
+pipe messages, not a new interpreter; its start-up (about a second) has its own limit and does
+not count against the feed's deadline. Requests are serialised; waiting for the worker counts
+against the caller's deadline.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection
+import atexit
+import os
+import pickle
+import selectors
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from media_platform.errors import InvalidInputError
-from media_platform.ingest.deadline import Deadline, DeadlineExceeded
+from media_platform.ingest.deadline import Deadline
 from media_platform.ingest.feeds.errors import (
     FeedError,
     FeedParseError,
@@ -27,41 +33,91 @@ from media_platform.ingest.feeds.errors import (
     FeedTimeoutError,
 )
 from media_platform.ingest.feeds.model import ParsedFeed
-from media_platform.ingest.feeds.parsing import parse_feed
 
-_PARSER_MODULE = "media_platform.ingest.feeds.parsing"
+_WORKER_MODULE = "media_platform.ingest.feeds.worker"
 _ERRORS: dict[str, type[FeedError]] = {
     "FeedSecurityError": FeedSecurityError,
     "FeedParseError": FeedParseError,
     "FeedTimeoutError": FeedTimeoutError,
 }
+_HEADER = 8
+_STARTUP_S = 60.0
+
+
+class _Worker:
+    """The parser process and the pipes to it."""
+
+    def __init__(self) -> None:
+        package_root = Path(__file__).resolve().parents[3]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(package_root), env.get("PYTHONPATH", "")) if p
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", _WORKER_MODULE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        # Starting the interpreter is not the feed's fault: it has its own limit, and the
+        # feed's deadline starts counting only once the worker says it is ready.
+        ready = self._read(_HEADER, Deadline(_STARTUP_S))
+        if ready != bytes(_HEADER):
+            self.kill()
+            raise OSError(f"parser process did not start within {_STARTUP_S:g} s")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.process.wait(timeout=5)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+
+    def request(self, payload: bytes, deadline: Deadline) -> bytes | None:
+        """Send one request and wait for its reply until the deadline (None: no reply in time)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(len(payload).to_bytes(_HEADER, "big") + payload)
+        self.process.stdin.flush()
+        header = self._read(_HEADER, deadline)
+        if header is None:
+            return None
+        return self._read(int.from_bytes(header, "big"), deadline)
+
+    def _read(self, size: int, deadline: Deadline) -> bytes | None:
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        chunks: list[bytes] = []
+        left = size
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while left:
+                if not selector.select(deadline.remaining()):
+                    return None
+                chunk = os.read(fd, min(left, 1 << 20))
+                if not chunk:
+                    raise EOFError("parser process closed its output")
+                chunks.append(chunk)
+                left -= len(chunk)
+        return b"".join(chunks)
+
+
 _lock = threading.Lock()
-_context: Any = None
+_worker: _Worker | None = None
 
 
-def _get_context() -> Any:
-    global _context
-    with _lock:
-        if _context is None:
-            if "forkserver" in multiprocessing.get_all_start_methods():
-                _context = multiprocessing.get_context("forkserver")
-                _context.set_forkserver_preload([_PARSER_MODULE])
-            else:
-                _context = multiprocessing.get_context("spawn")
-        return _context
+def _stop_worker() -> None:
+    global _worker
+    if _worker is not None:
+        _worker.kill()
+        _worker = None
 
 
-def _child(conn: multiprocessing.connection.Connection, body: bytes, base_url: str) -> None:
-    try:
-        message: tuple[Any, ...] = ("ok", parse_feed(body, base_url))
-    except FeedError as exc:
-        message = ("feed-error", type(exc).__name__, exc.problem)
-    except InvalidInputError as exc:
-        message = ("invalid", str(exc))
-    except Exception as exc:  # noqa: BLE001 - report any parser crash to the parent
-        message = ("feed-error", "FeedParseError", f"parser failed: {type(exc).__name__}: {exc}")
-    conn.send(message)
-    conn.close()
+atexit.register(_stop_worker)
 
 
 def parse_feed_within(body: bytes, base_url: str, deadline: Deadline) -> ParsedFeed:
@@ -71,38 +127,32 @@ def parse_feed_within(body: bytes, base_url: str, deadline: Deadline) -> ParsedF
         FeedTimeoutError: the deadline passed before the parse finished (the worker is killed).
         FeedSecurityError, FeedParseError, InvalidInputError: as :func:`parse_feed`.
     """
-    if deadline.expired():
-        raise FeedTimeoutError(base_url, f"no time left to parse (limit {deadline.seconds:g} s)")
-    if multiprocessing.current_process().daemon:
-        try:
-            return parse_feed(body, base_url, deadline)
-        except DeadlineExceeded as exc:
-            raise FeedTimeoutError(base_url, str(exc)) from None
-    context = _get_context()
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(
-        target=_child, args=(sender, bytes(body), base_url), name="feed-parser", daemon=True
-    )
+    global _worker
+    limit = f"the feed's limit of {deadline.seconds:g} s"
+    if not _lock.acquire(timeout=deadline.remaining()):
+        raise FeedTimeoutError(base_url, f"no parser free within {limit}")
     try:
-        process.start()
-        sender.close()
-        if not receiver.poll(deadline.remaining()):
-            raise FeedTimeoutError(
-                base_url, f"parsing took longer than the feed's limit of {deadline.seconds:g} s"
-            )
-        try:
-            message = receiver.recv()
-        except EOFError:
-            process.join(1)
-            raise FeedParseError(
-                base_url, f"parser process died (exit code {process.exitcode})"
-            ) from None
+        payload = pickle.dumps((bytes(body), base_url))
+        reply = None
+        for _attempt in range(2):  # a worker that died since its last use is replaced once
+            if _worker is None or not _worker.alive():
+                if _worker is not None:
+                    _worker.kill()
+                _worker = _Worker()
+            try:
+                reply = _worker.request(payload, deadline)
+                break
+            except (BrokenPipeError, EOFError, OSError) as exc:
+                _stop_worker()
+                problem = f"parser process failed: {exc}"
+        else:
+            raise FeedParseError(base_url, problem)
+        if reply is None:
+            _stop_worker()
+            raise FeedTimeoutError(base_url, f"parsing took longer than {limit}")
     finally:
-        if process.is_alive():
-            process.kill()
-        process.join(5)
-        receiver.close()
-        process.close()
+        _lock.release()
+    message: tuple[Any, ...] = pickle.loads(reply)  # our own worker's reply
     if message[0] == "ok":
         return message[1]
     if message[0] == "invalid":
