@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     allow_private_urls: bool = Field(
         False, description="allow outbound requests to loopback/private/link-local addresses"
     )
+    feed_max_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest feed body")
+    feed_deadline_s: float = Field(
+        15.0, gt=0, le=120, description="time one feed may take, fetch and parse together"
+    )
+    rss_tick_budget_s: float = Field(
+        40.0, gt=0, le=55, description="time one RSS sensor tick may spend on feeds (Dagster: 60 s)"
+    )
 
     # Storage on S3 (credentials are read by the Dagster layer with dg.EnvVar)
     s3_endpoint_url: str = ""
