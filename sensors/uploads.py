@@ -330,10 +330,11 @@ def _register(
     name = candidate.master.name
     title = (sidecar.title if sidecar else None) or title_from_name(name)
     episode_id = sidecar.episode if sidecar else None
+    keys = upload_keys(name, sidecar.title if sidecar else None, episode_id)
     licence = upload_licence(
         zone=zone_licence,
         entries=licences,
-        keys=upload_keys(name, sidecar.title if sidecar else None, episode_id),
+        keys=keys,
         claim=sidecar.licence if sidecar else None,
     )
     with landing.local_file(name) as path:
@@ -348,7 +349,7 @@ def _register(
             metadata={
                 "landing_uri": f"{landing}/{name}",
                 "landing_name": name,
-                **licence.metadata(),
+                **licence.metadata(keys),
             },
         )
     return registration.episode, registration.created

@@ -113,6 +113,7 @@ def test_upload_licence_never_wider_than_the_zone() -> None:
     got = upload_licence(zone=zone, entries={}, keys=["x"], claim=full)
     assert got.licence.uses == {"analysis"} and got.licence.identifier == "analysis-only"
     assert [c.identifier for c in got.claims] == ["full", "analysis-only"]
+    assert got.ceiling.identifier == "analysis-only"
     # no zone licence: the conservative one, whatever the entry or the claim says
     got = upload_licence(zone=None, entries=entries, keys=["open-title"], claim=full)
     assert got.licence.uses == frozenset() and got.licence.identifier == "none"
@@ -123,9 +124,14 @@ def test_upload_licence_never_wider_than_the_zone() -> None:
     claim = parse_licence_value({"uses": ["analysis", "search_indexing"], "territories": ["DE"]})
     got = upload_licence(zone=zone_full, entries={}, keys=[], claim=claim)
     assert got.licence.uses == {"analysis", "search_indexing"}
-    assert got.licence.territories == ("DE",) and got.licence.source == "sidecar"
-    meta = got.metadata()
-    assert meta["licence_source"] == "sidecar" and len(meta["licence_claims"]) == 2
+    assert got.licence.territories == ("DE",)
+    meta = got.metadata(["a", "b"])
+    assert len(meta["licence_claims"]) == 2
+    assert meta["licence_keys"] == ["a", "b"]
+    # a zone of "all rights reserved" allows no use, and restricts an entry too
+    arr = parse_licence_value("all-rights-reserved", "zone", source="default")
+    got = upload_licence(zone=arr, entries=entries, keys=["open-title"], claim=None)
+    assert got.licence.uses == frozenset()
 
 
 def test_upload_keys() -> None:

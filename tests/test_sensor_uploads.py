@@ -316,7 +316,7 @@ def test_s3_landing(s3, shared_media: Path, monkeypatch) -> None:
     row = h.catalogue().get("jfk")
     assert row.metadata["landing_uri"] == "s3://landing/incoming/jfk.flac"
     assert (h.home / row.master_key).read_bytes() == (shared_media / JFK).read_bytes()
-    assert row.metadata["licence_source"] == "sidecar"
+    assert row.licence["search_indexing"] and not row.licence["derivatives"]  # narrowed by the sidecar
     assert any("s3://landing/incoming/bad.mp4: not registered" in m for m in h.warnings())
 
     second = h.tick()

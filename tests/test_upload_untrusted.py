@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 
 from media_platform.ingest.upload_cursor import UploadCursor
+from media_platform.licences import load_catalogue
+from media_platform.licences.episodes import licence_in_force
 from tests.test_sensor_uploads import COUNTER, JFK, _names, local  # noqa: F401 - fixture
 
 BAD_NAME = b"bad\xff-talk.mp4"  # not UTF-8: os.fsdecode gives a lone surrogate
@@ -127,6 +129,9 @@ def test_sidecar_title_naming_a_permissive_entry_does_not_widen(local, shared_me
     assert row.licence["analysis"] and not row.licence["derivatives"]
     assert not row.licence["search_indexing"]
     assert "preview" not in _names(request) and "shot_index" not in _names(request)
+    # the run-time gate, which re-reads the operator's file, keeps the zone's restriction
+    entries = load_catalogue(tmp_path / "licences.yaml")
+    assert licence_in_force(row, entries).uses == {"analysis"}
 
 
 def test_no_zone_licence_a_title_entry_grants_nothing(local, shared_media, tmp_path, monkeypatch) -> None:  # noqa: F811

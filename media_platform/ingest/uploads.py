@@ -54,7 +54,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -64,11 +64,11 @@ from media_platform.licences import (
     CONSERVATIVE_LICENCE,
     Licence,
     LicenceSource,
-    intersect,
+    Resolution,
     licence_from_dict,
-    licence_record,
     operator_entry,
     recognise_licence_string,
+    resolve,
 )
 
 SIDECAR_SUFFIX = ".json"
@@ -291,26 +291,6 @@ def check_landing_name(name: str) -> str:
 # Licence
 
 
-@dataclass(frozen=True)
-class UploadLicence:
-    """The licence an upload gets (:func:`upload_licence`) and what the catalogue row keeps so
-    that the run-time gate can resolve it again against the operator's current file: the
-    restrictions that stay (``claims``: the zone's licence, the sidecar's) and the keys the
-    operator's file was consulted under."""
-
-    licence: Licence
-    claims: tuple[Licence, ...]
-    keys: tuple[str, ...]
-
-    def metadata(self) -> dict[str, Any]:
-        """``licence_source``, ``licence_claims`` (licence records) and ``licence_keys``."""
-        return {
-            "licence_source": self.licence.source,
-            "licence_claims": [licence_record(c) for c in self.claims],
-            "licence_keys": sorted(set(self.keys)),
-        }
-
-
 def upload_keys(landing_name: str, title: str | None, episode_id: str | None) -> list[str]:
     """The keys under which the operator's licence catalogue is consulted for an upload: those
     of its (sidecar) title and of its file name's title, with and without the episode id."""
@@ -323,48 +303,34 @@ def upload_keys(landing_name: str, title: str | None, episode_id: str | None) ->
     return keys
 
 
-def _same_terms(a: Licence, b: Licence) -> bool:
-    return a.to_dict() | {"identifier": None} == b.to_dict() | {"identifier": None}
-
-
 def upload_licence(
     *,
     zone: Licence | None,
     entries: Mapping[str, Licence],
     keys: Iterable[str],
     claim: Licence | None,
-) -> UploadLicence:
-    """The licence of an upload (see the module docstring).
+) -> Resolution:
+    """The licence of an upload (see the module docstring), resolved by the one licence policy
+    (:func:`media_platform.licences.resolve`).
 
     ``zone``: the landing zone's licence (``$MEDIA_PLATFORM_UPLOAD_LICENCE``; None: the
     conservative one). ``entries``: the operator's licence catalogue, consulted under ``keys``
-    (every matching entry applies, :func:`~media_platform.licences.operator_entry`).
-    ``claim``: the sidecar's licence. Everything but the zone is chosen by the uploader, so the
-    result is the operator's entry (else the zone's licence) intersected with the zone's licence
-    and the claim: never wider than the zone, whatever title or licence the uploader writes.
-    It is named after the operator's entry when that decided it, else after the claim or zone
-    whose terms it has.
+    (every matching entry applies). ``claim``: the sidecar's licence. Everything but the zone is
+    chosen by the uploader, so the zone's licence is a restriction as well as the default: the
+    result is never wider than the zone, whatever title or licence the uploader writes, and
+    :meth:`~media_platform.licences.Resolution.metadata` records the zone among the claims, so
+    the run-time gate keeps it too.
     """
-    keys = tuple(keys)
     zone = zone or CONSERVATIVE_LICENCE
-    restrictions = (claim, zone) if claim is not None else (zone,)
-    entry = operator_entry(entries, keys)
-    licence = entry if entry is not None else zone
-    for restriction in restrictions:
-        licence = intersect(licence, restriction)
-    if entry is None or not _same_terms(licence, entry):
-        for restriction in restrictions:
-            if _same_terms(licence, restriction):
-                licence = restriction
-                break
-    return UploadLicence(licence, restrictions, keys)
+    if zone.identifier == "all-rights-reserved":
+        zone = replace(zone, identifier="none")  # as a restriction too: no use at all
+    return resolve(operator=operator_entry(entries, keys), default=zone, claims=(claim, zone))
 
 
 __all__ = [
     "Candidate",
     "LandingFile",
     "Sidecar",
-    "UploadLicence",
     "check_landing_name",
     "group_landing_files",
     "is_plain_name",
