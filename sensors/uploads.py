@@ -66,7 +66,7 @@ import dagster as dg
 
 from media_platform.catalogue import Catalogue, Episode
 from media_platform.errors import InvalidInputError, MediaError
-from media_platform.ingest.landing import LocalLanding, S3Landing, landing_for
+from media_platform.ingest.landing import Landing, landing_for
 from media_platform.ingest.register import attach_subtitles, register_master
 from media_platform.ingest.upload_cursor import UploadCursor
 from media_platform.ingest.uploads import (
@@ -93,8 +93,6 @@ INTERVAL_S = 30
 TICK_BUDGET_S = 40.0
 """No new registration starts after this many seconds of a tick (Dagster's limit is 60 s)."""
 _clock = time.monotonic
-
-Landing = LocalLanding | S3Landing
 
 
 def s3_client_for(storage: MediaStorage) -> Any:
