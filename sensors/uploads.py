@@ -70,6 +70,7 @@ from media_platform.ingest.landing import Landing, landing_for
 from media_platform.ingest.register import attach_subtitles, register_master
 from media_platform.ingest.upload_cursor import UploadCursor
 from media_platform.ingest.uploads import (
+    MAX_SIDECAR_BYTES,
     Candidate,
     LandingFile,
     Sidecar,
@@ -299,7 +300,7 @@ def _read_sidecar(landing: Landing, candidate: Candidate) -> tuple[Sidecar | Non
         return None, None
     where = printable(f"{landing}/{candidate.sidecar.name}")
     try:
-        return parse_sidecar(landing.read_bytes(candidate.sidecar.name, 64 * 1024), where), None
+        return parse_sidecar(landing.read_bytes(candidate.sidecar.name, MAX_SIDECAR_BYTES), where), None
     except InvalidInputError as exc:
         return None, str(exc)
     except OSError as exc:
