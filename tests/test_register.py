@@ -152,3 +152,18 @@ def test_text_that_is_not_unicode_is_refused_before_anything_is_stored(tmp_path:
     with pytest.raises(InvalidInputError, match="episode id: not valid UTF-8"):
         register_master(store, catalogue, a, title="Fine", episode_id="\udcff")
     assert catalogue.episodes() == [] and store.list_keys("masters") == []
+
+
+def test_undo_registration_takes_back_the_row_and_the_master(tmp_path: Path) -> None:
+    from media_platform.ingest.register import undo_registration
+
+    a = _tone(tmp_path / "a.mp3", 440)
+    store = LocalStore(tmp_path / "home")
+    catalogue = Catalogue(store)
+    reg = register_master(store, catalogue, a, title="Undone")
+    again = register_master(store, catalogue, a, title="Undone")
+    assert not undo_registration(store, catalogue, again)  # it created nothing
+    assert catalogue.get(reg.episode.partition_key) is not None
+    assert undo_registration(store, catalogue, reg)
+    assert catalogue.episodes() == [] and store.list_keys("masters") == []
+    assert register_master(store, catalogue, a, title="Undone").created

@@ -121,6 +121,20 @@ def register_master(
     raise MediaError(path, f"partitions {first!r} and {fallback!r} both hold other content")
 
 
+def undo_registration(store: Store, catalogue: Catalogue, registration: Registration) -> bool:
+    """Take back a registration that created its episode, when a later step of the ingest
+    failed (e.g. adding its Dagster partition): the row is deleted (only while it still holds
+    this content) and then the master. A registration that found existing content is left
+    alone. Returns whether anything was undone."""
+    episode = registration.episode
+    if not registration.created:
+        return False
+    removed = catalogue.remove(episode.partition_key, content_hash=episode.content_hash)
+    if removed and episode.master_key:
+        store.delete(episode.master_key)
+    return removed
+
+
 def _restore_missing_master(store: Store, episode: Episode, path: Path) -> None:
     """Copy ``path`` back as ``episode``'s master when it is missing from storage (a
     registration interrupted between its row and its copy); ``path`` has the same content."""
