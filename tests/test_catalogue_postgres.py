@@ -145,3 +145,21 @@ def test_concurrent_registration_of_files_and_copies(backend: str, tmp_path: Pat
     assert catalogue.count() == 3
     assert {e.content_hash for e in catalogue.episodes()} == {hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
     _assert_consistent(store, catalogue)
+
+
+def test_the_catalogue_shares_a_database_with_dagsters_storage(postgres, monkeypatch, tmp_path: Path) -> None:
+    # Dagster's instance storage keeps its own Alembic head in ``alembic_version``: the
+    # catalogue's tables and version table are prefixed, so neither touches the other's
+    url = postgres.create_database()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('dagster-head')")
+        conn.exec_driver_sql("CREATE TABLE runs (id SERIAL PRIMARY KEY)")
+    monkeypatch.setenv("MEDIA_PLATFORM_CATALOGUE_URL", url)
+    Catalogue(LocalStore(tmp_path)).upsert(_episode("a"))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["dagster-head"]
+        tables = set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+    assert tables == {"alembic_version", "runs", "catalogue_alembic_version", "catalogue_episodes", "catalogue_meta"}
