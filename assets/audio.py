@@ -36,7 +36,7 @@ from media_platform.audio.render import (
     read_wav_16k,
     wav_16k_bytes,
 )
-from media_platform.audio.sidecars import load_sidecar_transcript
+from media_platform.audio.sidecars import is_supported_link, load_sidecar_transcript
 from media_platform.audio.transcript_store import (
     events_from_tables,
     events_to_tables,
@@ -48,6 +48,7 @@ from media_platform.audio.types import EventSegment
 from media_platform.audio.yamnet import class_names
 from media_platform.config import episode_key
 from media_platform.errors import MediaError
+from media_platform.ingest.transcripts import fetch_linked_transcripts
 from media_platform.storage import read_table, write_table
 from resources import MediaStorage, TranscriberResource
 
@@ -218,7 +219,9 @@ def transcript(
         return
     report = json.loads(store.read_bytes(episode_key(key, layout.LOUDNESS_REPORT)))
     duration = float(report["duration_s"])
-    sidecar, sidecar_note = load_sidecar_transcript(store, episode.metadata, duration)
+    # ingest fetches the feed's podcast:transcript links (lazily, safely); audio only parses
+    linked = fetch_linked_transcripts(episode.metadata.get("transcript_urls"), wanted=is_supported_link)
+    sidecar, sidecar_note = load_sidecar_transcript(store, episode.metadata, duration, linked)
     if sidecar_note and sidecar is None and sidecar_note != "no sidecar transcript":
         context.log.warning(f"{key}: {sidecar_note}; transcribing with Whisper instead")
     if sidecar is not None:
