@@ -25,7 +25,6 @@ from media_platform.ingest.http import (
     HttpTimeoutError,
     HttpTooLargeError,
     UnsafeUrlError,
-    fetch_bytes,
     is_public_address,
     open_url,
     redact_url,
@@ -33,6 +32,11 @@ from media_platform.ingest.http import (
 from tests._http_server import LocalServer, Route
 
 PRIVATE = "MEDIA_PLATFORM_ALLOW_PRIVATE_URLS"
+
+
+def fetch_bytes(url: str, **kwargs: object) -> tuple[http_client.HttpResponse, bytes]:
+    with open_url(url, **kwargs) as response:  # type: ignore[arg-type]
+        return response, response.read()
 
 
 @pytest.fixture

@@ -41,9 +41,3 @@ class Deadline:
         """Raise :class:`DeadlineExceeded` naming ``what`` when the deadline has passed."""
         if self.expired():
             raise DeadlineExceeded(what, self.seconds)
-
-    def sooner(self, seconds: float) -> Deadline:
-        """This deadline, or one ``seconds`` from now if that comes first."""
-        if seconds >= self.remaining():
-            return self
-        return Deadline(seconds, clock=self._clock)

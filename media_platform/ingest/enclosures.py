@@ -1,6 +1,7 @@
 """Fetch the enclosure of an RSS episode into storage (done by the first asset of its run,
-never inside a sensor tick): streamed with a size limit, timeout and retries, http(s) only,
-content type and a decode probe checked, content hash recorded in the catalogue."""
+never inside a sensor tick) through the safe HTTP client: streamed with a size limit, a total
+deadline and retries, http(s) only and never to an internal address, content type and a decode
+probe checked, content hash recorded in the catalogue. Errors name the URL redacted."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from media_platform.catalogue import Catalogue, Episode
 from media_platform.config import master_key
 from media_platform.errors import MediaError
 from media_platform.ingest.download import download_to_file
+from media_platform.ingest.http import redact_url
 from media_platform.ingest.register import decode_probe_problem, master_suffix
 from media_platform.probe import probe_media
 from media_platform.storage import Store
@@ -47,10 +49,10 @@ def fetch_enclosure(
         try:
             probe = probe_media(dest)
         except MediaError as exc:
-            raise MediaError(url, f"downloaded enclosure is not usable media: {exc.problem}") from exc
+            raise MediaError(redact_url(url), f"downloaded enclosure is not usable media: {exc.problem}") from exc
         problem = decode_probe_problem(dest)
         if problem:
-            raise MediaError(url, f"downloaded enclosure is not usable media: {problem}")
+            raise MediaError(redact_url(url), f"downloaded enclosure is not usable media: {problem}")
         duplicate = catalogue.find_by_hash(result.sha256)
         key = master_key(episode.partition_key, suffix)
         uri = store.put_file(key, dest)

@@ -428,23 +428,6 @@ def _request_once(
     raise HttpError(url, f"connection failed: {last_error}", retryable=True)
 
 
-def fetch_bytes(
-    url: str,
-    *,
-    deadline: Deadline | float,
-    max_bytes: int,
-    headers: Mapping[str, str] | None = None,
-    allow_private: bool | None = None,
-) -> tuple[HttpResponse, bytes]:
-    """:func:`open_url` and read the whole body of a 200 response (any other status gives an
-    empty body; the caller decides). The response is closed on return."""
-    with open_url(
-        url, deadline=deadline, max_bytes=max_bytes, headers=headers, allow_private=allow_private
-    ) as response:
-        body = response.read() if response.status == 200 else b""
-    return response, body
-
-
 __all__ = [
     "MAX_REDIRECTS",
     "HttpError",
@@ -453,7 +436,6 @@ __all__ = [
     "HttpTooLargeError",
     "UnsafeUrlError",
     "check_url",
-    "fetch_bytes",
     "is_public_address",
     "open_url",
     "redact_url",
