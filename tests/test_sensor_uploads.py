@@ -169,6 +169,22 @@ def test_zone_default_licence(local, shared_media: Path, monkeypatch) -> None:
     assert _names(request) == {k.path[-1] for k in STUB_DEFS.resolve_asset_graph().get_all_asset_keys()}
 
 
+def test_bad_setting_skips_the_tick_with_its_name(local, shared_media: Path, monkeypatch) -> None:
+    h, landing = local
+    shutil.copyfile(shared_media / JFK, landing / "jfk.flac")
+    (landing / "jfk.flac.done").touch()
+    for variable, value in (("MEDIA_PLATFORM_UPLOAD_MAX_PER_TICK", "many"),
+                            ("MEDIA_PLATFORM_UPLOAD_LICENCE", "whatever-licence")):
+        with monkeypatch.context() as patched:
+            patched.setenv(variable, value)
+            result = h.tick()
+        assert result.run_requests == [] and variable in str(result.skip_reason)
+        assert variable in h.warnings()[-1]
+    assert h.catalogue().episodes() == []
+    (request,) = h.tick().run_requests  # fixed: taken
+    assert request.partition_key == "jfk"
+
+
 def test_bad_files_logged_remembered_and_retried_when_changed(local, shared_media: Path) -> None:
     h, landing = local
     (landing / "notes.mp4").write_text("this is a text file, not a video\n" * 20)
