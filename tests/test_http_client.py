@@ -197,6 +197,13 @@ def test_size_cap_declared_and_counted(http_server: LocalServer) -> None:
         fetch_bytes(http_server.url("/undeclared"), deadline=5, max_bytes=100_000)
 
 
+def test_truncated_body_is_an_error(http_server: LocalServer) -> None:
+    http_server.routes["/cut"] = Route(body=b"x" * 1000, send_bytes=100)
+    with pytest.raises(HttpError, match="truncated: got 100 of 1000 bytes") as info:
+        fetch_bytes(http_server.url("/cut"), deadline=5, max_bytes=10_000)
+    assert info.value.retryable
+
+
 def test_redirects_are_bounded_and_relative_ones_resolved(http_server: LocalServer) -> None:
     http_server.routes["/loop"] = Route(redirect="/loop")
     with pytest.raises(HttpError, match="more than 5 redirects"):

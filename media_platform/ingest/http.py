@@ -211,10 +211,13 @@ class _PinnedTlsConnection(_PinnedConnection):
 
 
 def _shutdown(connection: http.client.HTTPConnection) -> None:
+    """The watchdog: end whatever the connection's socket is blocked on. The plain socket's
+    ``shutdown`` is called even on a TLS socket, so the TLS layer is not torn down under a read
+    in progress; that read then sees end of file."""
     sock = connection.sock
     if sock is not None:
         try:
-            sock.shutdown(socket.SHUT_RDWR)
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
         except OSError:
             pass
 
@@ -249,6 +252,9 @@ class HttpResponse:
 
     @property
     def declared_length(self) -> int | None:
+        """The Content-Length the server declared (None when absent or chunked)."""
+        if self._response.chunked:
+            return None
         value = (self.headers.get("Content-Length") or "").strip()
         return int(value) if value.isascii() and value.isdigit() else None
 
@@ -280,6 +286,11 @@ class HttpResponse:
                 ) from None
             if not chunk:
                 self._check_deadline()
+                if declared is not None and self.bytes_read < declared:
+                    raise HttpError(
+                        self.url, f"truncated: got {self.bytes_read} of {declared} bytes",
+                        retryable=True, status=self.status,
+                    )
                 return
             self.bytes_read += len(chunk)
             if self.bytes_read > self._max_bytes:
