@@ -188,6 +188,23 @@ def test_trickling_headers_are_stopped_at_the_deadline(http_server: LocalServer)
     assert time.monotonic() - started < 2.0
 
 
+def test_a_hanging_resolver_does_not_hold_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def hanging(*args, **kwargs):  # type: ignore[no-untyped-def]
+        release.wait(10)
+        raise socket.gaierror("released")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    started = time.monotonic()
+    try:
+        with pytest.raises(HttpTimeoutError, match="resolving 'slow-dns.example.com'"):
+            open_url("http://slow-dns.example.com/feed.xml", deadline=1.0, max_bytes=100)
+        assert time.monotonic() - started < 1.8
+    finally:
+        release.set()
+
+
 def test_size_cap_declared_and_counted(http_server: LocalServer) -> None:
     http_server.routes["/declared"] = Route(body=b"x" * 5000)
     http_server.routes["/undeclared"] = Route(body=b"x" * 300_000, content_length=-1)

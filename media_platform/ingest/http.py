@@ -13,10 +13,10 @@ What it guarantees
 * **No DNS-rebinding window.** The socket connects to the address that was checked, never to
   the name again; the ``Host`` header carries the name, and for https the TLS server name (SNI)
   and the certificate check use the name too.
-* **A total deadline** per request (monotonic, connect + redirects + headers + body): every
-  socket read gets only the time that is left, the deadline is checked between chunks, and a
-  watchdog shuts the socket down when it passes, so a server trickling one byte per second
-  cannot hold a fetch past its limit (:class:`HttpTimeoutError`).
+* **A total deadline** per request (monotonic; resolution, connect, redirects, headers and
+  body): every socket read gets only the time that is left, the deadline is checked between
+  chunks, and a watchdog shuts the socket down when it passes, so a server trickling one byte
+  per second cannot hold a fetch past its limit (:class:`HttpTimeoutError`).
 * **A size cap**: a declared Content-Length above ``max_bytes`` is refused before the body is
   read, and the bytes actually received are counted (:class:`HttpTooLargeError`).
 * ``Accept-Encoding: identity``: the byte count is the size of what is stored.
@@ -36,7 +36,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from email.message import Message
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import quote, urljoin, urlsplit
 
 from media_platform.errors import InvalidInputError, MediaPlatformError
@@ -151,13 +151,41 @@ def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
     return not any(address in net for net in _EXTRA_BLOCKED if net.version == address.version)
 
 
-def resolve_checked(url: str, host: str, port: int, *, allow_private: bool) -> list[str]:
-    """Resolve ``host`` once and return its addresses, refusing internal ones (unless
-    ``allow_private``). The caller connects only to these addresses."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError, OSError) as exc:
-        raise HttpError(url, f"cannot resolve host {host!r}: {exc}", retryable=True) from None
+def _lookup(url: str, host: str, port: int, deadline: Deadline | None) -> list[Any]:
+    """``getaddrinfo``, abandoned (left to finish in its thread) when the deadline passes: the
+    system resolver cannot be interrupted, but the request need not wait for it."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            outcome["error"] = exc
+
+    if deadline is None:
+        run()
+    else:
+        thread = threading.Thread(target=run, name="resolve", daemon=True)
+        thread.start()
+        thread.join(deadline.remaining())
+        if thread.is_alive():
+            raise HttpTimeoutError(
+                url, f"took longer than {deadline.seconds:g} s in all (resolving {host!r})",
+                retryable=True,
+            )
+    if "error" in outcome:
+        raise HttpError(
+            url, f"cannot resolve host {host!r}: {outcome['error']}", retryable=True
+        ) from None
+    return list(outcome["infos"])
+
+
+def resolve_checked(
+    url: str, host: str, port: int, *, allow_private: bool, deadline: Deadline | None = None
+) -> list[str]:
+    """Resolve ``host`` once (within ``deadline``) and return its addresses, refusing internal
+    ones (unless ``allow_private``). The caller connects only to these addresses."""
+    infos = _lookup(url, host, port, deadline)
     addresses: list[str] = []
     for info in infos:
         text = str(info[4][0]).split("%", 1)[0]
@@ -387,7 +415,7 @@ def _request_once(
     ssl_context: ssl.SSLContext | None,
 ) -> HttpResponse:
     scheme, host, port = check_url(url)
-    addresses = resolve_checked(url, host, port, allow_private=allow_private)
+    addresses = resolve_checked(url, host, port, allow_private=allow_private, deadline=deadline)
     parts = urlsplit(url)
     target = quote(parts.path or "/", safe=_SAFE_PATH)
     if parts.query:
