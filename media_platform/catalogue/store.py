@@ -73,7 +73,8 @@ class Catalogue:
         if after is not None:
             query = query.where(_KEY > after)
         with self._db.errors(), self._db.engine.connect() as conn:
-            return [Episode.from_row(r) for r in conn.execute(query).mappings()]
+            rows = conn.execute(query).mappings().all()
+        return [Episode.from_row(r) for r in rows]
 
     def iter_episodes(self, page_size: int = PAGE_SIZE) -> Iterator[Episode]:
         """Every episode in key order, read page by page."""
