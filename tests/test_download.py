@@ -243,12 +243,12 @@ def test_redirect_to_an_internal_address_is_refused(http_server: LocalServer, tm
     public host, its redirect to the cloud metadata address is refused without a request."""
     import ipaddress
 
-    import media_platform.ingest.http as http_client
+    import media_platform.ingest.addresses as addresses
 
     monkeypatch.delenv("MEDIA_PLATFORM_ALLOW_PRIVATE_URLS", raising=False)
-    real = http_client.is_public_address
+    real = addresses.is_public_address
     monkeypatch.setattr(
-        http_client, "is_public_address", lambda a: a == ipaddress.ip_address("127.0.0.1") or real(a)
+        addresses, "is_public_address", lambda a: a == ipaddress.ip_address("127.0.0.1") or real(a)
     )
     http_server.routes["/hop"] = Route(redirect="http://169.254.169.254/latest/meta-data?token=s3cret")
     with pytest.raises(InvalidInputError, match="internal address") as info:

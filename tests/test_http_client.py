@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import media_platform.ingest.addresses as addresses
 import media_platform.ingest.http as http_client
 from media_platform.errors import InvalidInputError
 from media_platform.ingest.download import DownloadError, download_to_file
@@ -99,9 +100,9 @@ def test_public_looking_redirect_to_loopback_is_refused(
     """Redirects are followed by the client itself, and every hop is checked before it is
     requested. The first server stands in for a public host (only its exact address is treated
     as public); it redirects to another loopback address, where nothing may arrive."""
-    real = http_client.is_public_address
+    real = addresses.is_public_address
     first = ipaddress.ip_address("127.0.0.1")
-    monkeypatch.setattr(http_client, "is_public_address", lambda a: a == first or real(a))
+    monkeypatch.setattr(addresses, "is_public_address", lambda a: a == first or real(a))
     with LocalServer(host="127.0.0.2") as internal:
         internal.routes["/admin"] = Route(body=b"secret", content_type="text/plain")
         http_server.routes["/feed.xml"] = Route(redirect=internal.url("/admin"))

@@ -7,6 +7,7 @@
 * :mod:`.parsing` (with :mod:`.raw` and :mod:`.model`): the body into items
   (:func:`parse_feed`); :mod:`.isolation` bounds it with a deadline (:func:`parse_feed_within`).
 * :mod:`.cursor`: which items are new (:func:`new_items`) and the per-feed cursor state.
+* :mod:`.schedule`: the RSS sensor's cursor, back-off and rotation.
 
 The public names are re-exported here.
 """
