@@ -27,7 +27,6 @@ import contextlib
 import hashlib
 import importlib.util
 import io
-import json
 import os
 import random
 import shutil

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -30,7 +29,7 @@ def test_a_truncated_legacy_catalogue_is_named_by_every_command_and_kept(tmp_pat
     env = {**os.environ, "MEDIA_PLATFORM_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster")}
     env.pop("MEDIA_PLATFORM_CATALOGUE_URL", None)
     for _ in range(2):
-        result = subprocess.run([sys.executable, "-m", "media_platform.cli", "list"], capture_output=True,
+        result = subprocess.run(["media-platform", "list"], capture_output=True,
                                 text=True, env=env, timeout=120)
         assert result.returncode != 0
         assert result.stderr.startswith(f"error: {legacy}: not a readable Parquet catalogue"), result.stderr

@@ -199,7 +199,7 @@ def test_the_cli_reports_a_corrupt_database_without_a_traceback(tmp_path: Path) 
     env = {**os.environ, "MEDIA_PLATFORM_HOME": str(tmp_path / "broken"), "DAGSTER_HOME": str(tmp_path / "dagster")}
     env.pop("MEDIA_PLATFORM_CATALOGUE_URL", None)
     for _ in range(2):  # every command says the same, and nothing is overwritten
-        result = subprocess.run([sys.executable, "-m", "media_platform.cli", "list"], capture_output=True, text=True,
+        result = subprocess.run(["media-platform", "list"], capture_output=True, text=True,
                                 env=env, timeout=120)
         assert result.returncode != 0
         assert result.stderr.startswith(f"error: {broken}: truncated"), result.stderr

@@ -7,7 +7,11 @@ analytics copy.
 """
 
 from media_platform.catalogue.episode import Episode, EpisodeKind, EpisodeSource
-from media_platform.catalogue.errors import CatalogueError, DuplicateContentError, PartitionKeyTakenError
+from media_platform.catalogue.errors import (
+    CatalogueError,
+    DuplicateContentError,
+    PartitionKeyTakenError,
+)
 from media_platform.catalogue.store import Catalogue
 
 __all__ = [
