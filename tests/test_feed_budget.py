@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from media_platform.ingest.feeds import feed_id
 from sensors.rss import decode_rss_cursor
-from tests._http_server import LocalServer, Route
+from tests import test_sensor_rss
+from tests._http_server import Route
 from tests.test_sensor_rss import Harness
 
 RSS_TYPE = "application/rss+xml"
+harness = test_sensor_rss.harness  # the sensor harness fixture: real instance, feeds on 127.0.0.1
 
 
 def _feed(title: str, n: int = 2) -> bytes:
@@ -48,15 +47,6 @@ def _deep_feed() -> bytes:
         b'<?xml version="1.0"?><rss version="2.0"><channel><title>d</title><item>'
         + b"<d>" * 200_000 + b"</d>" * 200_000 + b"</item></channel></rss>"
     )
-
-
-@pytest.fixture
-def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    home = tmp_path / "home"
-    monkeypatch.setenv("MEDIA_PLATFORM_HOME", str(home))
-    monkeypatch.delenv("MEDIA_PLATFORM_LICENCES", raising=False)
-    with LocalServer() as server, dg.instance_for_test() as instance:
-        yield Harness(instance, home, tmp_path / "feeds.yaml", server)
 
 
 def _keys_by_feed(h: Harness, result: dg.SensorResult) -> dict[str, int]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from media_platform.errors import InvalidInputError
+from media_platform.ingest.cursor_json import parse_cursor_json
 from media_platform.ingest.feeds.model import FeedItem, ParsedFeed
 
 CURSOR_VERSION = 1
@@ -85,29 +87,24 @@ def decode_cursor(cursor: str | None) -> dict[str, FeedCursorState]:
     """
     if not cursor:
         return {}
-    try:
-        payload = json.loads(cursor)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"feed cursor is not JSON: {exc}") from exc
-    if (
-        not isinstance(payload, dict)
-        or payload.get("v") != CURSOR_VERSION
-        or not isinstance(payload.get("feeds"), dict)
-    ):
-        raise InvalidInputError(f"feed cursor has unknown format/version: {str(cursor)[:100]!r}")
+    return decode_cursor_payload(parse_cursor_json(cursor, "feed cursor", (CURSOR_VERSION,)))
+
+
+def decode_cursor_payload(payload: dict[str, Any]) -> dict[str, FeedCursorState]:
+    """The per-feed states of an already parsed :func:`encode_cursor` object."""
+    if not isinstance(payload.get("feeds"), dict):
+        raise InvalidInputError("feed cursor has no feeds object")
     out: dict[str, FeedCursorState] = {}
-    for url, s in payload["feeds"].items():
+    for number, (url, s) in enumerate(payload["feeds"].items()):
         if not isinstance(s, dict):
-            raise InvalidInputError(f"feed cursor entry for {url!r} is not an object")
+            raise InvalidInputError(f"feed cursor entry {number} is not an object")
         etag, modified, seen = s.get("etag"), s.get("modified"), s.get("seen", [])
         if not (etag is None or isinstance(etag, str)) or not (
             modified is None or isinstance(modified, str)
         ):
-            raise InvalidInputError(f"feed cursor entry for {url!r}: etag/modified must be strings")
+            raise InvalidInputError(f"feed cursor entry {number}: etag/modified must be strings")
         if not isinstance(seen, list) or not all(isinstance(g, str) for g in seen):
-            raise InvalidInputError(
-                f"feed cursor entry for {url!r}: seen must be a list of strings"
-            )
+            raise InvalidInputError(f"feed cursor entry {number}: seen must be a list of strings")
         out[url] = FeedCursorState(etag, modified, list(seen))
     return out
 

@@ -12,8 +12,14 @@ import json
 from dataclasses import dataclass, field
 
 from media_platform.errors import InvalidInputError
+from media_platform.ingest.cursor_json import parse_cursor_json
 from media_platform.ingest.feeds.config import FeedConfig, feed_id
-from media_platform.ingest.feeds.cursor import FeedCursorState, decode_cursor, encode_cursor
+from media_platform.ingest.feeds.cursor import (
+    CURSOR_VERSION,
+    FeedCursorState,
+    decode_cursor_payload,
+    encode_cursor,
+)
 
 RSS_CURSOR_VERSION = 2
 MAX_BACKOFF_S = 86400
@@ -69,14 +75,12 @@ def decode_rss_cursor(cursor: str | None) -> RssCursor:
     """
     if not cursor:
         return RssCursor()
-    try:
-        payload = json.loads(cursor)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"rss cursor is not JSON: {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("v") not in (1, RSS_CURSOR_VERSION):
-        raise InvalidInputError("rss cursor has unknown format")
+    payload = parse_cursor_json(cursor, "rss cursor", (1, RSS_CURSOR_VERSION))
     key = feed_id if payload["v"] == 1 else str
-    states = {key(k): s for k, s in decode_cursor(json.dumps(payload.get("feeds"))).items()}
+    feeds = payload.get("feeds")
+    if not isinstance(feeds, dict) or feeds.get("v") != CURSOR_VERSION:
+        raise InvalidInputError("rss cursor: feeds malformed")
+    states = {key(k): s for k, s in decode_cursor_payload(feeds).items()}
     polled_raw = payload.get("polled") or {}
     backlog_raw = payload.get("backlog") or []
     failures_raw = payload.get("failures") or {}
