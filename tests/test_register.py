@@ -113,18 +113,26 @@ def test_the_same_content_from_two_processes_at_once_is_one_episode(tmp_path: Pa
     _assert_consistent(store, catalogue)
 
 
+def _setup(tmp_path: Path, store_class: type[LocalStore] = LocalStore) -> tuple[Path, LocalStore, Catalogue]:
+    """A tone file and an empty home (store and catalogue)."""
+    store = store_class(tmp_path / "home")
+    return _tone(tmp_path / "a.mp3", 440), store, Catalogue(store)
+
+
+def _assert_nothing_stored(store: LocalStore, catalogue: Catalogue) -> None:
+    assert catalogue.episodes() == [] and store.list_keys("masters") == []
+
+
 class _FailingStore(LocalStore):
     def put_file(self, key, local_path):
         raise OSError(28, "No space left on device")
 
 
 def test_a_failed_copy_leaves_no_row_and_no_master(tmp_path: Path) -> None:
-    a = _tone(tmp_path / "a.mp3", 440)
-    store = _FailingStore(tmp_path / "home")
-    catalogue = Catalogue(store)
+    a, store, catalogue = _setup(tmp_path, _FailingStore)
     with pytest.raises(OSError, match="No space"):
         register_master(store, catalogue, a, title="Doomed")
-    assert catalogue.episodes() == [] and store.list_keys("masters") == []
+    _assert_nothing_stored(store, catalogue)
     # the same file registers cleanly afterwards
     healthy = LocalStore(tmp_path / "home")
     reg = register_master(healthy, Catalogue(healthy), a, title="Doomed")
@@ -133,9 +141,7 @@ def test_a_failed_copy_leaves_no_row_and_no_master(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_registration_is_repaired_by_the_next(tmp_path: Path) -> None:
-    a = _tone(tmp_path / "a.mp3", 440)
-    store = LocalStore(tmp_path / "home")
-    catalogue = Catalogue(store)
+    a, store, catalogue = _setup(tmp_path)
     first = register_master(store, catalogue, a, title="Interrupted")
     store.delete(first.episode.master_key)  # as if the process died between row and copy
     again = register_master(store, catalogue, a, title="Interrupted")
@@ -144,26 +150,22 @@ def test_an_interrupted_registration_is_repaired_by_the_next(tmp_path: Path) -> 
 
 
 def test_text_that_is_not_unicode_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
-    a = _tone(tmp_path / "a.mp3", 440)
-    store = LocalStore(tmp_path / "home")
-    catalogue = Catalogue(store)
+    a, store, catalogue = _setup(tmp_path)
     with pytest.raises(InvalidInputError, match="title: not valid UTF-8"):
         register_master(store, catalogue, a, title="bad \udc80 title")
     with pytest.raises(InvalidInputError, match="episode id: not valid UTF-8"):
         register_master(store, catalogue, a, title="Fine", episode_id="\udcff")
-    assert catalogue.episodes() == [] and store.list_keys("masters") == []
+    _assert_nothing_stored(store, catalogue)
 
 
 def test_undo_registration_takes_back_the_row_and_the_master(tmp_path: Path) -> None:
     from media_platform.ingest.register import undo_registration
 
-    a = _tone(tmp_path / "a.mp3", 440)
-    store = LocalStore(tmp_path / "home")
-    catalogue = Catalogue(store)
+    a, store, catalogue = _setup(tmp_path)
     reg = register_master(store, catalogue, a, title="Undone")
     again = register_master(store, catalogue, a, title="Undone")
     assert not undo_registration(store, catalogue, again)  # it created nothing
     assert catalogue.get(reg.episode.partition_key) is not None
     assert undo_registration(store, catalogue, reg)
-    assert catalogue.episodes() == [] and store.list_keys("masters") == []
+    _assert_nothing_stored(store, catalogue)
     assert register_master(store, catalogue, a, title="Undone").created

@@ -16,30 +16,40 @@ VERSION_TABLE = "catalogue_alembic_version"
 
 KEY_TYPE = sa.String().with_variant(sa.String(collation="C"), "postgresql")
 
+
+def layout_0001(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """The tables of schema revision 0001, frozen: migration ``0001`` creates exactly these.
+
+    A later layout is a new function and a new migration; this one is never edited, so the
+    migration keeps creating what it created when it shipped.
+    """
+    episodes = sa.Table(
+        "catalogue_episodes",
+        metadata,
+        sa.Column("partition_key", KEY_TYPE, primary_key=True),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("episode_id", sa.Text),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("master_uri", sa.Text, nullable=False),
+        sa.Column("master_key", sa.Text, nullable=False),
+        sa.Column("content_hash", sa.String(128)),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("licence_json", sa.Text, nullable=False),
+        sa.Column("metadata_json", sa.Text, nullable=False),
+        sa.Column("ingested_at", sa.String(40), nullable=False),
+        sa.Column("updated_at", sa.String(40), nullable=False),
+        sa.Index("catalogue_episodes_content_hash", "content_hash", unique=True),
+    )
+    # facts about the catalogue itself, e.g. ``legacy_import:<uri>`` once a Parquet file is imported
+    meta = sa.Table(
+        "catalogue_meta",
+        metadata,
+        sa.Column("name", KEY_TYPE, primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    return episodes, meta
+
+
+#: The current layout (the newest migration's).
 metadata = sa.MetaData()
-
-episodes = sa.Table(
-    "catalogue_episodes",
-    metadata,
-    sa.Column("partition_key", KEY_TYPE, primary_key=True),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("episode_id", sa.Text),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("master_uri", sa.Text, nullable=False),
-    sa.Column("master_key", sa.Text, nullable=False),
-    sa.Column("content_hash", sa.String(128)),
-    sa.Column("source", sa.String(16), nullable=False),
-    sa.Column("licence_json", sa.Text, nullable=False),
-    sa.Column("metadata_json", sa.Text, nullable=False),
-    sa.Column("ingested_at", sa.String(40), nullable=False),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-    sa.Index("catalogue_episodes_content_hash", "content_hash", unique=True),
-)
-
-#: Facts about the catalogue itself, e.g. ``legacy_import:<uri>`` once a Parquet file is imported.
-meta = sa.Table(
-    "catalogue_meta",
-    metadata,
-    sa.Column("name", KEY_TYPE, primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
+episodes, meta = layout_0001(metadata)
