@@ -5,10 +5,13 @@ Loaded by ``workspace.yaml`` (``dagster dev``) and by the ``media-platform`` com
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import dagster as dg
 
 from assets import ALL_ASSET_MODULES
-from resources import resources_from_env
+from resources import initialized, resources_from_env
 from resources.partitions import EPISODE_JOB_NAME, episodes_partitions
 from sensors import ALL_SENSORS
 
@@ -34,12 +37,8 @@ defs = dg.Definitions(
 
 
 # --- Programmatic interface used by the ``media-platform`` command-line tool -------------------
-# (kept here so that the domain package ``media_platform`` never imports Dagster)
-
-
-def get_instance() -> dg.DagsterInstance:
-    """The Dagster instance of ``$DAGSTER_HOME`` (the one ``dagster dev`` serves)."""
-    return dg.DagsterInstance.get()
+# (kept here so that the domain package ``media_platform`` never imports the Dagster layer; the
+# tool loads this file with Dagster's own loader, like ``workspace.yaml`` does)
 
 
 def episode_partitions(instance: dg.DagsterInstance) -> list[str]:
@@ -62,24 +61,50 @@ def asset_names() -> list[str]:
     return [key.to_user_string() for key in graph.toposorted_asset_keys if key in episode_keys]
 
 
-def resolve_selection(selection: list[str] | None) -> list[dg.AssetKey] | None:
-    """Asset names to keys; ``+name`` adds its upstream assets, ``name+`` its downstream."""
-    if not selection:
-        return None
-    known = set(asset_names())
-    chosen: dg.AssetSelection | None = None
-    for item in selection:
-        name = item.strip("+")
-        if name not in known:
-            raise KeyError(f"unknown asset {name!r}; known: {', '.join(sorted(known))}")
-        sel = dg.AssetSelection.assets(name)
-        if item.startswith("+"):
-            sel = sel.upstream()
-        if item.endswith("+"):
-            sel = sel.downstream()
-        chosen = sel if chosen is None else chosen | sel
-    assert chosen is not None
-    return sorted(chosen.resolve(defs.resolve_asset_graph()), key=lambda k: k.to_user_string())
+class SelectionError(ValueError):
+    """A ``--select`` string Dagster cannot parse, or one naming no episode asset."""
+
+
+def resolve_selection(selection: list[str] | None) -> tuple[list[dg.AssetKey] | None, list[dg.AssetKey]]:
+    """Parse asset selection strings with Dagster's own parser, as ``dagster asset materialize
+    --select`` does (comma-separated clauses, each in the UI's selection syntax: ``*preview``,
+    ``+key:preview``, ``preview+``, ``group:video``, ``key:shots or key:keyframes``...).
+
+    Returns the chosen episode assets (None for the whole job) and the selected assets that are
+    not part of an episode run (the catalogue, the trained models), left out.
+
+    Raises:
+        SelectionError: the selection cannot be parsed, names an unknown asset, or selects no
+            episode asset.
+    """
+    clauses = [c.strip() for item in (selection or []) for c in item.split(",") if c.strip()]
+    if not clauses:
+        return None, []
+    graph = defs.resolve_asset_graph()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)  # the parser's own use of beta params
+            keys = dg.AssetSelection.from_coercible(clauses).resolve(graph)
+    except dg.DagsterInvalidSubsetError as exc:
+        unknown = re.findall(r"\['([^]]*)'\]", str(exc))
+        raise SelectionError(f"unknown asset {', '.join(unknown) or str(exc)}; assets: "
+                             f"{', '.join(asset_names())}") from None
+    except dg.DagsterError as exc:
+        raise SelectionError(str(exc)) from None
+    episode = EPISODE_ASSETS.resolve(graph)
+    chosen = sorted(keys & episode, key=lambda k: k.to_user_string())
+    left_out = sorted(keys - episode, key=lambda k: k.to_user_string())
+    if not chosen:
+        raise SelectionError(
+            f"{', '.join(clauses)!r} selects no episode asset; episode assets: {', '.join(asset_names())}"
+        )
+    return chosen, left_out
+
+
+def resource(name: str) -> dg.ConfigurableResource:
+    """A resource of the code location with its configuration resolved as in a run (secrets
+    read through ``dg.EnvVar``), for the command-line tool."""
+    return initialized(defs.resources[name])
 
 
 def step_count(asset_keys: list[dg.AssetKey] | None) -> int:

@@ -8,7 +8,6 @@ server, CUDA), chosen by configuration or environment variables; secrets come th
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from media_platform.config import media_home
 from media_platform.search.edge import EmbeddedQdrantIndex
 from media_platform.search.index import VectorIndex
 from media_platform.search.qdrant_server import QdrantServerIndex
+from media_platform.settings import get_settings
 from media_platform.storage import LocalStore, S3Store, Store
 from media_platform.video.clip import ClipEncoder, ClipModelSpec
 
@@ -116,9 +116,7 @@ class VectorIndexResource(dg.ConfigurableResource):
     def resolved_embedded_path(self) -> str:
         if self.embedded_path:
             return self.embedded_path
-        home = media_home()
-        base = Path("~/.media-platform").expanduser() if home.startswith("s3://") else Path(home)
-        return str(base / "vector_index")
+        return str(get_settings().local_home / "vector_index")
 
 
 @lru_cache(maxsize=2)
@@ -157,51 +155,52 @@ class TranscriberResource(dg.ConfigurableResource):
         )
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name, "").strip()
-    return value or None
+def _secret(name: str) -> dg.EnvVar | None:
+    """``dg.EnvVar(name)`` when the variable is set: Dagster resolves it when it initializes the
+    resource (in a run, a sensor, or :func:`initialized`), so the secret never enters run config."""
+    return dg.EnvVar(name) if dg.EnvVar(name).get_value() else None
 
 
 def resources_from_env() -> dict[str, dg.ConfigurableResource]:
-    """The resources, configured from environment variables (all optional):
+    """The resources, configured from the platform's settings (``get_settings()``: every
+    variable is optional):
 
     - ``MEDIA_PLATFORM_HOME``: local folder or ``s3://bucket/prefix``; with S3 also
-      ``MEDIA_PLATFORM_S3_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ACCESS_KEY_ID``,
-      ``AWS_SECRET_ACCESS_KEY`` (read through ``dg.EnvVar``).
+      ``MEDIA_PLATFORM_S3_ENDPOINT_URL`` and ``AWS_REGION``; the credentials
+      ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` are secrets, read through ``dg.EnvVar``.
     - ``MEDIA_PLATFORM_CLIP_MODEL``, ``MEDIA_PLATFORM_CLIP_PRETRAINED``,
       ``MEDIA_PLATFORM_CLIP_CHECKPOINT``, ``MEDIA_PLATFORM_CLIP_MODEL_CONFIG``,
       ``MEDIA_PLATFORM_DEVICE`` (auto, cpu, cuda).
-    - ``MEDIA_PLATFORM_QDRANT_URL``, ``MEDIA_PLATFORM_QDRANT_API_KEY``.
+    - ``MEDIA_PLATFORM_QDRANT_URL``; its secret ``MEDIA_PLATFORM_QDRANT_API_KEY`` (``dg.EnvVar``).
     - ``MEDIA_PLATFORM_WHISPER_BACKEND`` (faster-whisper, openai-whisper),
       ``MEDIA_PLATFORM_WHISPER_MODEL`` (name or local path).
     """
-    root = media_home()
-    if root.startswith("s3://"):
+    settings = get_settings()
+    if settings.home_is_s3:
         storage = MediaStorage(
-            root=root,
-            s3_endpoint_url=_env("MEDIA_PLATFORM_S3_ENDPOINT_URL"),
-            s3_region=_env("AWS_REGION"),
-            aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID") if _env("AWS_ACCESS_KEY_ID") else None,
-            aws_secret_access_key=(
-                dg.EnvVar("AWS_SECRET_ACCESS_KEY") if _env("AWS_SECRET_ACCESS_KEY") else None
-            ),
+            root=settings.media_home,
+            s3_endpoint_url=settings.s3_endpoint_url or None,
+            s3_region=settings.aws_region or None,
+            aws_access_key_id=_secret("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=_secret("AWS_SECRET_ACCESS_KEY"),
         )
     else:
-        storage = MediaStorage(root=root)
+        storage = MediaStorage(root=settings.media_home)
     clip = ClipEncoderResource(
-        model_name=_env("MEDIA_PLATFORM_CLIP_MODEL") or "ViT-B-32",
-        pretrained=_env("MEDIA_PLATFORM_CLIP_PRETRAINED") or "laion2b_s34b_b79k",
-        checkpoint_path=_env("MEDIA_PLATFORM_CLIP_CHECKPOINT"),
-        model_config_path=_env("MEDIA_PLATFORM_CLIP_MODEL_CONFIG"),
-        device=_env("MEDIA_PLATFORM_DEVICE") or "auto",
+        model_name=settings.clip_model,
+        pretrained=settings.clip_pretrained,
+        checkpoint_path=settings.clip_checkpoint or None,
+        model_config_path=settings.clip_model_config or None,
+        device=settings.device,
     )
-    index = VectorIndexResource(
-        url=_env("MEDIA_PLATFORM_QDRANT_URL"),
-        api_key=dg.EnvVar("MEDIA_PLATFORM_QDRANT_API_KEY") if _env("MEDIA_PLATFORM_QDRANT_API_KEY") else None,
-    )
+    index = VectorIndexResource(url=settings.qdrant_url or None, api_key=_secret("MEDIA_PLATFORM_QDRANT_API_KEY"))
     transcriber = TranscriberResource(
-        backend=_env("MEDIA_PLATFORM_WHISPER_BACKEND") or "faster-whisper",
-        model=_env("MEDIA_PLATFORM_WHISPER_MODEL") or "tiny.en",
-        device=_env("MEDIA_PLATFORM_DEVICE") or "auto",
+        backend=settings.whisper_backend, model=settings.whisper_model, device=settings.device
     )
     return {"storage": storage, "clip": clip, "vector_index": index, "transcriber": transcriber}
+
+
+def initialized(resource: dg.ConfigurableResource) -> dg.ConfigurableResource:
+    """``resource`` with its configuration resolved as Dagster does in a run (``dg.EnvVar``
+    secrets read from the environment): for callers outside a run, such as the CLI."""
+    return resource.process_config_and_initialize()

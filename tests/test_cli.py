@@ -96,3 +96,88 @@ def test_bad_input_exits_with_clear_errors(cli_env, tmp_path: Path) -> None:
         result = cli(cli_env, *args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert message in result.stderr, (args, result.stderr)
+
+
+def _cli_bytes(env: dict[str, str], *args: str | bytes) -> subprocess.CompletedProcess[str]:
+    """Run the tool with raw byte arguments (what a shell passes for a non-UTF-8 file name)."""
+    argv = [b"media-platform", b"--no-progress", *(a if isinstance(a, bytes) else a.encode() for a in args)]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, errors="replace", timeout=300, check=False)
+
+
+def test_text_that_is_not_unicode_is_refused_at_the_door(cli_env, shared_media: Path, tmp_path: Path) -> None:
+    """A file name whose bytes are not UTF-8 (a real file on disk), and such bytes in a title, an
+    episode id or a partition argument: ``error: <input>: <problem>``, exit 2, no traceback,
+    nothing stored."""
+    folder = os.fsencode(tmp_path)
+    bad_name = folder + b"/clip-\xff\xfe.wav"
+    with open(bad_name, "wb") as fh:
+        fh.write((shared_media / "audio/picovoice/test.wav").read_bytes())
+    good = tmp_path / "good.wav"
+    good.write_bytes((shared_media / "audio/picovoice/test.wav").read_bytes())
+    before = cli(cli_env, "list", "--json")
+    cases = [
+        ((bad_name, b"--title", b"Fine"), "clip-\\xff\\xfe.wav: not valid UTF-8 text"),
+        ((os.fsencode(good), b"--title", b"Bad \xff title"), "--title: not valid UTF-8 text"),
+        ((os.fsencode(good), b"--title", b"Fine", b"--episode", b"e\xed\xa0\x80"), "--episode: not valid UTF-8 text"),
+    ]
+    for args, message in cases:
+        result = _cli_bytes(cli_env, b"ingest", *args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert result.stderr.strip() == f"error: {message}" or result.stderr.strip().endswith(message), result.stderr
+        assert "Traceback" not in result.stderr
+    for args, message in [((b"run", b"ep-\xff"), "partition: not valid UTF-8 text"),
+                          ((b"search", b"a \xff car"), "the search text: not valid UTF-8 text")]:
+        result = _cli_bytes(cli_env, *args)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert cli(cli_env, "list", "--json").stdout == before.stdout  # nothing was registered
+
+
+def test_retried_subtitles_after_a_bad_sidecar_are_attached(cli_env, shared_media: Path, tmp_path: Path) -> None:
+    """A bad subtitle is refused before anything is registered; the retry with a good one
+    ingests the episode with it. An episode ingested without subtitles gets them from a later
+    ingest of the same content (it used to say "nothing to do")."""
+    jfk = shared_media / "audio/whisper_jfk"
+    wav = tmp_path / "jfk.wav"  # content of its own (the FLAC is ingested by another test)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(jfk / "jfk.flac"), str(wav)], check=True)
+    bad = tmp_path / "bad.srt"
+    bad.write_bytes(b"\x00\x01 not subtitles \xff" * 20)
+    first = cli(cli_env, "ingest", str(wav), "--title", "JFK Retry", "--subtitles", str(bad))
+    assert first.returncode == 2 and "bad.srt" in first.stderr, first.stderr
+    assert "JFK Retry" not in cli(cli_env, "list", "--json").stdout
+    retry = cli(cli_env, "ingest", str(wav), "--title", "JFK Retry", "--subtitles", str(jfk / "jfk.srt"), "--json")
+    assert retry.returncode == 0, retry.stderr
+    result = json.loads(retry.stdout.strip().splitlines()[-1])
+    assert result["created"] and result["subtitles_attached"]
+    [master] = json.loads(cli(cli_env, "show", result["partition_key"], "master", "--json").stdout)
+    assert master["metadata"]["subtitle_key"].endswith("subtitle.srt")
+
+    wav = tmp_path / "later.wav"
+    wav.write_bytes((shared_media / "audio/picovoice/test.wav").read_bytes())
+    plain = json.loads(cli(cli_env, "ingest", str(wav), "--title", "Later Subs", "--json").stdout.strip().splitlines()[-1])
+    assert plain["created"] and not plain["subtitles_attached"]
+    later = cli(cli_env, "ingest", str(wav), "--title", "Later Subs", "--subtitles", str(jfk / "jfk.srt"), "--json")
+    assert later.returncode == 0, later.stderr
+    assert "attached the subtitles" in later.stdout
+    [master] = json.loads(cli(cli_env, "show", plain["partition_key"], "master", "--json").stdout)
+    assert master["metadata"]["subtitle_key"].endswith("subtitle.srt")
+
+
+def test_select_uses_dagsters_selection_syntax(cli_env, shared_media: Path, tmp_path: Path) -> None:
+    """``--select`` means what it means in the UI and in ``dagster asset materialize``."""
+    clip = tmp_path / "counter.mp4"
+    clip.write_bytes((shared_media / "video/pyscenedetect/counter.mp4").read_bytes())
+    ingest = cli(cli_env, "ingest", str(clip), "--title", "Select Syntax", "--json")
+    key = json.loads(ingest.stdout.strip().splitlines()[-1])["partition_key"]
+
+    def steps(*select: str) -> list[str]:
+        result = cli(cli_env, "run", key, *(a for s in select for a in ("--select", s)))
+        assert result.returncode == 0, result.stderr
+        return [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+
+    assert steps("*shots") == ["master", "media_probe", "shots", "shots_shots_tile_duration"]
+    mixed = steps("shots,key:keyframes", "master")
+    assert {"master", "shots", "keyframes"} <= set(mixed) and "media_probe" not in mixed, mixed
+    for bad, message in [("nosuch", "--select: unknown asset nosuch"), ("(((", "--select: Invalid selection"),
+                         ("group:models", "--select: 'group:models' selects no episode asset")]:
+        result = cli(cli_env, "run", key, "--select", bad)
+        assert result.returncode == 2 and f"error: {message}" in result.stderr, result.stderr

@@ -1,4 +1,4 @@
-"""Read an episode's stored outputs back as rows (what ``media-platform show`` prints)."""
+"""`media-platform show`: an episode's stored outputs read back as rows."""
 
 from __future__ import annotations
 

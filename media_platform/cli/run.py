@@ -1,0 +1,87 @@
+"""``media-platform run``: materialize an episode's assets through Dagster, in this process,
+recorded in the instance of ``$DAGSTER_HOME`` so the run shows in the UI.
+
+``--select`` is parsed by Dagster's own parser, as ``dagster asset materialize --select`` does,
+so a string means the same here, there and in the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import uuid
+from typing import Any
+
+from tqdm import tqdm
+
+from media_platform.catalogue import Catalogue
+from media_platform.cli.code_location import load_code_location, open_instance, open_store
+from media_platform.cli.inputs import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    CliError,
+    check_partition,
+    check_text,
+)
+
+
+def require_known_partition(partition: str) -> None:
+    check_partition(partition)
+    if Catalogue(open_store()).get(partition) is None:
+        raise CliError(f"unknown partition {partition!r} (see `media-platform list`)")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    for value in args.select or []:
+        check_text(value, "--select")
+    require_known_partition(args.partition)
+    code = load_code_location()
+    try:
+        keys, left_out = code.resolve_selection(args.select)
+    except code.SelectionError as exc:
+        raise CliError(f"--select: {exc}") from exc
+    if left_out:
+        names = ", ".join(k.to_user_string() for k in left_out)
+        print(f"note: --select: not part of an episode run, left out: {names}", file=sys.stderr)
+    instance = open_instance()
+    code.add_episode_partition(instance, args.partition)
+    run_id = str(uuid.uuid4())
+    total = code.step_count(keys)
+    outcome: dict[str, Any] = {}
+
+    def _run() -> None:
+        try:
+            outcome["result"] = code.materialize_partition(
+                instance, args.partition, keys, run_id, log_level="DEBUG" if args.verbose else "WARNING"
+            )
+        except Exception as exc:  # surfaced below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=_run, daemon=True)
+    thread.start()
+    seen = 0
+    with tqdm(total=total, unit="asset", desc=f"run {args.partition}", disable=not args.progress) as bar:
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+            events = code.run_step_events(instance, run_id)
+            if len(events) > seen:
+                for step, kind, _ in events[seen:]:
+                    bar.set_postfix_str(f"{step}: {kind.removeprefix('STEP_').lower()}")
+                bar.update(min(len(events), total) - min(seen, total))
+                seen = len(events)
+        bar.update(max(0, total - bar.n))
+    if "error" in outcome:
+        print(f"error: run {run_id} could not execute: {outcome['error']}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    events = code.run_step_events(instance, run_id)
+    failures = [(step, msg) for step, kind, msg in events if kind == "STEP_FAILURE"]
+    for step, kind, _ in events:
+        print(f"  {step:<24} {kind.removeprefix('STEP_').lower()}")
+    if failures or not outcome["result"].success:
+        for step, msg in failures:
+            print(f"error: {step} failed for {args.partition}: {msg}", file=sys.stderr)
+        print(f"run {run_id} failed", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(f"run {run_id} succeeded for partition {args.partition!r}")
+    return EXIT_OK
