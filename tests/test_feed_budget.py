@@ -9,6 +9,7 @@ import json
 import time
 
 import dagster as dg
+import pytest
 
 from media_platform.ingest.feeds import feed_id
 from sensors.rss import decode_rss_cursor
@@ -176,3 +177,16 @@ def test_previous_cursor_layout_is_read_once(harness: Harness) -> None:
     assert result.run_requests == [] and server.routes["/show.xml"].hits == 1
     assert "token" not in str(result.cursor) and json.loads(result.cursor)["v"] == 2
     assert decode_rss_cursor(result.cursor).states[feed_id(url)].etag == '"v1"'
+
+
+def test_sensor_never_turns_an_internal_response_into_rows(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the opt-in, a feed on 127.0.0.1 is refused before any request: no row, no run."""
+    monkeypatch.delenv("MEDIA_PLATFORM_ALLOW_PRIVATE_URLS", raising=False)
+    harness.server.routes["/internal.xml"] = Route(body=_feed("Internal"), content_type=RSS_TYPE)
+    harness.write_feeds([{"url": harness.server.url("/internal.xml"), "title": "Internal"}])
+    result = harness.tick()
+    assert result.run_requests == [] and harness.catalogue().episodes() == []
+    assert harness.server.routes["/internal.xml"].hits == 0
+    assert any("feed not fetched" in m and "internal address" in m for m in harness.warnings())
