@@ -565,3 +565,45 @@ def test_fetch_redirect_to_file_refused(http_server: LocalServer) -> None:
 def test_fetch_connection_refused() -> None:
     with pytest.raises(FeedError, match="request failed"):
         fetch_feed("http://127.0.0.1:9/feed", timeout=2, max_bytes=1000)
+
+
+# ------------------------------------------------------------------------------------------
+# Parsing under a hard deadline (worker process)
+
+
+def test_parse_within_gives_what_parse_feed_gives(shared_media: Path) -> None:
+    from media_platform.ingest.deadline import Deadline
+    from media_platform.ingest.feeds import FeedSecurityError, parse_feed_within
+
+    for path in (
+        shared_media / RSS / "real_feed_99pi" / "99percentinvisible.xml",
+        shared_media / RSS / "podcast_namespace" / "example.xml",
+    ):
+        body = path.read_bytes()
+        url = "https://feeds.example.com/show.xml"
+        assert parse_feed_within(body, url, Deadline(30)) == parse_feed(body, url)
+    laughs = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "a">]><rss>&a;</rss>'
+    with pytest.raises(FeedSecurityError, match="unsafe XML"):
+        parse_feed_within(laughs, "https://feeds.example.com/x.xml?token=s3cret", Deadline(30))
+
+
+def test_parse_within_stops_a_parse_at_the_deadline() -> None:
+    """A million empty elements in one item cost feedparser half a minute; the worker is killed
+    at the deadline and the next parse gets a fresh one."""
+    from media_platform.ingest.deadline import Deadline
+    from media_platform.ingest.feeds import FeedTimeoutError, parse_feed_within
+
+    heavy = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>p</title><item><title>p</title>'
+        b'<enclosure url="http://e.org/m.mp3" type="audio/mpeg"/>' + b"<x/>" * 1_000_000
+        + b"</item></channel></rss>"
+    )
+    parse_feed_within(b"<rss version='2.0'><channel><title>warm</title></channel></rss>",
+                      "https://e.org/f", Deadline(60))  # start the worker outside the timing
+    started = time.monotonic()
+    with pytest.raises(FeedTimeoutError, match="longer than the feed's limit of 1.5 s"):
+        parse_feed_within(heavy, "https://e.org/f", Deadline(1.5))
+    assert time.monotonic() - started < 3.0
+    small = b"<rss version='2.0'><channel><title>t</title><item><title>a</title><guid>1</guid>" \
+            b"<enclosure url='http://e.org/a.mp3' type='audio/mpeg'/></item></channel></rss>"
+    assert len(parse_feed_within(small, "https://e.org/f", Deadline(30)).items) == 1

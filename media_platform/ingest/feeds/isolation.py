@@ -15,8 +15,8 @@ against the caller's deadline.
 from __future__ import annotations
 
 import atexit
+import json
 import os
-import pickle
 import selectors
 import subprocess
 import sys
@@ -32,7 +32,8 @@ from media_platform.ingest.feeds.errors import (
     FeedSecurityError,
     FeedTimeoutError,
 )
-from media_platform.ingest.feeds.model import ParsedFeed
+from media_platform.ingest.feeds.model import ParsedFeed, parsed_feed_from_dict
+from media_platform.ingest.feeds.worker import HEADER_BYTES, encode_request
 
 _WORKER_MODULE = "media_platform.ingest.feeds.worker"
 _ERRORS: dict[str, type[FeedError]] = {
@@ -40,7 +41,7 @@ _ERRORS: dict[str, type[FeedError]] = {
     "FeedParseError": FeedParseError,
     "FeedTimeoutError": FeedTimeoutError,
 }
-_HEADER = 8
+_HEADER = HEADER_BYTES
 _STARTUP_S = 60.0
 
 
@@ -132,7 +133,7 @@ def parse_feed_within(body: bytes, base_url: str, deadline: Deadline) -> ParsedF
     if not _lock.acquire(timeout=deadline.remaining()):
         raise FeedTimeoutError(base_url, f"no parser free within {limit}")
     try:
-        payload = pickle.dumps((bytes(body), base_url))
+        payload = encode_request(body, base_url)
         reply = None
         for _attempt in range(2):  # a worker that died since its last use is replaced once
             if _worker is None or not _worker.alive():
@@ -152,9 +153,14 @@ def parse_feed_within(body: bytes, base_url: str, deadline: Deadline) -> ParsedF
             raise FeedTimeoutError(base_url, f"parsing took longer than {limit}")
     finally:
         _lock.release()
-    message: tuple[Any, ...] = pickle.loads(reply)  # our own worker's reply
-    if message[0] == "ok":
-        return message[1]
-    if message[0] == "invalid":
-        raise InvalidInputError(message[1])
-    raise _ERRORS.get(message[1], FeedParseError)(base_url, message[2])
+    try:
+        message: dict[str, Any] = json.loads(reply)
+        if message["status"] == "ok":
+            return parsed_feed_from_dict(message["feed"])
+        if message["status"] == "invalid":
+            raise InvalidInputError(str(message["message"]))
+        error = _ERRORS.get(str(message["kind"]), FeedParseError)
+        problem = str(message["problem"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FeedParseError(base_url, f"parser process gave no usable answer: {exc}") from None
+    raise error(base_url, problem)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 ItemType = Literal["full", "trailer", "bonus"]
 
@@ -88,3 +88,23 @@ class ParsedFeed:
     skipped: tuple[SkippedItem, ...] = ()
     bozo_reason: str | None = None
     version: str = ""
+
+
+
+def parsed_feed_from_dict(raw: dict[str, Any]) -> ParsedFeed:
+    """A :class:`ParsedFeed` from ``dataclasses.asdict`` output that went through JSON (how the
+    parser process hands its result back: data, never code).
+
+    Raises:
+        ValueError: not the fields of a parsed feed.
+    """
+    try:
+        fields = dict(raw)
+        items = tuple(
+            FeedItem(**{**item, "transcript_urls": tuple(tuple(t) for t in item["transcript_urls"])})
+            for item in fields.pop("items")
+        )
+        skipped = tuple(SkippedItem(**s) for s in fields.pop("skipped"))
+        return ParsedFeed(**fields, items=items, skipped=skipped)
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"not a parsed feed: {exc}") from None
