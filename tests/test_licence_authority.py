@@ -16,7 +16,12 @@ import yaml
 from media_platform.errors import InvalidInputError
 from media_platform.ingest.feeds import FeedConfig, FeedItem
 from media_platform.ingest.rss_episodes import rss_licence, rss_partition_key
-from media_platform.licences import PRESETS, load_catalogue, recognise_licence_string, resolve_licence
+from media_platform.licences import (
+    PRESETS,
+    load_catalogue,
+    recognise_licence_string,
+    resolve_licence,
+)
 
 FEED = FeedConfig(url="https://feeds.example.org/show.xml", title="Restricted Show")
 

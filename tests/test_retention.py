@@ -29,9 +29,7 @@ from media_platform.search.index import IndexPoint, shot_point_id
 from media_platform.storage import LocalStore
 
 TODAY = dt.date(2026, 3, 1)
-# The preview asset's outputs, when layout.ASSET_OUTPUTS does not name them (yet).
-OUTPUTS = {**ASSET_OUTPUTS}
-OUTPUTS.setdefault("preview", ("preview.mp4", "preview.json"))
+OUTPUTS = ASSET_OUTPUTS
 
 
 def _episode(key: str, licence: dict, source: str = "upload", **metadata) -> Episode:
@@ -118,7 +116,7 @@ def test_licence_in_force_follows_the_operator_file_and_keeps_the_claims() -> No
 
 def test_expired_licence_outputs_removed_allowed_kept(world) -> None:
     store, catalogue, index, files = world
-    before = compliance_violations(store, index, catalogue.episodes(), TODAY, asset_outputs=OUTPUTS)
+    before = compliance_violations(store, index, catalogue.episodes(), TODAY)
     assert any(v.startswith("expired-title: shots holds") for v in before)
     assert any(v.startswith("expired-title: shot_index holds 3 index point") for v in before)
     assert any(v.startswith("nd-title: preview holds") for v in before)
@@ -127,7 +125,7 @@ def test_expired_licence_outputs_removed_allowed_kept(world) -> None:
 
     licence = licence_of(catalogue.get("expired-title"))
     result = remove_forbidden_outputs(
-        store, index, "expired-title", licence, TODAY, catalogue=catalogue, asset_outputs=OUTPUTS
+        store, index, "expired-title", licence, TODAY, catalogue=catalogue
     )
     forbidden = {a for a in OUTPUTS if a not in ("master", "media_probe")}
     assert set(result.removed_assets) == forbidden
@@ -147,7 +145,7 @@ def test_expired_licence_outputs_removed_allowed_kept(world) -> None:
 
     # idempotent: nothing left to remove, the catalogue row is not rewritten
     again = remove_forbidden_outputs(
-        store, index, "expired-title", licence, TODAY, catalogue=catalogue, asset_outputs=OUTPUTS
+        store, index, "expired-title", licence, TODAY, catalogue=catalogue
     )
     assert not again.changed and again.removed_assets == []
     assert catalogue.get("expired-title").updated_at == row.updated_at
@@ -157,7 +155,7 @@ def test_no_derivatives_loses_preview_keeps_analysis(world) -> None:
     store, catalogue, index, files = world
     licence = licence_of(catalogue.get("nd-title"))
     result = remove_forbidden_outputs(
-        store, index, "nd-title", licence, TODAY, catalogue=catalogue, asset_outputs=OUTPUTS
+        store, index, "nd-title", licence, TODAY, catalogue=catalogue
     )
     assert result.removed_assets == ["preview"] and result.index_points_removed == 0
     for asset, keys in files["nd-title"].items():
@@ -173,9 +171,9 @@ def test_compliance_clean_after_removal(world) -> None:
     for episode in catalogue.episodes():
         remove_forbidden_outputs(
             store, index, episode.partition_key, licence_of(episode), TODAY,
-            catalogue=catalogue, asset_outputs=OUTPUTS,
+            catalogue=catalogue,
         )
-    assert compliance_violations(store, index, catalogue.episodes(), TODAY, asset_outputs=OUTPUTS) == []
+    assert compliance_violations(store, index, catalogue.episodes(), TODAY) == []
     # the hand-ingested title ({} = no restrictions) kept everything
     assert store.exists("episodes/cli-title/shots.parquet") and index.count("cli-title") == 3
 

@@ -165,14 +165,6 @@ def intersect(a: Licence, b: Licence) -> Licence:
     return replace(out, identifier=f"{a.identifier or a.source}+restricted")
 
 
-def intersect_all(first: Licence, others: Iterable[Licence]) -> Licence:
-    """``first`` restricted by each of ``others`` in turn (see :func:`intersect`)."""
-    out = first
-    for other in others:
-        out = intersect(out, other)
-    return out
-
-
 def operator_entry(entries: Mapping[str, Licence], keys: Iterable[str | None]) -> Licence | None:
     """The operator's licence for a title looked up under several keys (the partition key, the
     feed's or landing zone's own key, a title a publisher or uploader wrote...): every matching

@@ -24,7 +24,7 @@ the registry of per-episode outputs (:mod:`media_platform.layout`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,14 +82,12 @@ def forbidden_outputs(
     partition_key: str,
     licence: Licence,
     today: dt.date,
-    *,
-    asset_outputs: Mapping[str, Sequence[str]] | None = None,
 ) -> ForbiddenOutputs:
     """The stored outputs (and index points) of ``partition_key`` that ``licence`` forbids today.
 
     Keys also owned by an allowed asset are not listed. ``index`` may be None (no index).
     """
-    outputs = ASSET_OUTPUTS if asset_outputs is None else asset_outputs
+    outputs = ASSET_OUTPUTS
     reasons = {name: r for name in outputs if (r := refusal_reason(licence, name, today))}
     allowed_keys: set[str] = set()
     for name, names in outputs.items():
@@ -159,7 +157,6 @@ def remove_forbidden_outputs(
     today: dt.date,
     *,
     catalogue: Catalogue | None = None,
-    asset_outputs: Mapping[str, Sequence[str]] | None = None,
 ) -> RetentionResult:
     """Delete the outputs of ``partition_key`` that ``licence`` forbids today (see the module
     docstring) and record it in the catalogue (``catalogue`` defaults to the store's).
@@ -168,13 +165,10 @@ def remove_forbidden_outputs(
     ``removed_assets`` (sorted union with earlier removals), ``licence_status``,
     ``retention_checked`` (ISO date). Idempotent.
     """
-    found = forbidden_outputs(
-        store, index, partition_key, licence, today, asset_outputs=asset_outputs
-    )
-    outputs = ASSET_OUTPUTS if asset_outputs is None else asset_outputs
+    found = forbidden_outputs(store, index, partition_key, licence, today)
     removed: dict[str, list[str]] = {}
     for asset, keys in found.keys.items():
-        folders = [n for n in outputs[asset] if n.endswith("/")]
+        folders = [n for n in ASSET_OUTPUTS[asset] if n.endswith("/")]
         doomed = set(keys)
         for folder in folders:
             prefix = episode_key(partition_key, folder.rstrip("/"))
@@ -225,8 +219,6 @@ def compliance_violations(
     index: Any,
     episodes: Iterable[Episode],
     today: dt.date,
-    *,
-    asset_outputs: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
     """One message per (partition, asset) holding an output its licence forbids today; an
     unreadable licence is a violation too. Changes nothing."""
@@ -237,9 +229,7 @@ def compliance_violations(
         except InvalidInputError as exc:
             problems.append(str(exc))
             continue
-        found = forbidden_outputs(
-            store, index, episode.partition_key, licence, today, asset_outputs=asset_outputs
-        )
+        found = forbidden_outputs(store, index, episode.partition_key, licence, today)
         for asset, keys in found.keys.items():
             sample = ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
             problems.append(
