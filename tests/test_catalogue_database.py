@@ -257,3 +257,17 @@ def test_a_forked_child_uses_its_own_connections(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     cat.upsert(_episode("parent-again"))
     assert [e.partition_key for e in cat.episodes()] == ["child", "parent", "parent-again"]
+
+
+def test_where_the_database_is_by_default(tmp_path: Path, monkeypatch) -> None:
+    from media_platform.catalogue.database import catalogue_url
+    from media_platform.storage import S3Store
+
+    monkeypatch.delenv("MEDIA_PLATFORM_CATALOGUE_URL", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    assert catalogue_url(LocalStore(tmp_path / "home")) == f"sqlite:///{tmp_path / 'home' / SQLITE_KEY}"
+    # SQLite cannot live on S3: beside the Dagster instance, one file per bucket and prefix
+    first, other = catalogue_url(S3Store(None, "bucket", "a")), catalogue_url(S3Store(None, "bucket", "b"))
+    assert first.startswith(f"sqlite:///{tmp_path / 'dagster' / 'catalogue'}/s3-") and first != other
+    monkeypatch.setenv("MEDIA_PLATFORM_CATALOGUE_URL", "postgresql+psycopg://u@127.0.0.1/c")
+    assert catalogue_url(S3Store(None, "bucket", "a")) == "postgresql+psycopg://u@127.0.0.1/c"

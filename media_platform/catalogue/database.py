@@ -5,8 +5,9 @@ The URL is ``get_settings().catalogue_url`` (``MEDIA_PLATFORM_CATALOGUE_URL``) w
 ``postgresql+psycopg://user@host/db`` in production (it may be the database of Dagster's
 instance storage: every table is prefixed ``catalogue_``). Otherwise it is an SQLite file:
 ``catalogue/episodes.db`` under a local storage root, or, with an ``s3://`` root,
-``catalogue/s3-<hash of the root>.db`` under the local home (``~/.media-platform``), since SQLite
-cannot live on S3 (writers on several hosts then need the PostgreSQL URL).
+``catalogue/s3-<hash of the root>.db`` in the Dagster instance folder (``$DAGSTER_HOME``, whose
+storage holds the episode partitions that the rows pair with), since SQLite cannot live on S3
+(writers on several hosts then need the PostgreSQL URL).
 
 SQLite runs in WAL mode with a busy timeout; writers open their transaction with
 ``BEGIN IMMEDIATE`` so they queue for the write lock instead of failing half-way. Before the
@@ -52,7 +53,7 @@ def catalogue_url(store: Store) -> str:
         path = store.root / SQLITE_KEY
     else:
         identity = hashlib.sha256(store.uri("catalogue").encode()).hexdigest()[:16]
-        path = get_settings().local_home / "catalogue" / f"s3-{identity}.db"
+        path = get_settings().dagster_home / "catalogue" / f"s3-{identity}.db"
     return f"sqlite:///{path}"
 
 
