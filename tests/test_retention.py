@@ -292,3 +292,37 @@ def test_licence_expiry_sensor_with_a_broken_operator_catalogue(
         assert sensor(dg.build_sensor_context(instance=instance, resources=resources)) is None
     assert {e.partition_key: e.licence for e in catalogue.episodes()} == before
     assert not store.exists(files["expired-title"]["shots"][0])
+
+
+def test_licence_expiry_sensor_rewrites_rows_with_claims_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row that recorded its claims follows the operator's file both ways: narrowed by an
+    entry, widened again when the entry is widened, but never past its claims."""
+    import yaml
+
+    from resources import MediaStorage, VectorIndexResource
+    from sensors.licence_expiry import build_licence_expiry_sensor
+
+    store = LocalStore(tmp_path / "root")
+    catalogue = Catalogue(store)
+    nd = recognise_licence_string("cc-by-nd-4.0", source="feed")
+    ingest = resolve(operator=None, default=PRESETS["full"], claims=[nd])
+    catalogue.upsert(_episode("claimed", licence_record(ingest.licence), **ingest.metadata()))
+    licences = tmp_path / "licences.yaml"
+    monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
+    sensor = build_licence_expiry_sensor(today=lambda: TODAY)
+    resources = {
+        "storage": MediaStorage(root=str(store.root)),
+        "vector_index": VectorIndexResource(embedded_path=str(tmp_path / "index")),
+    }
+    with dg.instance_for_test() as instance:
+        licences.write_text(yaml.safe_dump({"licences": {"claimed": {"uses": ["analysis"]}}}))
+        sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert licence_of(catalogue.get("claimed")).uses == {"analysis"}
+        licences.write_text(yaml.safe_dump({"licences": {"claimed": {"identifier": "full"}}}))
+        sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        row = catalogue.get("claimed")
+        assert licence_of(row).uses == {"analysis", "search_indexing"}
+        assert row.licence["identifier"] == "cc-by-nd-4.0"
+        assert row.metadata["licence_claims"] == [licence_record(nd)]
