@@ -271,3 +271,14 @@ def test_where_the_database_is_by_default(tmp_path: Path, monkeypatch) -> None:
     assert first.startswith(f"sqlite:///{tmp_path / 'dagster' / 'catalogue'}/s3-") and first != other
     monkeypatch.setenv("MEDIA_PLATFORM_CATALOGUE_URL", "postgresql+psycopg://u@127.0.0.1/c")
     assert catalogue_url(S3Store(None, "bucket", "a")) == "postgresql+psycopg://u@127.0.0.1/c"
+
+
+def test_many_catalogues_in_one_process_keep_few_connections(tmp_path: Path) -> None:
+    from media_platform.catalogue import database
+
+    catalogues = [Catalogue(LocalStore(tmp_path / f"home-{i}")) for i in range(database.MAX_OPEN_DATABASES + 4)]
+    for i, cat in enumerate(catalogues):
+        cat.upsert(_episode(f"ep-{i}"))
+    assert len(database._DATABASES) <= database.MAX_OPEN_DATABASES
+    # the evicted ones still work (they reconnect)
+    assert [c.get(f"ep-{i}").partition_key for i, c in enumerate(catalogues)] == [f"ep-{i}" for i in range(len(catalogues))]

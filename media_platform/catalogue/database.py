@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -185,8 +186,11 @@ def _sqlite_events(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("catalogue_write") else "BEGIN")
 
 
-_DATABASES: dict[str, Database] = {}
+_DATABASES: OrderedDict[str, Database] = OrderedDict()
 _GUARD = threading.Lock()
+#: Databases kept open per process; the least recently opened beyond this give back their
+#: pooled connections (a Catalogue still holding one reconnects on its next call).
+MAX_OPEN_DATABASES = 16
 
 
 def open_database(url: str) -> Database:
@@ -201,6 +205,10 @@ def open_database(url: str) -> Database:
                 db.engine.dispose()
                 raise
             _DATABASES[url] = db
+        _DATABASES.move_to_end(url)
+        while len(_DATABASES) > MAX_OPEN_DATABASES:
+            _, evicted = _DATABASES.popitem(last=False)
+            evicted.engine.dispose()
         return db
 
 
