@@ -167,21 +167,25 @@ class Catalogue:
             PartitionKeyTakenError: the key holds other content (nothing is replaced; the
                 caller chooses another key).
         """
-        if episode.content_hash:
-            existing = self.find_by_hash(episode.content_hash)
-            if existing is not None:
-                return existing, False
-        now = _now()
-        row = replace(episode, ingested_at=now, updated_at=now)
-        try:
-            with self._db.errors(), self._db.writer.begin() as conn:
-                conn.execute(sa.insert(EPISODES).values(**row.to_row()))
-        except sa.exc.IntegrityError as exc:
-            problem = self._conflict(exc, episode)
-            if isinstance(problem, DuplicateContentError):
-                return problem.existing, False  # a concurrent ingest of the same content won
-            raise problem from None
-        return row, True
+        for attempt in range(3):
+            if episode.content_hash:
+                existing = self.find_by_hash(episode.content_hash)
+                if existing is not None:
+                    return existing, False
+            now = _now()
+            row = replace(episode, ingested_at=now, updated_at=now)
+            try:
+                with self._db.errors(), self._db.writer.begin() as conn:
+                    conn.execute(sa.insert(EPISODES).values(**row.to_row()))
+                return row, True
+            except sa.exc.IntegrityError as exc:
+                problem = self._conflict(exc, episode)
+                if isinstance(problem, DuplicateContentError):
+                    return problem.existing, False  # a concurrent ingest of the same content won
+                if isinstance(problem, PartitionKeyTakenError) or attempt == 2:
+                    raise problem from None
+                # the conflicting row went away meanwhile: try again
+        raise AssertionError("unreachable")
 
     def remove(self, partition_key: str, *, content_hash: str | None = None) -> bool:
         """Delete a row; with ``content_hash``, only if the row still holds that content.
