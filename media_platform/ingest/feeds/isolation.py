@@ -5,10 +5,10 @@ when the feed's deadline passes.
 feedparser cannot be interrupted, and hostile markup within the size cap can cost it tens of
 seconds (a million empty elements in one item, escaped HTML nested hundreds of thousands deep).
 A thread cannot be stopped and a signal only reaches the main thread, so the only bound that
-holds is a process. The worker is one long-lived ``python -m media_platform.ingest.feeds.worker``
-(started on first use, reused while it behaves, replaced after a kill), so one parse costs two
-pipe messages, not a new interpreter; its start-up (about a second) has its own limit and does
-not count against the feed's deadline. Requests are serialised; waiting for the worker counts
+holds is a process. The worker is one long-lived Python process running
+:func:`media_platform.ingest.feeds.worker.main` (started on first use, reused while it behaves,
+replaced after a kill), so one parse costs two pipe messages, not a new interpreter; its start-up
+(about a second) has its own limit and does not count against the feed's deadline. Requests are serialised; waiting for the worker counts
 against the caller's deadline.
 """
 
@@ -55,7 +55,7 @@ class _Worker:
             p for p in (str(package_root), env.get("PYTHONPATH", "")) if p
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", _WORKER_MODULE],
+            [sys.executable, "-c", f"from {_WORKER_MODULE} import main; main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
