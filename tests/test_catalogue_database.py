@@ -282,3 +282,20 @@ def test_many_catalogues_in_one_process_keep_few_connections(tmp_path: Path) -> 
     assert len(database._DATABASES) <= database.MAX_OPEN_DATABASES
     # the evicted ones still work (they reconnect)
     assert [c.get(f"ep-{i}").partition_key for i, c in enumerate(catalogues)] == [f"ep-{i}" for i in range(len(catalogues))]
+
+
+def test_the_episode_catalogue_asset_writes_the_analytics_export(tmp_path: Path) -> None:
+    import dagster as dg
+
+    from assets.catalogue import episode_catalogue
+    from resources import MediaStorage
+
+    store = LocalStore(tmp_path / "home")
+    for key in ("b", "a"):
+        Catalogue(store).upsert(_episode(key))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([episode_catalogue], instance=instance,
+                                resources={"storage": MediaStorage(root=str(store.root))})
+    metadata = result.asset_materializations_for_node("episode_catalogue")[0].metadata
+    assert metadata["episodes"].value == 2 and metadata["export"].value == store.uri(EXPORT_KEY)
+    assert pl.read_parquet(store.path(EXPORT_KEY))["partition_key"].to_list() == ["a", "b"]
