@@ -23,13 +23,13 @@ from media_platform.catalogue.episode import COLUMNS, Episode
 from media_platform.catalogue.errors import CatalogueError
 from media_platform.catalogue.schema import episodes as EPISODES
 from media_platform.catalogue.schema import meta as META
-from media_platform.config import CATALOGUE_KEY
 from media_platform.storage import LocalStore, Store
 
 if TYPE_CHECKING:
     from media_platform.catalogue.database import Database
 
-LEGACY_KEY = CATALOGUE_KEY
+#: Where the catalogue lived before the database (one Parquet table in the store).
+LEGACY_KEY = "catalogue/episodes.parquet"
 _CHECKED: set[tuple[str, str, int]] = set()
 
 
