@@ -163,3 +163,24 @@ def test_the_catalogue_shares_a_database_with_dagsters_storage(postgres, monkeyp
         tables = set(sa.inspect(conn).get_table_names())
     engine.dispose()
     assert tables == {"alembic_version", "runs", "catalogue_alembic_version", "catalogue_episodes", "catalogue_meta"}
+
+
+def test_concurrent_cli_ingests_with_a_postgresql_catalogue(postgres, tmp_path: Path) -> None:
+    import subprocess
+
+    url = postgres.create_database()
+    env = {**os.environ, "MEDIA_PLATFORM_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster"),
+           "MEDIA_PLATFORM_CATALOGUE_URL": url}
+    files = [_tone(tmp_path / f"{i}.mp3", 300 + 100 * i) for i in range(3)]
+    procs = [subprocess.Popen(["media-platform", "--no-progress", "ingest", str(f), "--title", "Same Title"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in files]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    listing = subprocess.run(["media-platform", "list"], env=env, capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0 and listing.stdout.count("Same Title") == 3, listing
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        hashes = set(conn.execute(sa.text("SELECT content_hash FROM catalogue_episodes")).scalars())
+    engine.dispose()
+    assert hashes == {hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    assert not (tmp_path / "home" / "catalogue").exists()
