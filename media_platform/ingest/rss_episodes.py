@@ -14,15 +14,18 @@ master key, content hash and kind.
   a video extension), else ``audio``.
 * Licence (:func:`rss_licence`, the rule of :mod:`media_platform.licences.policy`): the ceiling
   is the operator's licence catalogue (every entry matching the partition key, the item's title
-  or the feed's title applies, so a title the publisher wrote can only select a stricter entry),
-  else the feed's configured ``default_licence``, else the conservative no-use licence; the
-  item's ``podcast:license`` (when recognised, and not "all rights reserved") can only restrict
-  it. The row records the claim and the keys looked up, for the run-time gate.
+  or the feed's title applies), else the feed's configured ``default_licence``, else the
+  conservative no-use licence. What the publisher wrote can only restrict it: the item's
+  ``podcast:license`` (when recognised, and not "all rights reserved"), and its title, since the
+  feed's own licence (:func:`feed_licence`) is recorded as a claim, so an entry found under an
+  item title never lifts the item above its feed. The row records the claims and the keys looked
+  up, for the run-time gate.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +35,7 @@ from media_platform.errors import InvalidInputError
 from media_platform.ingest.feeds import FeedConfig, FeedItem
 from media_platform.keys import partition_key_for
 from media_platform.licences import (
+    CONSERVATIVE_LICENCE,
     Licence,
     Resolution,
     feed_claim,
@@ -121,12 +125,32 @@ def rss_resolution(
     ``catalogue_licences`` is :func:`media_platform.licences.load_catalogue` output (keys are
     partition keys; titles were turned into keys with ``partition_key_for``).
     """
-    entry = operator_entry(
-        catalogue_licences or {}, rss_licence_keys(item, feed, partition_key)
-    )
+    entries = catalogue_licences or {}
+    keys = rss_licence_keys(item, feed, partition_key)
+    default = feed_default_licence(feed)
     return resolve(
-        operator=entry, default=feed_default_licence(feed), claims=(feed_claim(item.licence),)
+        operator=operator_entry(entries, keys),
+        default=default,
+        claims=(feed_claim(item.licence), feed_licence(feed, entries, default)),
     )
+
+
+def feed_licence(
+    feed: FeedConfig, entries: Mapping[str, Licence], default: Licence | None
+) -> Licence:
+    """The feed's own licence: the operator's entry for the feed's title, else its configured
+    ``default_licence``, else the conservative one. Item titles are written by the publisher, so
+    it is recorded as a claim too: no entry found under an item's title lifts the item above it,
+    at ingest or at run time (the same rule as an upload's zone)."""
+    own = None
+    try:
+        own = operator_entry(entries, [partition_key_for(feed.title)])
+    except (InvalidInputError, ValueError):
+        pass
+    licence = own or default or CONSERVATIVE_LICENCE
+    if licence.identifier == "all-rights-reserved":  # as a restriction too: no use at all
+        licence = replace(licence, identifier="none")
+    return licence
 
 
 def rss_licence(
