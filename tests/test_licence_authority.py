@@ -47,6 +47,29 @@ def test_item_title_cannot_select_a_more_permissive_entry() -> None:
     assert rss_licence(item, FEED, rss_partition_key(item, FEED), entries).uses == frozenset()
 
 
+def test_item_title_entry_cannot_lift_an_item_above_its_feed_default() -> None:
+    """The feed has no entry of its own, only a configured default: an entry found under a title
+    the publisher wrote still cannot lift the item above that default, at ingest or at run time
+    (the feed's own licence is recorded among the claims)."""
+    from media_platform.catalogue import Episode
+    from media_platform.ingest.rss_episodes import rss_episode
+    from media_platform.licences.episodes import licence_in_force
+
+    feed = FeedConfig(url=FEED.url, title=FEED.title, default_licence="analysis-only")
+    entries = {"open-title": PRESETS["full"]}
+    item = _item("Open Title")
+    assert rss_licence(item, feed, rss_partition_key(item, feed), entries).uses == {"analysis"}
+    no_default = FeedConfig(url=FEED.url, title=FEED.title)
+    assert rss_licence(item, no_default, rss_partition_key(item, no_default), entries).uses == frozenset()
+    row = rss_episode(item, feed, catalogue_licences=entries)
+    stored = Episode(**{**row.__dict__, "content_hash": "ab" * 32})
+    assert licence_in_force(stored, entries).uses == {"analysis"}
+    # per-item entries (even under the partition key) narrow within the feed's licence; to
+    # grant a feed's items more, the operator widens the feed's own entry or default
+    entries[row.partition_key] = PRESETS["analysis-and-search"]
+    assert rss_licence(item, feed, row.partition_key, entries).uses == {"analysis"}
+
+
 def test_podcast_license_cannot_widen_the_feed_default() -> None:
     feed = FeedConfig(url=FEED.url, title=FEED.title, default_licence="analysis-only")
     item = _item("Episode 1", licence="cc-by-4.0")
