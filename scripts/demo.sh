@@ -13,7 +13,9 @@ source scripts/python-env.sh
 
 export MEDIA_PLATFORM_HOME="${MEDIA_PLATFORM_HOME:-$HOME/.media-platform}"
 export DAGSTER_HOME="${DAGSTER_HOME:-$MEDIA_PLATFORM_HOME/dagster}"
-mkdir -p "$DAGSTER_HOME"
+# Create the Dagster instance once, under a lock, before anything touches it (every command does
+# this too; concurrent first commands on a fresh instance must not race to create its storage).
+media-platform init
 
 # CLIP weights are downloaded by open_clip on first use. Without network access (and without
 # MEDIA_PLATFORM_CLIP_CHECKPOINT) the demo falls back to untrained weights, says so, and the

