@@ -60,3 +60,36 @@ def test_concurrent_ingests_on_a_fresh_instance(fresh_env: dict[str, str], tmp_p
     with dg.DagsterInstance.from_config(fresh_env["DAGSTER_HOME"]) as instance:  # still opens
         assert sorted(instance.get_dynamic_partitions("episodes")) == sorted(reported)
         assert instance.get_runs(limit=1) == []
+
+
+def test_a_failed_partition_leaves_no_row_and_no_master(monkeypatch, tmp_path: Path) -> None:
+    """Every step of ingest that can fail comes before the row is visible, or is undone: when
+    adding the Dagster partition fails, the new row and its stored master are removed again."""
+    from media_platform.catalogue import Catalogue
+    from media_platform.cli import main
+    from media_platform.cli.code_location import load_code_location
+    from media_platform.storage import LocalStore
+
+    monkeypatch.setenv("MEDIA_PLATFORM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.delenv("MEDIA_PLATFORM_CATALOGUE_URL", raising=False)
+    code = load_code_location()
+
+    def broken(instance, partition_key: str) -> bool:
+        raise RuntimeError("the instance refused the partition")
+
+    monkeypatch.setattr(code, "add_episode_partition", broken)
+    tone = _tone(tmp_path / "tone.wav", 440)
+    with pytest.raises(RuntimeError, match="refused the partition"):
+        main(["--no-progress", "ingest", str(tone), "--title", "Lost Partition"])
+    store = LocalStore(tmp_path / "home")
+    assert list(Catalogue(store).episodes()) == []
+    assert store.list_keys("masters") == []
+
+    monkeypatch.undo()
+    monkeypatch.setenv("MEDIA_PLATFORM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    assert main(["--no-progress", "ingest", str(tone), "--title", "Lost Partition"]) == 0  # the retry works
+    assert [e.partition_key for e in Catalogue(store).episodes()] == ["lost-partition"]
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        assert instance.get_dynamic_partitions("episodes") == ["lost-partition"]
