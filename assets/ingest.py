@@ -9,6 +9,7 @@ from assets.common import OWNERS, PROBE_NAME, episode_for, episodes_partitions
 from media_platform.config import episode_key
 from media_platform.errors import MediaError
 from media_platform.ingest.enclosures import fetch_enclosure
+from media_platform.ingest.http import redact_url
 from media_platform.ingest.register import sha256_file
 from media_platform.probe import probe_media
 from resources import MediaStorage
@@ -29,7 +30,7 @@ def master(context: dg.AssetExecutionContext, storage: MediaStorage) -> dg.Mater
     store = storage.get_store()
     episode = episode_for(context, store)
     if not episode.master_key:  # an RSS item: fetch its enclosure now
-        context.log.info(f"downloading enclosure {episode.master_uri}")
+        context.log.info(f"downloading enclosure {redact_url(episode.master_uri)}")
         try:
             episode = fetch_enclosure(store, storage.get_catalogue(), episode)
         except MediaError as exc:

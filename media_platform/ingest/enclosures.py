@@ -10,7 +10,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from urllib.parse import urlsplit
 
-from media_platform.catalogue import Catalogue, Episode
+from media_platform.catalogue import Catalogue, DuplicateContentError, Episode
 from media_platform.config import master_key
 from media_platform.errors import MediaError
 from media_platform.ingest.download import download_to_file
@@ -53,16 +53,32 @@ def fetch_enclosure(
         problem = decode_probe_problem(dest)
         if problem:
             raise MediaError(redact_url(url), f"downloaded enclosure is not usable media: {problem}")
+        metadata = {**episode.metadata, "downloaded_bytes": result.bytes,
+                    "content_type": result.content_type, "duration_s": probe.duration_s}
         duplicate = catalogue.find_by_hash(result.sha256)
+        if duplicate is not None and duplicate.partition_key != episode.partition_key:
+            _refuse_duplicate(catalogue, episode, url, duplicate.partition_key, metadata)
         key = master_key(episode.partition_key, suffix)
         uri = store.put_file(key, dest)
-    metadata = {**episode.metadata, "downloaded_bytes": result.bytes, "content_type": result.content_type,
-                "duration_s": probe.duration_s}
-    if duplicate is not None and duplicate.partition_key != episode.partition_key:
-        metadata["same_content_as"] = duplicate.partition_key
     kind = "video" if probe.kind == "video" else "audio"
-    return catalogue.modify(
-        episode.partition_key,
-        lambda current: replace(current, master_key=key, master_uri=uri, content_hash=result.sha256, kind=kind,
-                                metadata={**current.metadata, **metadata}),
-    )
+    try:
+        return catalogue.modify(
+            episode.partition_key,
+            lambda current: replace(current, master_key=key, master_uri=uri, content_hash=result.sha256,
+                                    kind=kind, metadata={**current.metadata, **metadata}),
+        )
+    except DuplicateContentError as exc:  # the same content was catalogued meanwhile
+        store.delete(key)
+        other = exc.existing.partition_key if exc.existing else "another partition"
+        _refuse_duplicate(catalogue, episode, url, other, metadata)
+        raise  # unreachable: _refuse_duplicate raises
+
+
+def _refuse_duplicate(
+    catalogue: Catalogue, episode: Episode, url: str, other: str, metadata: dict
+) -> None:
+    """One content, one episode: an enclosure whose bytes another partition already holds is
+    not stored twice. The row records which partition has it (``same_content_as``) and the run
+    fails with that reason; nothing is stored for this partition."""
+    catalogue.update_metadata(episode.partition_key, **{**metadata, "same_content_as": other})
+    raise MediaError(redact_url(url), f"same content as partition {other!r}; not stored twice")
