@@ -4,7 +4,6 @@ cursor, catalogue rows, conditional requests, backfill cap, bad feeds."""
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ import dagster as dg
 import pytest
 import yaml
 
-from assets.common import episodes_partitions
 from media_platform.catalogue import Catalogue
 from media_platform.ingest.feeds import feed_id, new_items, parse_feed
 from media_platform.keys import validate_partition_key
@@ -22,6 +20,7 @@ from media_platform.storage import LocalStore
 from resources import MediaStorage
 from sensors.rss import build_rss_sensor, decode_rss_cursor, interval_from_config
 from tests._http_server import LocalServer, Route
+from tests._sensor_stubs import CollectLogs, stub_definitions
 
 RSS_TYPE = "application/rss+xml"
 ALL_STUB_ASSETS = [
@@ -30,32 +29,7 @@ ALL_STUB_ASSETS = [
 ]
 
 
-def _stub_definitions() -> dg.Definitions:
-    """A code location with every licence-relevant asset name (the real one grows per issue)."""
-
-    def make(name: str) -> dg.AssetsDefinition:
-        @dg.asset(name=name, partitions_def=episodes_partitions)
-        def _asset() -> None:
-            return None
-
-        return _asset
-
-    return dg.Definitions(
-        assets=[make(n) for n in ALL_STUB_ASSETS],
-        jobs=[dg.define_asset_job("episode_pipeline")],
-    )
-
-
-STUB_DEFS = _stub_definitions()
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[tuple[str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append((record.levelname, record.getMessage()))
+STUB_DEFS = stub_definitions(ALL_STUB_ASSETS)
 
 
 @dataclass
@@ -89,7 +63,7 @@ class Harness:
             resources={"storage": MediaStorage(root=str(self.home))},
             definitions=self.definitions,
         )
-        handler = _Collect()
+        handler = CollectLogs()
         ctx.log.addHandler(handler)
         result = sensor(ctx)
         self.logs.extend(handler.records)
@@ -293,12 +267,14 @@ def test_broken_licence_catalogue_skips_the_tick(harness: Harness, shared_media:
     assert invalid.run_requests == [] and str(licences) in str(invalid.skip_reason)
     assert harness.catalogue().episodes() == []
 
-    licences.write_text(yaml.safe_dump({"licences": {"Episode 2 - The Present": {"uses": ["analysis"]}}}))
+    # fixed (an entry for the feed itself: an item title's entry could only restrict it)
+    licences.write_text(yaml.safe_dump({"licences": {"Namespace example": {"uses": ["analysis"]}}}))
     fixed = harness.tick()
     assert len(fixed.run_requests) == 3
     catalogue = harness.catalogue()
     row = next(e for e in catalogue.episodes() if e.title == "Episode 2 - The Present")
-    assert row.metadata["licence_source"] == "catalogue" and row.licence["derivatives"] is False
+    assert row.metadata["licence_source"] == "catalogue" and row.licence["analysis"] is True
+    assert row.licence["derivatives"] is False
 
 
 def test_bad_feeds_are_logged_and_do_not_block_good_ones(harness: Harness, shared_media: Path) -> None:

@@ -4,7 +4,6 @@ S3-compatible server (moto in server mode on 127.0.0.1), driven with ``dg.build_
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,39 +15,12 @@ import pytest
 
 from media_platform.catalogue import Catalogue
 from media_platform.ingest.upload_cursor import UploadCursor
-from media_platform.layout import EPISODE_ASSETS
 from media_platform.storage import LocalStore
 from resources import MediaStorage
-from resources.partitions import EPISODE_JOB_NAME, episodes_partitions
 from sensors.uploads import build_upload_sensor
+from tests._sensor_stubs import CollectLogs, stub_definitions
 
-
-def _stub_definitions() -> dg.Definitions:
-    """A code location with one stub asset per registered per-episode output, so that run
-    selections can be checked against the licence without running anything."""
-
-    def make(name: str) -> dg.AssetsDefinition:
-        @dg.asset(name=name, partitions_def=episodes_partitions)
-        def _asset() -> None:
-            return None
-
-        return _asset
-
-    return dg.Definitions(
-        assets=[make(n) for n in EPISODE_ASSETS], jobs=[dg.define_asset_job(EPISODE_JOB_NAME)]
-    )
-
-
-STUB_DEFS = _stub_definitions()
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[tuple[str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append((record.levelname, record.getMessage()))
+STUB_DEFS = stub_definitions()
 
 
 def _names(request: dg.RunRequest) -> set[str]:
@@ -77,7 +49,7 @@ class Harness:
             instance=self.instance, cursor=self.cursor, resources={"storage": self.storage},
             definitions=STUB_DEFS,
         )
-        handler = _Collect()
+        handler = CollectLogs()
         ctx.log.addHandler(handler)
         result = build_upload_sensor()(ctx)
         self.logs.extend(handler.records)
