@@ -78,6 +78,16 @@ def world(tmp_path: Path):
     index.close()
 
 
+def _sensor_resources(store, tmp_path: Path) -> dict:
+    """The expiry sensor's resources over the test's store and index folder."""
+    from resources import MediaStorage, VectorIndexResource
+
+    return {
+        "storage": MediaStorage(root=str(store.root)),
+        "vector_index": VectorIndexResource(embedded_path=str(tmp_path / "index")),
+    }
+
+
 def test_licence_of() -> None:
     # an empty record is "every use" only for the operator's own hand ingest (the CLI)
     assert licence_of(_episode("a", {}, source="cli")) == PRESETS["full"]
@@ -188,16 +198,12 @@ def test_unreadable_licence_is_a_violation_and_nothing_is_removed(tmp_path: Path
 
 
 def test_licence_expiry_sensor(world, tmp_path: Path) -> None:
-    from resources import MediaStorage, VectorIndexResource
     from sensors.licence_expiry import build_licence_expiry_sensor
 
     store, catalogue, index, files = world
     index.close()
     sensor = build_licence_expiry_sensor(today=lambda: TODAY)
-    resources = {
-        "storage": MediaStorage(root=str(store.root)),
-        "vector_index": VectorIndexResource(embedded_path=str(tmp_path / "index")),
-    }
+    resources = _sensor_resources(store, tmp_path)
     with dg.instance_for_test() as instance:
         first = sensor(dg.build_sensor_context(instance=instance, resources=resources))
         assert first is None  # something was removed (no runs to start)
@@ -222,7 +228,6 @@ def test_licence_expiry_sensor_applies_a_withdrawal_in_the_operator_catalogue(
     import yaml
 
     from media_platform.licences import licence_from_dict
-    from resources import MediaStorage, VectorIndexResource
     from sensors.licence_expiry import build_licence_expiry_sensor
 
     store = LocalStore(tmp_path / "root")
@@ -242,10 +247,7 @@ def test_licence_expiry_sensor_applies_a_withdrawal_in_the_operator_catalogue(
     monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
 
     sensor = build_licence_expiry_sensor(today=lambda: TODAY)
-    resources = {
-        "storage": MediaStorage(root=str(store.root)),
-        "vector_index": VectorIndexResource(embedded_path=str(tmp_path / "index")),
-    }
+    resources = _sensor_resources(store, tmp_path)
     with dg.instance_for_test() as instance:
         assert sensor(dg.build_sensor_context(instance=instance, resources=resources)) is None
         row = catalogue.get("some-show-e01")
@@ -274,7 +276,6 @@ def test_licence_expiry_sensor_with_a_broken_operator_catalogue(
     world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An unreadable licences.yaml changes no row; expired licences are still enforced."""
-    from resources import MediaStorage, VectorIndexResource
     from sensors.licence_expiry import build_licence_expiry_sensor
 
     store, catalogue, index, files = world
@@ -284,10 +285,7 @@ def test_licence_expiry_sensor_with_a_broken_operator_catalogue(
     monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
     before = {e.partition_key: e.licence for e in catalogue.episodes()}
     sensor = build_licence_expiry_sensor(today=lambda: TODAY)
-    resources = {
-        "storage": MediaStorage(root=str(store.root)),
-        "vector_index": VectorIndexResource(embedded_path=str(tmp_path / "index")),
-    }
+    resources = _sensor_resources(store, tmp_path)
     with dg.instance_for_test() as instance:
         assert sensor(dg.build_sensor_context(instance=instance, resources=resources)) is None
     assert {e.partition_key: e.licence for e in catalogue.episodes()} == before
@@ -301,7 +299,6 @@ def test_licence_expiry_sensor_rewrites_rows_with_claims_both_ways(
     entry, widened again when the entry is widened, but never past its claims."""
     import yaml
 
-    from resources import MediaStorage, VectorIndexResource
     from sensors.licence_expiry import build_licence_expiry_sensor
 
     store = LocalStore(tmp_path / "root")
@@ -312,10 +309,7 @@ def test_licence_expiry_sensor_rewrites_rows_with_claims_both_ways(
     licences = tmp_path / "licences.yaml"
     monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
     sensor = build_licence_expiry_sensor(today=lambda: TODAY)
-    resources = {
-        "storage": MediaStorage(root=str(store.root)),
-        "vector_index": VectorIndexResource(embedded_path=str(tmp_path / "index")),
-    }
+    resources = _sensor_resources(store, tmp_path)
     with dg.instance_for_test() as instance:
         licences.write_text(yaml.safe_dump({"licences": {"claimed": {"uses": ["analysis"]}}}))
         sensor(dg.build_sensor_context(instance=instance, resources=resources))
