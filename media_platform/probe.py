@@ -50,15 +50,6 @@ class MediaProbe:
     def has_audio(self) -> bool:
         return bool(self.audio_streams)
 
-    @property
-    def display_size(self) -> tuple[int, int] | None:
-        """(width, height) as displayed, i.e. after rotation."""
-        if self.width is None or self.height is None:
-            return None
-        if self.rotation % 180 == 90:
-            return self.height, self.width
-        return self.width, self.height
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

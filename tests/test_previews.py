@@ -44,13 +44,11 @@ from media_platform.previews.ranking import (
     iou,
     load_golden,
     resolve_ranker,
-    select_preview,
     train_ranker,
 )
 from media_platform.previews.render import (
     check_preview,
     decode_audio,
-    fades_present,
     render_audio_preview,
     render_video_preview,
 )
@@ -394,7 +392,7 @@ def test_all_music_episode_has_no_preview(whisper_model, episodes, embedder):
     assert outcome.reason.startswith("no speech"), outcome.reason
     # and with no transcript words at all (and no timeline) it also says why
     empty = Transcript("en", "test", (), ep.duration)
-    out2 = select_preview(empty, None, embedder=embedder)
+    out2 = choose_preview(build_candidates(analyze_transcript(empty, embedder), None, None, None))
     assert out2.choice is None and "no" in out2.reason
 
 
@@ -431,7 +429,7 @@ def test_unpunctuated_transcript_still_yields_boundaries(podcast_result, podcast
     for gt_end in (19.6, 28.89, 35.44, 39.23):
         assert min(abs(e - gt_end) for e in ends) < 0.6, (gt_end, ends)
     x = decode_audio(path, SR)
-    outcome = select_preview(bare, gt_events(gt), x, SR, embedder=embedder)
+    outcome = choose_preview(build_candidates(analyze_transcript(bare, embedder), gt_events(gt), x, SR))
     c = outcome.choice
     assert c is not None, outcome.reason
     assert HOST[0] - 1e-6 <= c.start < c.end <= HOST[1] + 1e-6
@@ -552,11 +550,11 @@ def test_render_audio_preview_with_fades(podcast_result, podcast, tmp_path):
     assert out.is_file() and not list(tmp_path.glob("*.tmp"))
     chk = check_preview(out)
     assert abs(chk.duration_s - c.duration) < 0.1, (chk.duration_s, c.duration)
-    assert chk.fades_ok and fades_present(out)
+    assert chk.fades_ok
     assert -40 < chk.lufs < -10
     # control: without fades the check must fail (the edges are speech, as loud as the body)
     raw = render_audio_preview(path, 13.0, 28.0, tmp_path / "nofade.mp3", fade_in_s=0, fade_out_s=0)
-    assert not fades_present(raw)
+    assert not check_preview(raw).fades_ok
 
 
 def test_render_video_preview(shared_media, tmp_path):

@@ -32,15 +32,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from media_platform.audio.types import EventSegment, Transcript
 from media_platform.previews.candidates import (
     Candidate,
-    CandidateConfig,
     CandidateSet,
-    build_candidates,
 )
 from media_platform.previews.features import FEATURE_NAMES
-from media_platform.text import ChapterConfig, Embedder, TextAnalysis, analyze_transcript
 
 # --------------------------------------------------------------------------------------------
 # Results
@@ -299,30 +295,6 @@ def choose_preview(
     )
     summary = f"chose {best.start:.2f}-{best.end:.2f} s ({best.duration:.1f} s) of {len(clean)} clean / {n} windows"
     return PreviewOutcome(choice, summary, n, len(clean), cset)
-
-
-def select_preview(
-    transcript: Transcript,
-    events: Sequence[EventSegment] | None,
-    samples: np.ndarray | None = None,
-    sample_rate: int | None = None,
-    *,
-    analysis: TextAnalysis | None = None,
-    embedder: Embedder | None = None,
-    candidate_config: CandidateConfig | None = None,
-    chapter_config: ChapterConfig | None = None,
-    ranker: Ranker | None = None,
-) -> PreviewOutcome:
-    """End to end: transcript analysis → candidates → choice."""
-    an = (
-        analysis
-        if analysis is not None
-        else analyze_transcript(transcript, embedder, config=chapter_config or ChapterConfig())
-    )
-    cset = build_candidates(
-        an, events, samples, sample_rate, config=candidate_config or CandidateConfig()
-    )
-    return choose_preview(cset, ranker)
 
 
 # --------------------------------------------------------------------------------------------

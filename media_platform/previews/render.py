@@ -260,14 +260,3 @@ def check_preview(
         fades_ok=head < body - margin_db and tail < body - margin_db,
     )
 
-
-def fades_present(
-    path: str | os.PathLike[str], *, edge_s: float = 0.1, margin_db: float = 6.0
-) -> bool:
-    """True when the first and last ``edge_s`` of the preview are quieter than its body."""
-    return check_preview(path, edge_s=edge_s, margin_db=margin_db).fades_ok
-
-
-def preview_loudness(path: str | os.PathLike[str]) -> float:
-    """Integrated loudness of the preview in LUFS (ITU-R BS.1770, pyloudnorm)."""
-    return check_preview(path).lufs
