@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except MediaPlatformError as exc:  # e.g. a corrupt catalogue, searching before indexing
         print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_RUN_FAILED
+    except Exception as exc:  # noqa: BLE001 - the platform failed (storage, instance...): one line, exit 1
+        print(f"error: {args.command}: {type(exc).__name__}: {printable(str(exc))}", file=sys.stderr)
+        return EXIT_RUN_FAILED
 
 
 if __name__ == "__main__":
