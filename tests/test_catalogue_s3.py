@@ -14,19 +14,17 @@ from media_platform.catalogue import Catalogue, CatalogueError
 from media_platform.catalogue.legacy import LEGACY_KEY
 from media_platform.ingest.register import register_master
 from media_platform.storage import S3Store
+from tests._moto import start_moto
 
 
 @pytest.fixture
 def s3(tmp_path, monkeypatch):
     import boto3
-    from moto.server import ThreadedMotoServer
 
     monkeypatch.delenv("MEDIA_PLATFORM_CATALOGUE_URL", raising=False)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+    server, endpoint = start_moto()
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id="test", aws_secret_access_key="test")
     client.create_bucket(Bucket="media")
     yield client

@@ -19,20 +19,18 @@ import dagster as dg
 import pytest
 from clip_fixtures import TINY_CLIP_NAME, write_tiny_clip_checkpoint
 
+from tests._moto import start_moto
+
 REPO = Path(__file__).resolve().parent.parent
 BUCKET, PREFIX = "media", "platform"
 
 
 @pytest.fixture(scope="module")
 def s3_env(tmp_path_factory) -> dict[str, str]:
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
+    import boto3
 
     root = tmp_path_factory.mktemp("s3-cli")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = start_moto()
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
                  aws_secret_access_key="test").create_bucket(Bucket=BUCKET)
     checkpoint, config = write_tiny_clip_checkpoint(root / "clip")
