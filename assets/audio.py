@@ -46,9 +46,9 @@ from media_platform.audio.transcript_store import (
 )
 from media_platform.audio.types import EventSegment
 from media_platform.audio.yamnet import class_names
-from media_platform.config import episode_key
 from media_platform.errors import MediaError
 from media_platform.ingest.transcripts import fetch_linked_transcripts
+from media_platform.layout import episode_key
 from media_platform.storage import read_table, write_table
 from resources import MediaStorage, TranscriberResource
 

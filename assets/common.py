@@ -10,9 +10,9 @@ from typing import Any
 import dagster as dg
 
 from media_platform.catalogue import Catalogue, Episode
-from media_platform.config import episode_key
 from media_platform.errors import InvalidInputError
 from media_platform.layout import PROBE as PROBE_NAME
+from media_platform.layout import episode_key
 from media_platform.licences import load_operator_licences, refusal_reason
 from media_platform.licences.episodes import licence_in_force
 from media_platform.probe import MediaProbe

@@ -6,11 +6,11 @@ import json
 import dagster as dg
 
 from assets.common import OWNERS, PROBE_NAME, episode_for, episodes_partitions
-from media_platform.config import episode_key
 from media_platform.errors import MediaError
 from media_platform.ingest.enclosures import fetch_enclosure
 from media_platform.ingest.http import redact_url
 from media_platform.ingest.register import sha256_file
+from media_platform.layout import episode_key
 from media_platform.probe import probe_media
 from resources import MediaStorage
 

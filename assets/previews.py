@@ -24,7 +24,7 @@ from media_platform.audio.decode import decode_audio
 from media_platform.audio.loudness import normalize_loudness
 from media_platform.audio.render import encode_audio_file, read_wav_16k
 from media_platform.audio.transcript_store import events_from_tables, transcript_from_table
-from media_platform.config import episode_key
+from media_platform.layout import episode_key
 from media_platform.previews.candidates import CandidateConfig, build_candidates
 from media_platform.previews.ranking import (
     choose_preview,

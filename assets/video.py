@@ -27,7 +27,6 @@ from assets.common import (
     load_probe,
 )
 from assets.ingest import media_probe
-from media_platform.config import episode_key
 from media_platform.errors import MediaError
 from media_platform.layout import (
     FRAME_TIMES,
@@ -35,6 +34,7 @@ from media_platform.layout import (
     KEYFRAMES,
     SHOTS,
     VIDEO_TIMING,
+    episode_key,
     keyframe_name,
 )
 from media_platform.layout import SHOT_EMBEDDINGS as EMBEDDINGS

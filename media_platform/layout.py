@@ -154,6 +154,10 @@ ASSET_REQUIREMENTS: dict[str, frozenset[str]] = {
 """Asset name -> the licence uses it needs."""
 
 
+EPISODES_PARTITIONS_NAME = "episodes"
+"""Name of the dynamic partitions definition: one partition per episode."""
+
+
 def episode_key(partition_key: str, name: str) -> str:
     """Storage key of a per-episode output, e.g. ``episodes/<partition>/shots.parquet``."""
     return f"episodes/{partition_key}/{name}"

@@ -20,7 +20,6 @@ from media_platform.audio.transcriber import Transcriber
 from media_platform.audio.types import Transcript
 from media_platform.audio.whisper_backends import load_transcriber
 from media_platform.catalogue import Catalogue
-from media_platform.config import media_home
 from media_platform.search.edge import EmbeddedQdrantIndex
 from media_platform.search.index import VectorIndex
 from media_platform.search.qdrant_server import QdrantServerIndex
@@ -36,7 +35,7 @@ class MediaStorage(dg.ConfigurableResource):
     ``catalogue/episodes.parquet``.
     """
 
-    root: str = Field(default_factory=media_home, description="Local folder or s3://bucket/prefix")
+    root: str = Field(default_factory=lambda: get_settings().media_home, description="Local folder or s3://bucket/prefix")
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO...)")
     s3_region: str | None = None
     aws_access_key_id: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from media_platform.config import EPISODES_PARTITIONS_NAME
+from media_platform.layout import EPISODES_PARTITIONS_NAME
 
 episodes_partitions = dg.DynamicPartitionsDefinition(name=EPISODES_PARTITIONS_NAME)
 """Every title or podcast episode is one partition of this dynamic partitions definition."""

@@ -13,7 +13,7 @@ from platform_harness import check_results, platform_for_test
 
 from assets import audio, ingest, video
 from media_platform.cli.show import show_rows
-from media_platform.config import episode_key
+from media_platform.layout import episode_key
 from media_platform.storage import read_table
 
 AUDIO_SELECTION = dg.AssetSelection.assets("master", "media_probe", "audio", "audio_events", "transcript")

@@ -14,7 +14,7 @@ from platform_harness import check_results, materialized, platform_for_test
 from assets import audio, catalogue, ingest, previews, video
 from media_platform.catalogue import Catalogue
 from media_platform.cli.show import show_rows
-from media_platform.config import episode_key
+from media_platform.layout import episode_key
 
 EPISODE = dg.AssetSelection.all() - dg.AssetSelection.groups("models", "catalogue")
 AUDIO_TO_PREVIEW = EPISODE - dg.AssetSelection.groups("video")

@@ -19,7 +19,7 @@ from platform_harness import check_results, platform_for_test
 
 from assets import ingest, video
 from media_platform.catalogue import Catalogue
-from media_platform.config import episode_key
+from media_platform.layout import episode_key
 from media_platform.search.index import shot_point_id
 from media_platform.storage import LocalStore, read_table
 

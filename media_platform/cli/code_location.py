@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock
 
 from media_platform.cli.inputs import CliError
-from media_platform.config import EPISODES_PARTITIONS_NAME
+from media_platform.layout import EPISODES_PARTITIONS_NAME
 from media_platform.settings import get_settings
 from media_platform.storage import Store, store_from_uri
 

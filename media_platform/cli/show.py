@@ -11,7 +11,7 @@ import numpy as np
 from media_platform import layout
 from media_platform.audio.transcript_store import transcript_rows
 from media_platform.catalogue import Catalogue
-from media_platform.config import episode_key
+from media_platform.layout import episode_key
 from media_platform.storage import Store, read_table
 
 Rows = list[dict[str, Any]]

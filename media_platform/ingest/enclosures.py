@@ -11,11 +11,11 @@ from tempfile import TemporaryDirectory
 from urllib.parse import urlsplit
 
 from media_platform.catalogue import Catalogue, DuplicateContentError, Episode
-from media_platform.config import master_key
 from media_platform.errors import MediaError
 from media_platform.ingest.download import download_to_file
 from media_platform.ingest.http import redact_url
 from media_platform.ingest.register import decode_probe_problem, master_suffix
+from media_platform.layout import master_key
 from media_platform.probe import probe_media
 from media_platform.storage import Store
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from media_platform.catalogue import Catalogue, Episode, EpisodeSource, PartitionKeyTakenError
-from media_platform.config import master_key
 from media_platform.errors import MediaError
 from media_platform.keys import partition_key_for, printable, require_text, validate_partition_key
+from media_platform.layout import master_key
 from media_platform.probe import MediaProbe, probe_media
 from media_platform.storage import Store
 
