@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from media_platform.catalogue import Catalogue
+from media_platform.catalogue import Catalogue, PartitionKeyTakenError
 from media_platform.errors import InvalidInputError
 from media_platform.ingest.register import register_master
 from media_platform.storage import LocalStore
@@ -169,3 +169,24 @@ def test_undo_registration_takes_back_the_row_and_the_master(tmp_path: Path) -> 
     assert undo_registration(store, catalogue, reg)
     _assert_nothing_stored(store, catalogue)
     assert register_master(store, catalogue, a, title="Undone").created
+
+
+def test_same_content_that_took_the_key_first_is_found_not_refused(tmp_path: Path) -> None:
+    """Two registrations of one content at once on PostgreSQL: the loser's insert hits the
+    partition key's unique index before the hash's, so the key looks taken. It holds the same
+    content: the loser reports the existing episode, it does not fail."""
+    a = _tone(tmp_path / "a.mp3", 440)
+    store = LocalStore(tmp_path / "home")
+    catalogue = Catalogue(store)
+    first = register_master(store, catalogue, a, title="Same Title")
+    racing = Catalogue(store)
+    racing.find_by_hash = lambda digest: None  # the window: the winner's row not yet visible
+
+    def insert(candidate):
+        raise PartitionKeyTakenError("db", candidate.partition_key, catalogue.get(candidate.partition_key))
+
+    racing.insert_new_content = insert
+    again = register_master(store, racing, a, title="Same Title")
+    assert first.created and not again.created
+    assert again.episode.partition_key == first.episode.partition_key
+    _assert_consistent(store, catalogue)

@@ -107,8 +107,12 @@ def register_master(
         )
         try:
             episode, created = catalogue.insert_new_content(candidate)
-        except PartitionKeyTakenError:
-            continue  # the key holds other content: try the hash-suffixed key
+        except PartitionKeyTakenError as exc:
+            same = exc.existing if exc.existing is not None else catalogue.get(key)
+            if same is None or same.content_hash != digest:
+                continue  # the key holds other content: try the hash-suffixed key
+            # a concurrent registration of the same content took this key first
+            episode, created = same, False
         if not created:  # a concurrent registration of the same content won
             _restore_missing_master(store, episode, path)
             return Registration(episode, created=False, probe=probe)
@@ -118,6 +122,10 @@ def register_master(
             catalogue.remove(key, content_hash=digest)
             raise
         return Registration(episode, created=True, probe=probe)
+    existing = catalogue.find_by_hash(digest)  # the same content, catalogued meanwhile
+    if existing is not None:
+        _restore_missing_master(store, existing, path)
+        return Registration(existing, created=False, probe=probe)
     raise MediaError(path, f"partitions {first!r} and {fallback!r} both hold other content")
 
 
