@@ -64,3 +64,22 @@ def test_locked_updates_merge(tmp_path: Path) -> None:
     cat.update_licence("a", {"identifier": "cc-by-nd-4.0"}, licence_source="catalogue")
     row = cat.get("a")
     assert row.metadata == {"n": 1, "x": 1, "licence_source": "catalogue"} and row.licence == {"identifier": "cc-by-nd-4.0"}
+
+
+def test_insert_never_replaces_a_row_another_process_created(tmp_path: Path) -> None:
+    # the RSS sensor's get() then insert(): a row created in between must survive untouched
+    import pytest
+
+    from media_platform.catalogue import DuplicateContentError, PartitionKeyTakenError
+
+    mine, theirs = Catalogue(LocalStore(tmp_path)), Catalogue(LocalStore(tmp_path))
+    assert mine.get("a") is None
+    theirs.insert(_episode("a", digest="theirs"))
+    with pytest.raises(PartitionKeyTakenError) as taken:
+        mine.insert(_episode("a", digest="mine"))
+    assert taken.value.existing.content_hash == "theirsa"
+    assert mine.get("a").content_hash == "theirsa"
+    with pytest.raises(DuplicateContentError):
+        mine.insert(replace(_episode("b"), content_hash="theirsa"))
+    stored = mine.insert(_episode("c"))
+    assert stored.ingested_at and mine.get("c") == stored

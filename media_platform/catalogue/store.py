@@ -132,6 +132,27 @@ class Catalogue:
                 # a concurrent insert of the same key won: update it on the next attempt
         raise AssertionError("unreachable")
 
+    def insert(self, episode: Episode) -> Episode:
+        """Insert ``episode`` as a new row, never replacing one: returns the stored row.
+
+        Raises:
+            PartitionKeyTakenError: the key is taken (the database decides, so of two
+                processes inserting the same key only one succeeds).
+            DuplicateContentError: another episode holds the same content.
+        """
+        now = _now()
+        row = replace(episode, ingested_at=now, updated_at=now)
+        try:
+            with self._db.errors(), self._db.writer.begin() as conn:
+                conn.execute(sa.insert(EPISODES).values(**row.to_row()))
+        except sa.exc.IntegrityError as exc:
+            problem = self._conflict(exc, episode)
+            if isinstance(problem, (DuplicateContentError, PartitionKeyTakenError)):
+                raise problem from None
+            # the conflicting row went away before we could name it: still the key was taken
+            raise PartitionKeyTakenError(self.where, episode.partition_key, None) from exc
+        return row
+
     def modify(self, partition_key: str, change: Callable[[Episode], Episode]) -> Episode:
         """Read-modify-write of one row in one transaction (the row locked): ``change`` gets the
         current row and returns the new one. Raises KeyError for an unknown key."""
