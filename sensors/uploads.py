@@ -308,6 +308,8 @@ def _read_sidecar(landing: Landing, candidate: Candidate) -> tuple[Sidecar | Non
         return None, str(exc)
     except OSError as exc:
         return None, f"sidecar unreadable: {printable(str(exc))}"
+    except Exception as exc:  # noqa: BLE001 - a hostile sidecar is marked bad once, never a failed tick
+        return None, f"{where}: unreadable sidecar: {_reason(exc)}"
 
 
 def _landing_problem(

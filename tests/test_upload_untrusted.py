@@ -216,3 +216,42 @@ def test_tick_stops_registering_when_its_budget_is_spent(local, shared_media: Pa
     assert second.run_requests == [] and "c.mp4: same content already ingested" in "\n".join(h.infos())
     assert UploadCursor.decode(second.cursor).done_partitions == {"a.mp4": "a", "b.mp4": "b", "c.mp4": "a"}
     assert uploads.TICK_BUDGET_S == 40.0
+
+
+HOSTILE_SIDECARS = {
+    # json.loads raises a plain ValueError (int digit limit), not a JSONDecodeError
+    "huge.flac": '{"episode": ' + "9" * 5000 + ', "complete": true}',
+    # json.loads raises RecursionError
+    "deep.flac": '{"title": ' + "[" * 30_000 + "]" * 30_000 + ', "complete": true}',
+}
+
+
+def test_hostile_sidecar_is_marked_bad_once_and_the_good_upload_is_ingested(local, shared_media: Path) -> None:  # noqa: F811
+    h, landing = local
+    for name, text in HOSTILE_SIDECARS.items():
+        shutil.copyfile(shared_media / JFK, landing / name)
+        (landing / f"{name}.json").write_text(text)
+    shutil.copyfile(shared_media / COUNTER, landing / "good.mp4")
+    (landing / "good.mp4.done").touch()
+
+    first = h.tick()
+    assert [r.partition_key for r in first.run_requests] == ["good"]
+    bad = UploadCursor.decode(first.cursor).bad
+    assert set(bad) == set(HOSTILE_SIDECARS)
+    text = "\n".join(h.warnings())
+    assert "huge.flac.json" in text and "deep.flac.json" in text
+    assert h.tick().run_requests == []
+    assert len(h.warnings()) == 2  # reported once
+
+
+def test_hostile_licence_sidecar_for_the_cli_is_an_input_error(tmp_path: Path) -> None:
+    import pytest
+
+    from media_platform.errors import InvalidInputError
+    from media_platform.licences import load_sidecar
+
+    for name, text in HOSTILE_SIDECARS.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(text.replace('"complete": true', '"identifier": "cc-by"'))
+        with pytest.raises(InvalidInputError, match=name):
+            load_sidecar(path)

@@ -227,12 +227,16 @@ def parse_sidecar(data: bytes, where: str = "sidecar") -> Sidecar:
     if len(data) > MAX_SIDECAR_BYTES:
         raise InvalidInputError(f"{where}: larger than {MAX_SIDECAR_BYTES} bytes")
     try:
+        # a plain ValueError for an integer over the digit limit, RecursionError for deep nesting
         payload = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidInputError(f"{where}: not UTF-8 JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise InvalidInputError(f"{where}: expected a JSON object, got {type(payload).__name__}")
-    _require_texts(payload, where)
+    try:
+        _require_texts(payload, where)
+    except RecursionError:
+        raise InvalidInputError(f"{where}: nested too deeply") from None
     unknown = set(payload) - _SIDECAR_KEYS
     if unknown:
         raise InvalidInputError(

@@ -229,6 +229,6 @@ def load_sidecar(path: Path | str) -> Licence:
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: too many digits too
         raise InvalidInputError(f"{p}: cannot read licence sidecar: {exc}") from exc
     return licence_from_dict(data, source="sidecar", where=str(p))
