@@ -147,13 +147,6 @@ def test_a_corrupt_legacy_file_names_itself_imports_nothing_and_stays(tmp_path: 
     assert len(Catalogue(store).episodes()) == 50
 
 
-def test_legacy_rows_with_the_same_content_are_refused_clearly(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path)
-    _legacy_file(store, [_episode("a", "f" * 64), _episode("b", "f" * 64)])
-    with pytest.raises(CatalogueError, match="rows 'a' and 'b' hold the same content"):
-        Catalogue(store)
-
-
 def _broken_database(tmp_path: Path, how: str) -> Path:
     store = LocalStore(tmp_path)
     cat = Catalogue(store)
