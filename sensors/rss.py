@@ -30,8 +30,9 @@ Hostile feeds never stall the others
   the HTTP client enforces it on the wire, and the parser runs in a worker process that is
   killed when it passes (:func:`~media_platform.ingest.feeds.parse_feed_within`).
 * A tick spends at most ``MEDIA_PLATFORM_RSS_TICK_BUDGET_S`` (40 s, well under Dagster's 60 s) on
-  feeds: a feed is started only while a whole feed deadline still fits in the budget. The cursor
-  remembers where the tick stopped and the next tick starts there, so every feed gets its turn.
+  feeds: the first due feed always starts, later ones only while a whole feed deadline still
+  fits in the budget, and no feed's deadline outlasts the budget. The cursor remembers where the
+  tick stopped and the next tick starts there, so every feed gets its turn.
 * A feed that fails (unreachable, too large, too slow, unsafe, not a feed) is backed off
   exponentially: after ``n`` consecutive failures it is tried again no sooner than
   ``poll_interval_s * 2 ** (n - 1)``, at most a day. It is reported with a warning naming the
@@ -71,11 +72,7 @@ from media_platform.ingest.feeds import (
     FeedConfig,
     FeedCursorState,
     FeedError,
-    FeedSecurityError,
-    fetch_feed,
     load_feed_configs,
-    new_items,
-    parse_feed_within,
 )
 from media_platform.ingest.feeds.schedule import (
     RssCursor,
@@ -84,14 +81,13 @@ from media_platform.ingest.feeds.schedule import (
     encode_rss_cursor,
     rotated,
 )
-from media_platform.ingest.rss_episodes import rss_episode
 from media_platform.settings import get_settings
 from resources import MediaStorage
 from resources.partitions import episodes_partitions
 from sensors.common import EPISODE_JOB_NAME, episode_run_request, load_licence_catalogue
+from sensors.rss_feed import FeedFailed, ingest_feed
 
 DEFAULT_INTERVAL_S = 300
-_MAX_SKIP_LOGS = 20
 
 
 def feeds_path() -> Path:
@@ -208,6 +204,14 @@ def evaluate_rss(
     per_feed_s = min(limits.feed_deadline_s, limits.tick_budget_s)
     order = rotated(configs, cursor.start)
     cursor.start = None
+    started = 0
+
+    def queue(episode: Any, is_new_partition: bool) -> None:
+        if is_new_partition:
+            new_partitions.append(episode.partition_key)
+            known.add(episode.partition_key)
+        run_requests.append(episode_run_request(context, episode, f"rss:{episode.partition_key}"))
+
     for position, config in enumerate(order):
         fid = config.feed_id
         state = cursor.states.setdefault(fid, FeedCursorState())
@@ -215,19 +219,22 @@ def evaluate_rss(
         due = now - cursor.polled.get(fid, float("-inf")) >= wait
         if not due and (fid not in cursor.backlog or cursor.failures.get(fid)):
             continue
-        if budget.remaining() < per_feed_s:
+        if started and budget.remaining() < per_feed_s:
             # the rest waits for the next tick, which starts with this feed
             cursor.start = fid
             skipped = len(order) - position
             log.info(f"tick budget of {limits.tick_budget_s:g} s spent; {skipped} feeds next tick")
             break
         cursor.polled[fid] = now
-        deadline = Deadline(per_feed_s)
+        started += 1
+        # the first feed of a tick always starts, and no feed may outlive the tick's budget
+        deadline = Deadline(max(0.0, min(limits.feed_deadline_s, budget.remaining())))
         try:
-            added = _ingest_feed(
-                context, config, state, catalogue, licences, known, cursor, deadline, limits
+            ingest_feed(
+                context, config, state, catalogue, licences, known, cursor, deadline,
+                limits.max_feed_bytes, queue,
             )
-        except _FeedFailed as exc:
+        except FeedFailed as exc:
             _record_failure(log, config, cursor, exc.kind, str(exc))
             continue
         except FeedError as exc:
@@ -237,13 +244,6 @@ def evaluate_rss(
             _record_failure(log, config, cursor, type(exc).__name__, f"{type(exc).__name__}: {exc}")
             continue
         _record_success(log, config, cursor)
-        for episode, is_new_partition in added:
-            if is_new_partition:
-                new_partitions.append(episode.partition_key)
-                known.add(episode.partition_key)
-            run_requests.append(
-                episode_run_request(context, episode, f"rss:{episode.partition_key}")
-            )
 
     encoded = encode_rss_cursor(cursor)
     if not run_requests:
@@ -289,120 +289,6 @@ def _record_success(log: Any, config: FeedConfig, cursor: RssCursor) -> None:
     cursor.problems.pop(fid, None)
     if failures:
         log.warning(f"{config.display_url}: feed recovered after {failures} consecutive failures")
-
-
-class _FeedFailed(Exception):
-    """A feed could not be used this time; the message says why (redacted), ``kind`` what
-    sort of problem it is."""
-
-    def __init__(self, kind: str, problem: str) -> None:
-        super().__init__(problem)
-        self.kind = kind
-
-
-def _ingest_feed(
-    context: dg.SensorEvaluationContext,
-    config: FeedConfig,
-    state: FeedCursorState,
-    catalogue: Any,
-    licences: dict,
-    known: set[str],
-    cursor: RssCursor,
-    deadline: Deadline,
-    limits: FeedLimits,
-) -> list[tuple[Any, bool]] | None:
-    """Fetch, parse and record one feed's new items; returns (episode, new partition?) pairs
-    to request runs for. Updates ``state`` and the cursor's backlog in place.
-
-    Raises:
-        _FeedFailed: the feed failed (counted by the caller), with the stage and the problem.
-    """
-    log = context.log
-    shown = config.display_url
-    try:
-        fetched = fetch_feed(
-            config.url,
-            etag=state.etag,
-            modified=state.modified,
-            timeout=deadline,
-            max_bytes=limits.max_feed_bytes,
-        )
-    except FeedError as exc:
-        raise _FeedFailed(type(exc).__name__, f"feed not fetched: {exc.problem}") from None
-    except InvalidInputError as exc:
-        raise _FeedFailed("refused", f"feed not fetched: {getattr(exc, 'problem', exc)}") from None
-    if fetched.status == 304:
-        state.etag, state.modified = fetched.etag, fetched.modified
-        log.debug(f"{shown}: not modified")
-        return []
-    try:
-        parsed = parse_feed_within(fetched.body, fetched.url, deadline)
-    except FeedSecurityError as exc:
-        raise _FeedFailed(
-            "unsafe", f"feed rejected, unsafe XML (entities/DTD are never expanded): {exc.problem}"
-        ) from None
-    except FeedError as exc:
-        raise _FeedFailed(type(exc).__name__, f"feed not parsed: {exc.problem}") from None
-    if parsed.bozo_reason:
-        log.warning(f"{shown}: feed is not well-formed, parsed leniently: {parsed.bozo_reason}")
-    seen = set(state.seen_guids)
-    for skipped in parsed.skipped[:_MAX_SKIP_LOGS]:
-        if skipped.guid and skipped.guid in seen:
-            continue
-        label = skipped.title or skipped.guid or f"#{skipped.index}"
-        log.warning(f"{shown}: item {label!r} skipped: {skipped.reason}")
-    if len(parsed.skipped) > _MAX_SKIP_LOGS:
-        log.warning(f"{shown}: {len(parsed.skipped) - _MAX_SKIP_LOGS} more items skipped")
-
-    unseen = sum(1 for item in parsed.items if item.guid not in seen)
-    fresh = new_items(parsed, state.seen_guids, config.max_new_items_per_tick)
-    added: list[tuple[Any, bool]] = []
-    for item in fresh:
-        try:
-            episode = rss_episode(
-                item, config, feed_title=parsed.title or None, catalogue_licences=licences
-            )
-        except InvalidInputError as exc:
-            log.warning(f"{shown}: item {item.title or item.guid!r} skipped: {exc}")
-            state.mark_seen([item.guid])
-            continue
-        existing = catalogue.get(episode.partition_key)
-        if existing is not None:
-            same_feed = existing.metadata.get("feed_id") == config.feed_id or (
-                existing.metadata.get("feed_url") == config.url  # rows stored before redaction
-            )
-            if not (same_feed and existing.metadata.get("guid") == item.guid):
-                log.warning(
-                    f"{shown}: item {item.title!r} skipped: partition {episode.partition_key!r} "
-                    f"already holds another episode ({existing.title!r})"
-                )
-                state.mark_seen([item.guid])
-                continue
-            if episode.partition_key in known:
-                log.info(
-                    f"{shown}: item {item.title!r} already in the catalogue as "
-                    f"{episode.partition_key}"
-                )
-                state.mark_seen([item.guid])
-                continue
-            episode = existing  # recorded but its partition was never added: finish the job
-        else:
-            episode = catalogue.upsert(episode)
-        log.info(
-            f"{shown}: new item {item.title!r} -> partition {episode.partition_key} "
-            f"({episode.kind}, licence {episode.licence.get('identifier', 'custom')})"
-        )
-        added.append((episode, episode.partition_key not in known))
-        state.mark_seen([item.guid])
-    if unseen > len(fresh):
-        # more to backfill: fetch the whole feed again next tick, without waiting
-        cursor.backlog.add(config.feed_id)
-        state.etag = state.modified = None
-        log.info(f"{shown}: {unseen - len(fresh)} older items left for the next ticks")
-    else:
-        cursor.backlog.discard(config.feed_id)
-        state.etag, state.modified = fetched.etag, fetched.modified
-    return added
 
 
 rss_sensor = build_rss_sensor()

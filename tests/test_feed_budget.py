@@ -190,3 +190,56 @@ def test_sensor_never_turns_an_internal_response_into_rows(
     assert result.run_requests == [] and harness.catalogue().episodes() == []
     assert harness.server.routes["/internal.xml"].hits == 0
     assert any("feed not fetched" in m and "internal address" in m for m in harness.warnings())
+
+
+def test_a_feed_deadline_as_long_as_the_tick_budget_still_polls_a_feed(harness: Harness) -> None:
+    """With the per-feed deadline equal to (or above) the tick budget, the first feed of a tick
+    still starts (it gets what is left of the budget); the next feed waits for the next tick."""
+    server = harness.server
+    for name in ("one", "two"):
+        server.routes[f"/{name}.xml"] = Route(body=_feed(name), content_type=RSS_TYPE)
+    harness.write_feeds([
+        {"url": server.url(f"/{name}.xml"), "title": name, "poll_interval_s": 60}
+        for name in ("one", "two")
+    ])
+    harness.feed_deadline_s, harness.tick_budget_s = 5.0, 5.0
+    first = harness.tick(advance=60)
+    assert _keys_by_feed(harness, first) == {"one": 2}
+    second = harness.tick(advance=1)
+    assert _keys_by_feed(harness, second) == {"two": 2}
+    harness.feed_deadline_s = 30.0  # above the budget
+    server.routes["/one.xml"] = Route(body=_feed("one", 3), content_type=RSS_TYPE)
+    third = harness.tick(advance=60)
+    assert _keys_by_feed(harness, third) == {"one": 1}
+
+
+def test_a_failed_catalogue_write_loses_no_item(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalogue write of the 2nd of 3 items fails once: the others are requested in that
+    tick, the failed one in the next, so every item gets its row, partition and run."""
+    from media_platform.catalogue import Catalogue
+
+    calls = {"n": 0}
+
+    def failing_once(original):
+        def write(self, episode):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError("disk hiccup")
+            return original(self, episode)
+        return write
+
+    monkeypatch.setattr(Catalogue, "insert", failing_once(Catalogue.insert))
+    monkeypatch.setattr(Catalogue, "upsert", failing_once(Catalogue.upsert))
+    server = harness.server
+    server.routes["/three.xml"] = Route(body=_feed("three", 3), content_type=RSS_TYPE)
+    harness.write_feeds([{"url": server.url("/three.xml"), "title": "three", "poll_interval_s": 60}])
+    requested: list[str] = []
+    partitions: list[str] = []
+    for _ in range(2):
+        result = harness.tick(advance=3600)
+        requested += [r.partition_key for r in result.run_requests]
+        partitions += [k for r in result.dynamic_partitions_requests or [] for k in r.partition_keys]
+    rows = {e.partition_key for e in harness.catalogue().episodes()}
+    assert len(rows) == 3
+    assert sorted(requested) == sorted(rows) == sorted(partitions)
+    assert any("not recorded, retried" in m and "disk hiccup" in m for m in harness.warnings())
