@@ -607,3 +607,37 @@ def test_parse_within_stops_a_parse_at_the_deadline() -> None:
     small = b"<rss version='2.0'><channel><title>t</title><item><title>a</title><guid>1</guid>" \
             b"<enclosure url='http://e.org/a.mp3' type='audio/mpeg'/></item></channel></rss>"
     assert len(parse_feed_within(small, "https://e.org/f", Deadline(30)).items) == 1
+
+
+def _two_items(first_title: bytes, second_url: bytes, *, extra: bytes = b"") -> bytes:
+    return (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>" + first_title + b'</title><guid>1</guid>'
+        b'<enclosure url="http://h/a.mp3" type="audio/mpeg"/>' + extra + b"</item>"
+        b'<item><title>two</title><guid>2</guid><enclosure url="' + second_url
+        + b'" type="audio/mpeg"/></item></channel></rss>'
+    )
+
+
+def test_a_malformed_url_skips_only_its_item() -> None:
+    """``http://[::1/x.mp3`` makes urlsplit raise ("Invalid IPv6 URL"): that item is skipped,
+    the feed and its other items are fine, also for a malformed transcript or chapters URL."""
+    extra = (
+        b'<podcast:transcript xmlns:podcast="https://podcastindex.org/namespace/1.0" '
+        b'url="http://[::1/t.vtt" type="text/vtt"/>'
+    )
+    parsed = parse_feed(_two_items(b"one", b"http://[::1/x.mp3", extra=extra), "http://h/f.xml")
+    assert [i.guid for i in parsed.items] == ["1"]
+    assert parsed.items[0].transcript_urls == ()
+    assert len(parsed.skipped) == 1 and "malformed" in parsed.skipped[0].reason
+    assert parsed.skipped[0].guid == "2"
+
+
+@pytest.mark.parametrize("ref", [b"&#xD800;", b"&#57343;", b"&#x110000;", b"&#0;", b"&#9999999999999999999999;"])
+def test_impossible_character_references_do_not_crash_the_parser(ref: bytes) -> None:
+    """A surrogate (or otherwise impossible) character reference in a not-well-formed feed
+    crashed feedparser (UnicodeEncodeError/ValueError); it now becomes U+FFFD and every item
+    is kept."""
+    parsed = parse_feed(_two_items(b"a " + ref + b" <b", b"http://h/b.mp3"), "http://h/f.xml")
+    assert [i.guid for i in parsed.items] == ["1", "2"]
+    assert "\ufffd" in parsed.items[0].title

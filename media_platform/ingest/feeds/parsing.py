@@ -106,6 +106,25 @@ def _iso(struct: Any) -> str | None:
         return None
 
 
+_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+
+
+def _neutralise_bad_charrefs(body: bytes) -> bytes:
+    """Character references no text can hold (surrogates, NUL, beyond U+10FFFF) become U+FFFD:
+    feedparser's lenient parser crashes on them, which would fail the whole feed."""
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        digits = m.group(1) or m.group(2)
+        if len(digits) > 8:
+            return b"&#xFFFD;"
+        value = int(digits, 16) if m.group(1) else int(digits)
+        if value == 0 or 0xD800 <= value <= 0xDFFF or value > 0x10FFFF:
+            return b"&#xFFFD;"
+        return m.group(0)
+
+    return _CHARREF.sub(fix, body) if b"&#" in body else body
+
+
 def _absolute_http(url: str | None, base_url: str) -> tuple[str | None, str | None]:
     """(absolute url, None) or (None, reason)."""
     if url is None or not url.strip():
@@ -113,15 +132,20 @@ def _absolute_http(url: str | None, base_url: str) -> tuple[str | None, str | No
     text = url.strip()
     if any(ord(c) < 32 for c in text):
         return None, f"URL {text!r} contains control characters"
-    absolute = urljoin(base_url, text) if base_url else text
-    parts = urlsplit(absolute)
+    try:
+        absolute = urljoin(base_url, text) if base_url else text
+        parts = urlsplit(absolute)
+        host = parts.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL" and the like: only this URL is unusable
+        return None, f"URL {redact_url(text)!r} is malformed ({exc})"
+    shown = redact_url(absolute)
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
         return (
             None,
-            f"URL {absolute!r} has scheme {parts.scheme or '(none)'!r}, only http(s) allowed",
+            f"URL {shown!r} has scheme {parts.scheme or '(none)'!r}, only http(s) allowed",
         )
-    if not parts.hostname:
-        return None, f"URL {absolute!r} has no host"
+    if not host:
+        return None, f"URL {shown!r} has no host"
     return absolute, None
 
 
@@ -200,7 +224,12 @@ def parse_feed(body: bytes, base_url: str, deadline: Deadline | None = None) -> 
         deadline.check(f"{where}: parsing the feed")
 
     # No Content-Location: feedparser must not resolve GUIDs as URLs; we resolve URLs ourselves.
-    parsed = feedparser.parse(io.BytesIO(body), response_headers={})
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(_neutralise_bad_charrefs(body)), response_headers={}
+        )
+    except (ValueError, OverflowError, UnicodeError) as exc:  # feedparser's own crashes
+        raise FeedParseError(base_url, f"not parseable ({type(exc).__name__}: {exc})") from None
     entries = list(parsed.get("entries") or [])
     feed_meta = parsed.get("feed") or {}
     version = parsed.get("version") or ""
