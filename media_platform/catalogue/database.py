@@ -60,7 +60,10 @@ def catalogue_url(store: Store) -> str:
 
 def check_sqlite_file(path: Path) -> None:
     """Raise CatalogueError when ``path`` exists but is not a whole SQLite database: wrong
-    header, a size that is not whole pages, or fewer pages than its header declares."""
+    header, a size that is not whole pages, or fewer pages than its header declares. The page
+    count is not compared when a non-empty ``<db>-wal`` exists: SQLite recovers such a file
+    from the WAL (a checkpoint writes the header before the pages that grow the file), and
+    ``PRAGMA quick_check`` after opening judges it."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -78,6 +81,9 @@ def check_sqlite_file(path: Path) -> None:
     if size % page_size:
         raise CatalogueError(str(path), f"truncated: {size} bytes is not a whole number of {page_size}-byte pages; left untouched")
     declared = int.from_bytes(header[28:32], "big")
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        return  # mid-checkpoint the header may count pages only the WAL holds yet: quick_check decides
     if header[92:96] == header[24:28] and declared * page_size > size:
         raise CatalogueError(
             str(path), f"truncated: the header declares {declared} pages, the file holds {size // page_size}; left untouched"
@@ -137,9 +143,16 @@ class Database:
             conn.commit()
             try:
                 yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _ADVISORY_LOCK_ID})
-                conn.commit()
+            except BaseException:
+                # the failed transaction is rolled back first (in an aborted transaction the
+                # unlock itself fails); a failed unlock never hides the original error
+                try:
+                    conn.rollback()
+                    _pg_unlock(conn)
+                except Exception:
+                    conn.invalidate()  # closing the session releases its advisory lock
+                raise
+            _pg_unlock(conn)
         else:
             yield
 
@@ -170,6 +183,11 @@ class Database:
         if current is not None and current not in known:
             raise CatalogueError(self.where, f"schema version {current!r} is newer than this code knows ({head!r}); upgrade media-platform")
         command.upgrade(config, "head")
+
+
+def _pg_unlock(conn: sa.Connection) -> None:
+    conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _ADVISORY_LOCK_ID})
+    conn.commit()
 
 
 def _sqlite_events(engine: sa.Engine) -> None:
