@@ -243,3 +243,34 @@ def test_a_failed_catalogue_write_loses_no_item(harness: Harness, monkeypatch: p
     assert len(rows) == 3
     assert sorted(requested) == sorted(rows) == sorted(partitions)
     assert any("not recorded, retried" in m and "disk hiccup" in m for m in harness.warnings())
+
+
+def test_feed_user_info_authenticates_the_feed_and_is_never_stored(harness: Harness) -> None:
+    """A feed URL with user info: the feed is fetched with Basic auth, and items' relative
+    enclosure, transcript and chapters URLs (resolved against the feed's URL) do not carry the
+    credentials into the catalogue."""
+    import base64
+
+    server = harness.server
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0" '
+        b'xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel><title>Private</title>'
+        b"<item><title>ep1</title><guid>p-1</guid>"
+        b'<enclosure url="/p/ep1.mp3" type="audio/mpeg" length="100"/>'
+        b'<podcast:transcript url="/p/ep1.vtt" type="text/vtt"/>'
+        b'<podcast:chapters url="/p/ep1.json" type="application/json+chapters"/>'
+        b"</item></channel></rss>"
+    )
+    server.routes["/private.xml"] = Route(body=body, content_type=RSS_TYPE)
+    url = server.url("/private.xml").replace("http://", "http://alice:s3cret@")
+    harness.write_feeds([{"url": url, "title": "Private"}])
+    result = harness.tick()
+    assert len(result.run_requests) == 1
+    sent = server.routes["/private.xml"].request_headers[0]
+    assert sent["Authorization"] == "Basic " + base64.b64encode(b"alice:s3cret").decode()
+    episode = harness.catalogue().get(result.run_requests[0].partition_key)
+    stored = json.dumps([episode.master_uri, episode.metadata], default=str)
+    assert "s3cret" not in stored and "alice" not in stored, stored
+    assert episode.master_uri == server.url("/p/ep1.mp3")
+    assert episode.metadata["transcript_urls"] == [[server.url("/p/ep1.vtt"), "text/vtt"]]
+    assert episode.metadata["chapters_url"] == server.url("/p/ep1.json")

@@ -344,3 +344,29 @@ def test_tls_checks_the_name_on_the_pinned_connection(tmp_path: Path, cert_name:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_user_info_is_sent_as_basic_auth_to_its_own_origin_only(http_server: LocalServer) -> None:
+    """``https://alice:s3cret@host/feed``: the credentials go as ``Authorization: Basic`` to the
+    feed's own origin (also after a same-origin redirect), never to another origin a redirect
+    leads to, and the response's URL holds no user info."""
+    import base64
+
+    expected = "Basic " + base64.b64encode(b"alice:s3 cret").decode()
+    with LocalServer() as other:
+        other.routes["/elsewhere"] = Route(body=b"other", content_type="text/plain")
+        http_server.routes["/feed"] = Route(redirect="/moved")
+        http_server.routes["/moved"] = Route(body=b"feed", content_type="text/plain")
+        http_server.routes["/away"] = Route(redirect=other.url("/elsewhere"))
+        base = http_server.url("").replace("http://", "http://alice:s3%20cret@")
+        response, body = fetch_bytes(base + "/feed", deadline=5, max_bytes=100,
+                                     headers={"Cookie": "c=1"})
+        assert body == b"feed" and response.url == http_server.url("/moved")
+        assert http_server.routes["/feed"].request_headers[0]["Authorization"] == expected
+        assert http_server.routes["/moved"].request_headers[0]["Authorization"] == expected
+        response, body = fetch_bytes(base + "/away", deadline=5, max_bytes=100,
+                                     headers={"Cookie": "c=1"})
+        assert body == b"other" and "@" not in response.url
+        assert http_server.routes["/away"].request_headers[0]["Authorization"] == expected
+        sent = other.routes["/elsewhere"].request_headers[0]
+        assert "Authorization" not in sent and "Cookie" not in sent

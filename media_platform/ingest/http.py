@@ -20,6 +20,10 @@ What it guarantees
 * **A size cap**: a declared Content-Length above ``max_bytes`` is refused before the body is
   read, and the bytes actually received are counted (:class:`HttpTooLargeError`).
 * ``Accept-Encoding: identity``: the byte count is the size of what is stored.
+* **User info** in the URL (``https://user:secret@host/feed``) is sent as
+  ``Authorization: Basic`` to that URL's own origin only (scheme, host, port): a redirect to
+  another origin gets neither it nor the caller's ``Authorization``/``Cookie`` headers. User info
+  in a redirect's ``Location`` is ignored, and the response's ``url`` never holds user info.
 
 Errors are typed (:class:`HttpError` and subclasses, with ``retryable`` and ``status``) and name
 the URL through :func:`redact_url`: feed URLs often carry tokens, so no log line or stored field
@@ -28,6 +32,7 @@ ever holds one in full.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import socket
 import ssl
@@ -53,6 +58,8 @@ from media_platform.ingest.http_errors import (
     HttpTooLargeError,
     UnsafeUrlError,
     redact_url,
+    split_userinfo,
+    strip_userinfo,
 )
 from media_platform.settings import get_settings
 
@@ -248,19 +255,44 @@ def open_url(
         deadline = Deadline(deadline)
     if allow_private is None:
         allow_private = get_settings().allow_private_urls
-    current = url
+    current, credentials = split_userinfo(url)
+    origin = _origin(current)
+    own_headers = dict(headers or {})
+    if credentials is not None:
+        token = base64.b64encode(":".join(credentials).encode("utf-8")).decode("ascii")
+        own_headers["Authorization"] = f"Basic {token}"
     for _hop in range(max_redirects + 1):
+        same_origin = _origin(current) == origin
+        hop_headers = (
+            own_headers if same_origin
+            else {k: v for k, v in own_headers.items() if k.lower() not in _ORIGIN_BOUND_HEADERS}
+        )
         response = _request_once(
-            current, deadline, max_bytes, headers or {}, connect_timeout_s, allow_private,
+            current, deadline, max_bytes, hop_headers, connect_timeout_s, allow_private,
             ssl_context,
         )
         location = response.headers.get("Location")
         if response.status in REDIRECT_STATUSES and location:
             response.close()
-            current = urljoin(current, location.strip()).split("#", 1)[0]
+            try:
+                # user info in a redirect is never used (nor kept in the response's URL)
+                current = strip_userinfo(urljoin(current, location.strip()).split("#", 1)[0])
+            except ValueError:
+                raise UnsafeUrlError(current, "malformed redirect Location") from None
             continue
         return response
     raise HttpError(url, f"more than {max_redirects} redirects")
+
+
+_ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of ``url``; None when it has none (then it matches nothing)."""
+    try:
+        return check_url(url)
+    except UnsafeUrlError:
+        return None
 
 
 def _request_once(
@@ -339,4 +371,5 @@ __all__ = [
     "open_url",
     "redact_url",
     "resolve_checked",
+    "strip_userinfo",
 ]

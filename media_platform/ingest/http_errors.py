@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from media_platform.errors import InvalidInputError, MediaPlatformError
 from media_platform.keys import printable
@@ -25,6 +25,28 @@ def redact_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
     return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``(url without user info, (user, password) or None)``; the user info percent-decoded.
+    A URL that cannot be split comes back unchanged, with None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, None
+    if "@" not in parts.netloc:
+        return url, None
+    from urllib.parse import unquote
+
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return clean, (unquote(user), unquote(password))
+
+
+def strip_userinfo(url: str) -> str:
+    """``url`` without ``user:password@`` (a URL that is stored or used as a base never keeps it)."""
+    return split_userinfo(url)[0]
 
 
 class HttpError(MediaPlatformError):

@@ -43,7 +43,7 @@ from media_platform.ingest.feeds.errors import FeedParseError
 from media_platform.ingest.feeds.model import FeedItem, ParsedFeed, SkippedItem
 from media_platform.ingest.feeds.raw import RawItem, collect_raw
 from media_platform.ingest.feeds.xml_safety import assert_safe_xml
-from media_platform.ingest.http import ALLOWED_SCHEMES, redact_url
+from media_platform.ingest.http import ALLOWED_SCHEMES, redact_url, strip_userinfo
 
 _DURATION_COLON = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$")
 _DURATION_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
@@ -146,7 +146,7 @@ def _absolute_http(url: str | None, base_url: str) -> tuple[str | None, str | No
         )
     if not host:
         return None, f"URL {shown!r} has no host"
-    return absolute, None
+    return strip_userinfo(absolute), None  # credentials are never stored
 
 
 def _pick_enclosure(
@@ -215,6 +215,7 @@ def parse_feed(body: bytes, base_url: str, deadline: Deadline | None = None) -> 
     if not isinstance(body, (bytes, bytearray)):
         raise InvalidInputError(f"feed body must be bytes, got {type(body).__name__}")
     body = bytes(body)
+    base_url = strip_userinfo(base_url)  # the feed's credentials never reach an item's URLs
     if not body.strip():
         raise FeedParseError(base_url, "empty feed body")
     where = redact_url(base_url)
