@@ -256,3 +256,66 @@ def test_redirect_to_an_internal_address_is_refused(http_server: LocalServer, tm
     assert "169.254.169.254/latest/meta-data" in str(info.value) and "s3cret" not in str(info.value)
     assert http_server.routes["/hop"].hits == 1
     assert not list(tmp_path.iterdir())
+
+
+class _SilentListener:
+    """A TCP listener on 127.0.0.1 that accepts connections and, after ``preamble`` (if any),
+    never sends another byte; connections stay open until it is closed."""
+
+    def __init__(self, preamble: bytes = b"") -> None:
+        import socket
+        import threading
+
+        self.preamble = preamble
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.conns: list = []
+        self.accepted = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self.conns.append(conn)
+            conn.recv(65536)
+            if self.preamble:
+                conn.sendall(self.preamble)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}{path}"
+
+    def __enter__(self) -> _SilentListener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+@pytest.mark.parametrize(
+    "preamble",
+    [b"", b"HTTP/1.1 200 OK\r\nContent-Type: audio/flac\r\nContent-Length: 1000\r\n\r\nfLaC"],
+    ids=["no-headers", "silent-mid-body"],
+)
+def test_a_silent_server_is_given_up_after_timeout_s_not_the_total_deadline(
+    tmp_path: Path, preamble: bytes
+) -> None:
+    """``timeout_s`` is the longest wait for headers and the longest silence between reads;
+    before, the socket waited the whole remaining deadline (an hour for enclosures)."""
+    import time
+
+    with _SilentListener(preamble) as silent:
+        started = time.monotonic()
+        with pytest.raises(DownloadError) as info:
+            _dl(silent.url("/a.flac"), tmp_path / "a.flac", timeout_s=0.5, max_total_s=30,
+                retries=1)
+        elapsed = time.monotonic() - started
+    assert elapsed < 5, elapsed
+    assert info.value.retryable and silent.accepted == 2
+    assert "0.5 s" in info.value.problem
+    _no_leftovers(tmp_path)

@@ -122,7 +122,9 @@ def download_to_file(
         url: http(s) URL.
         dest: final path; its parent is created. An existing file is replaced only on success.
         max_bytes: hard size limit.
-        timeout_s: connect timeout; also the longest wait for headers.
+        timeout_s: connect timeout; also the longest wait for the response headers and the
+            longest silence between two reads of the body (``max_total_s`` still bounds the
+            whole attempt).
         retries: extra attempts after the first for retryable failures (so up to ``retries + 1``
             requests); the wait before retry ``n`` is ``backoff_s * 2 ** (n - 1)``.
         allowed_content_types: accepted media types; entries ending in ``/`` are prefixes.
@@ -180,7 +182,7 @@ def _attempt(
     try:
         resp = open_url(
             url, deadline=Deadline(max_total_s), max_bytes=max_bytes, headers=headers,
-            connect_timeout_s=timeout_s,
+            connect_timeout_s=timeout_s, idle_timeout_s=timeout_s,
         )
     except UnsafeUrlError:
         raise

@@ -131,6 +131,7 @@ class HttpResponse:
         deadline: Deadline,
         max_bytes: int,
         watchdog: threading.Timer,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self._connection = connection
         self._response = response
@@ -141,6 +142,7 @@ class HttpResponse:
         self._deadline = deadline
         self._max_bytes = max_bytes
         self._watchdog = watchdog
+        self._idle_s = idle_timeout_s
         self.bytes_read = 0
 
     @property
@@ -169,10 +171,15 @@ class HttpResponse:
             try:
                 sock = self._connection.sock
                 if sock is not None:
-                    sock.settimeout(max(self._deadline.remaining(), 0.001))
+                    sock.settimeout(_wait_s(self._deadline, self._idle_s))
                 chunk = self._response.read1(chunk_size)
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 self._check_deadline()
+                if isinstance(exc, TimeoutError):
+                    raise HttpTimeoutError(
+                        self.url, f"no data for {self._idle_s:g} s "
+                        f"({self.bytes_read} bytes so far)", retryable=True, status=self.status,
+                    ) from None
                 raise HttpError(
                     self.url, f"transfer interrupted after {self.bytes_read} bytes: {exc}",
                     retryable=True, status=self.status,
@@ -233,6 +240,7 @@ def open_url(
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     allow_private: bool | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    idle_timeout_s: float | None = None,
 ) -> HttpResponse:
     """GET ``url`` safely (see the module docstring) and return the open final response, whatever
     its status (a redirect is followed, never returned, unless it has no ``Location``).
@@ -243,6 +251,9 @@ def open_url(
         headers: extra request headers (``Host`` and ``Accept-Encoding`` are set here).
         allow_private: allow internal addresses; None reads the settings.
         ssl_context: TLS settings (default: the system's trust store, hostname checked).
+        idle_timeout_s: the longest wait for the response headers after connecting, and for
+            each read of the body (the total ``deadline`` still bounds everything); None waits
+            up to the deadline.
 
     Raises:
         UnsafeUrlError: not http(s), malformed, internal address, or a redirect to such a URL.
@@ -269,7 +280,7 @@ def open_url(
         )
         response = _request_once(
             current, deadline, max_bytes, hop_headers, connect_timeout_s, allow_private,
-            ssl_context,
+            ssl_context, idle_timeout_s,
         )
         location = response.headers.get("Location")
         if response.status in REDIRECT_STATUSES and location:
@@ -285,6 +296,14 @@ def open_url(
 
 
 _ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+def _wait_s(deadline: Deadline, idle_timeout_s: float | None) -> float:
+    """How long one socket wait may last: the idle timeout, never past the deadline."""
+    left = deadline.remaining()
+    if idle_timeout_s is not None:
+        left = min(left, idle_timeout_s)
+    return max(left, 0.001)
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
@@ -303,6 +322,7 @@ def _request_once(
     connect_timeout_s: float,
     allow_private: bool,
     ssl_context: ssl.SSLContext | None,
+    idle_timeout_s: float | None = None,
 ) -> HttpResponse:
     scheme, host, port = check_url(url)
     addresses = resolve_checked(url, host, port, allow_private=allow_private, deadline=deadline)
@@ -325,9 +345,11 @@ def _request_once(
         watchdog = threading.Timer(deadline.remaining(), _shutdown, args=(connection,))
         watchdog.daemon = True
         watchdog.start()
+        connected = False
         try:
             connection.connect()
-            connection.sock.settimeout(max(deadline.remaining(), 0.001))
+            connected = True
+            connection.sock.settimeout(_wait_s(deadline, idle_timeout_s))
             connection.putrequest("GET", target, skip_accept_encoding=True)
             for name, value in headers.items():
                 if name.lower() not in ("host", "accept-encoding"):
@@ -347,11 +369,17 @@ def _request_once(
                     url, f"took longer than {deadline.seconds:g} s in all (no response)",
                     retryable=True,
                 ) from None
+            if connected and isinstance(exc, TimeoutError):
+                raise HttpTimeoutError(
+                    url, f"no response within {idle_timeout_s:g} s", retryable=True
+                ) from None
             if isinstance(exc, OSError):
                 last_error = exc
                 continue
             raise HttpError(url, f"bad response: {exc}", retryable=True) from None
-        return HttpResponse(connection, response, url, deadline, max_bytes, watchdog)
+        return HttpResponse(
+            connection, response, url, deadline, max_bytes, watchdog, idle_timeout_s
+        )
     if last_error is None:
         raise HttpTimeoutError(url, f"took longer than {deadline.seconds:g} s in all", retryable=True)
     raise HttpError(url, f"connection failed: {last_error}", retryable=True)
