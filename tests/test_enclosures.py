@@ -46,3 +46,30 @@ def test_same_enclosure_content_is_one_episode(tmp_path: Path, shared_media: Pat
     assert not list((tmp_path / "home" / "masters").glob(f"{second.partition_key}/*"))
     # the first episode is untouched and still the one holding the content
     assert catalogue.find_by_hash(stored.content_hash).partition_key == first.partition_key
+
+
+@pytest.mark.parametrize("failure", ["row removed meanwhile", "database unreachable"])
+def test_any_failure_to_record_the_download_leaves_no_master(tmp_path: Path, failure: str) -> None:
+    from test_register import _tone
+
+    from media_platform.catalogue import CatalogueError
+
+    tone = _tone(tmp_path / "tone.mp3", 440).read_bytes()
+    store = LocalStore(tmp_path / "home")
+    catalogue = Catalogue(store)
+    real_modify = catalogue.modify
+
+    def modify(partition_key, change):
+        if failure == "row removed meanwhile":
+            catalogue.remove(partition_key)
+            return real_modify(partition_key, change)
+        raise CatalogueError(catalogue.where, "database is locked")
+
+    catalogue.modify = modify
+    with LocalServer() as server:
+        server.routes["/a.mp3"] = Route(body=tone, content_type="audio/mpeg")
+        row = _row(server, "one", "/a.mp3")
+        catalogue.upsert(row)
+        with pytest.raises(KeyError if failure == "row removed meanwhile" else CatalogueError):
+            fetch_enclosure(store, catalogue, row)
+    assert store.list_keys("masters") == []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from media_platform.catalogue import Catalogue, PartitionKeyTakenError
+from media_platform.catalogue import Catalogue, CatalogueError, PartitionKeyTakenError
 from media_platform.errors import InvalidInputError
 from media_platform.ingest.register import register_master
 from media_platform.storage import LocalStore
@@ -190,3 +190,31 @@ def test_same_content_that_took_the_key_first_is_found_not_refused(tmp_path: Pat
     assert first.created and not again.created
     assert again.episode.partition_key == first.episode.partition_key
     _assert_consistent(store, catalogue)
+
+
+class _BrokenCatalogue(Catalogue):
+    def remove(self, partition_key, *, content_hash=None):
+        raise CatalogueError("db", "the database went away")
+
+
+def test_a_failed_clean_up_never_hides_the_failed_copy(tmp_path: Path) -> None:
+    a = _tone(tmp_path / "a.mp3", 440)
+    store = _FailingStore(tmp_path / "home")
+    with pytest.raises(OSError, match="No space") as error:
+        register_master(store, _BrokenCatalogue(store), a, title="Doomed")
+    assert any("the database went away" in note for note in error.value.__notes__)
+
+
+def test_undo_registration_also_takes_back_attached_sidecars(tmp_path: Path) -> None:
+    from media_platform.ingest.register import attach_subtitles, undo_registration
+
+    a, store, catalogue = _setup(tmp_path)
+    other = register_master(store, catalogue, _tone(tmp_path / "b.mp3", 660), title="Undone Too")
+    reg = register_master(store, catalogue, a, title="Undone")
+    srt = tmp_path / "a.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,400\nHello.\n\n", encoding="utf-8")
+    attach_subtitles(store, catalogue, reg.episode, srt)
+    assert undo_registration(store, catalogue, reg)
+    # the row, the master and the subtitle are gone; the other episode (a longer key) is kept
+    assert [e.partition_key for e in catalogue.episodes()] == [other.episode.partition_key]
+    assert store.list_keys("masters") == [other.episode.master_key]

@@ -21,7 +21,6 @@ from media_platform.cli.inputs import EXIT_OK, CliError, check_path, check_text
 from media_platform.cli.licence import licence_arg
 from media_platform.errors import MediaError
 from media_platform.keys import printable
-from media_platform.storage import Store
 
 
 def check_subtitles(path: Path) -> None:
@@ -38,14 +37,13 @@ def check_subtitles(path: Path) -> None:
         raise CliError(str(exc)) from exc
 
 
-def _undo(store: Store, episode: Episode) -> None:
-    """Remove a row this command created, and its stored master and sidecars."""
-    Catalogue(store).remove(episode.partition_key, content_hash=episode.content_hash)
-    store.delete_prefix(f"masters/{episode.partition_key}")
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from media_platform.ingest.register import attach_subtitles, register_master
+    from media_platform.ingest.register import (
+        attach_subtitles,
+        keep_original_error,
+        register_master,
+        undo_registration,
+    )
 
     path = check_path(args.path)
     title = check_text(args.title, "--title")
@@ -74,9 +72,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             ep = attach_subtitles(store, Catalogue(store), ep, subtitles)
             attached = True
         added = code.add_episode_partition(instance, ep.partition_key)
-    except BaseException:
-        if reg.created:
-            _undo(store, reg.episode)
+    except BaseException as exc:
+        keep_original_error(exc, "undoing the registration", lambda: undo_registration(store, Catalogue(store), reg))
         raise
     _report(path, reg.created, ep, reg.probe.duration_s if reg.probe else 0.0, added, attached, args.json)
     return EXIT_OK

@@ -14,7 +14,7 @@ from media_platform.catalogue import Catalogue, DuplicateContentError, Episode
 from media_platform.errors import MediaError
 from media_platform.ingest.download import download_to_file
 from media_platform.ingest.http import redact_url
-from media_platform.ingest.register import decode_probe_problem, master_suffix
+from media_platform.ingest.register import decode_probe_problem, keep_original_error, master_suffix
 from media_platform.layout import master_key
 from media_platform.probe import probe_media
 from media_platform.storage import Store
@@ -67,11 +67,14 @@ def fetch_enclosure(
             lambda current: replace(current, master_key=key, master_uri=uri, content_hash=result.sha256,
                                     kind=kind, metadata={**current.metadata, **metadata}),
         )
-    except DuplicateContentError as exc:  # the same content was catalogued meanwhile
-        store.delete(key)
-        other = exc.existing.partition_key if exc.existing else "another partition"
-        _refuse_duplicate(catalogue, episode, url, other, metadata)
-        raise  # unreachable: _refuse_duplicate raises
+    except BaseException as exc:
+        # any failure (the same content catalogued meanwhile, the row removed meanwhile, the
+        # database unreachable) leaves no orphan master; deleting it never hides the failure
+        keep_original_error(exc, f"deleting the stored master {key!r}", lambda: store.delete(key))
+        if isinstance(exc, DuplicateContentError):
+            other = exc.existing.partition_key if exc.existing else "another partition"
+            _refuse_duplicate(catalogue, episode, url, other, metadata)
+        raise
 
 
 def _refuse_duplicate(

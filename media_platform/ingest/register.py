@@ -118,8 +118,8 @@ def register_master(
             return Registration(episode, created=False, probe=probe)
         try:
             store.put_file(stored_key, path)
-        except BaseException:
-            catalogue.remove(key, content_hash=digest)
+        except BaseException as exc:
+            keep_original_error(exc, f"removing the row of {key!r}", lambda key=key: catalogue.remove(key, content_hash=digest))
             raise
         return Registration(episode, created=True, probe=probe)
     existing = catalogue.find_by_hash(digest)  # the same content, catalogued meanwhile
@@ -132,15 +132,25 @@ def register_master(
 def undo_registration(store: Store, catalogue: Catalogue, registration: Registration) -> bool:
     """Take back a registration that created its episode, when a later step of the ingest
     failed (e.g. adding its Dagster partition): the row is deleted (only while it still holds
-    this content) and then the master. A registration that found existing content is left
-    alone. Returns whether anything was undone."""
+    this content) and then the episode's folder of masters (the master and any sidecar
+    attached since). A registration that found existing content is left alone. Returns
+    whether anything was undone."""
     episode = registration.episode
     if not registration.created:
         return False
     removed = catalogue.remove(episode.partition_key, content_hash=episode.content_hash)
-    if removed and episode.master_key:
-        store.delete(episode.master_key)
+    if removed:
+        store.delete_prefix(f"masters/{episode.partition_key}/")
     return removed
+
+
+def keep_original_error(original: BaseException, what: str, step: Callable[[], object]) -> None:
+    """Run a clean-up step after ``original`` failed: its own failure never replaces the
+    original error, it is noted on it."""
+    try:
+        step()
+    except Exception as exc:
+        original.add_note(f"also failed while {what}: {type(exc).__name__}: {exc}")
 
 
 def _restore_missing_master(store: Store, episode: Episode, path: Path) -> None:
