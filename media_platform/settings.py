@@ -87,6 +87,23 @@ class Settings(BaseSettings):
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("catalogue_url")
+    @classmethod
+    def _catalogue_url(cls, value: str) -> str:
+        """A URL SQLAlchemy can parse; the message never echoes it (it may hold a password)."""
+        if value:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                make_url(value)
+            except (ArgumentError, ValueError):
+                raise ValueError(
+                    "not an SQLAlchemy database URL; expected e.g. "
+                    "postgresql+psycopg://user:password@host:5432/database or sqlite:////path/to/episodes.db"
+                ) from None
+        return value
+
     # ---- derived values -------------------------------------------------------------------
 
     @property
@@ -162,7 +179,7 @@ def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors()
+            f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise InvalidInputError(f"environment: {problems}") from None
 

@@ -83,3 +83,17 @@ def test_a_failed_migration_on_postgresql_reports_its_own_error(tmp_path: Path, 
             locks = conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar_one()
         engine.dispose()
         assert probe is None and locks == 0
+
+
+@pytest.mark.parametrize("url", ["not a url", "postgresql+psycopg://mp:s3cret@db.example:port/catalogue"])
+def test_an_invalid_catalogue_url_is_named_by_the_cli(tmp_path: Path, url: str) -> None:
+    import subprocess
+
+    env = {**os.environ, "MEDIA_PLATFORM_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster"),
+           "MEDIA_PLATFORM_CATALOGUE_URL": url}
+    result = subprocess.run(["media-platform", "list"], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode in (1, 2), result
+    assert result.stderr.startswith("error: ") and "MEDIA_PLATFORM_CATALOGUE_URL" in result.stderr, result.stderr
+    assert "not an SQLAlchemy database URL" in result.stderr and "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr  # the password is never printed
+    assert not (tmp_path / "home").exists()  # refused before anything was created
