@@ -228,7 +228,7 @@ def evaluate_rss(
         cursor.polled[fid] = now
         started += 1
         # the first feed of a tick always starts, and no feed may outlive the tick's budget
-        deadline = Deadline(max(0.0, min(limits.feed_deadline_s, budget.remaining())))
+        deadline = Deadline(max(0.001, min(limits.feed_deadline_s, budget.remaining())))
         try:
             ingest_feed(
                 context, config, state, catalogue, licences, known, cursor, deadline,

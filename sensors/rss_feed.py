@@ -25,6 +25,7 @@ from media_platform.ingest.feeds import (
     new_items,
     parse_feed_within,
 )
+from media_platform.ingest.feeds.parsing import shown_guid
 from media_platform.ingest.feeds.schedule import RssCursor
 from media_platform.ingest.rss_episodes import rss_episode
 
@@ -94,7 +95,7 @@ def ingest_feed(
     for skipped in parsed.skipped[:MAX_SKIP_LOGS]:
         if skipped.guid and skipped.guid in seen:
             continue
-        label = skipped.title or skipped.guid or f"#{skipped.index}"
+        label = skipped.title or shown_guid(skipped.guid) or f"#{skipped.index}"
         log.warning(f"{shown}: item {label!r} skipped: {skipped.reason}")
     if len(parsed.skipped) > MAX_SKIP_LOGS:
         log.warning(f"{shown}: {len(parsed.skipped) - MAX_SKIP_LOGS} more items skipped")
@@ -107,7 +108,8 @@ def ingest_feed(
             _ingest_item(context, config, state, catalogue, licences, known, parsed, item, queue)
         except Exception as exc:  # noqa: BLE001 - one bad item never loses the others
             problem = f"{type(exc).__name__}: {exc}"
-            log.warning(f"{shown}: item {item.title or item.guid!r} not recorded, retried: {problem}")
+            label = item.title or shown_guid(item.guid)
+            log.warning(f"{shown}: item {label!r} not recorded, retried: {problem}")
             failed.append(problem)
     if failed or unseen > len(fresh):
         # more to do: fetch the whole feed again next tick, without validators
@@ -142,7 +144,7 @@ def _ingest_item(
             item, config, feed_title=parsed.title or None, catalogue_licences=licences
         )
     except InvalidInputError as exc:
-        log.warning(f"{shown}: item {item.title or item.guid!r} skipped: {exc}")
+        log.warning(f"{shown}: item {item.title or shown_guid(item.guid)!r} skipped: {exc}")
         state.mark_seen([item.guid])
         return
     existing = catalogue.get(episode.partition_key)

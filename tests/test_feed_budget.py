@@ -274,3 +274,23 @@ def test_feed_user_info_authenticates_the_feed_and_is_never_stored(harness: Harn
     assert episode.master_uri == server.url("/p/ep1.mp3")
     assert episode.metadata["transcript_urls"] == [[server.url("/p/ep1.vtt"), "text/vtt"]]
     assert episode.metadata["chapters_url"] == server.url("/p/ep1.json")
+
+
+def test_skip_reasons_never_log_enclosure_urls_in_full(harness: Harness) -> None:
+    """Items skipped for a bad enclosure URL (control characters, wrong scheme) or as duplicates
+    of an untitled, GUID-less item (its identity is the enclosure URL) are reported with the
+    URL redacted: enclosure URLs carry tokens too."""
+    server = harness.server
+    items = (
+        b'<item><guid>a</guid><title>ctl</title><enclosure url="http://cdn.example/a.mp3?token=SECRET1&#x7;" type="audio/mpeg"/></item>'
+        b'<item><guid>b</guid><title>ftp</title><enclosure url="ftp://cdn.example/b.mp3?token=SECRET2" type="audio/mpeg"/></item>'
+        b'<item><enclosure url="http://cdn.example/c.mp3?token=SECRET3" type="audio/mpeg"/></item>'
+        b'<item><enclosure url="http://cdn.example/c.mp3?token=SECRET3" type="audio/mpeg"/></item>'
+    )
+    body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>' + items + b"</channel></rss>"
+    server.routes["/t.xml"] = Route(body=body, content_type=RSS_TYPE)
+    harness.write_feeds([{"url": server.url("/t.xml"), "title": "T"}])
+    harness.tick()
+    logged = "\n".join(m for _, m in harness.logs)
+    assert "skipped" in logged and "duplicate guid 'http://cdn.example/c.mp3'" in logged
+    assert "SECRET" not in logged, logged

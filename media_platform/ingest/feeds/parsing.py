@@ -125,13 +125,21 @@ def _neutralise_bad_charrefs(body: bytes) -> bytes:
     return _CHARREF.sub(fix, body) if b"&#" in body else body
 
 
+def shown_guid(guid: str | None) -> str | None:
+    """A GUID as logs may show it: one that is a URL (often the enclosure URL, which may
+    carry a token) is redacted."""
+    if guid and "://" in guid:
+        return redact_url(guid)
+    return guid
+
+
 def _absolute_http(url: str | None, base_url: str) -> tuple[str | None, str | None]:
     """(absolute url, None) or (None, reason)."""
     if url is None or not url.strip():
         return None, "empty URL"
     text = url.strip()
     if any(ord(c) < 32 for c in text):
-        return None, f"URL {text!r} contains control characters"
+        return None, f"URL {redact_url(text)!r} contains control characters"
     try:
         absolute = urljoin(base_url, text) if base_url else text
         parts = urlsplit(absolute)
@@ -280,7 +288,10 @@ def parse_feed(body: bytes, base_url: str, deadline: Deadline | None = None) -> 
         identity = guid or enc["url"]
         if identity in seen:
             skipped.append(
-                SkippedItem(index, f"duplicate guid {identity!r} in feed", identity, title or None)
+                SkippedItem(
+                    index, f"duplicate guid {shown_guid(identity)!r} in feed", identity,
+                    title or None,
+                )
             )
             continue
         seen.add(identity)
