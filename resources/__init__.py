@@ -31,8 +31,11 @@ from media_platform.video.clip import ClipEncoder, ClipModelSpec
 class MediaStorage(dg.ConfigurableResource):
     """Where every output lives: a local folder, or ``s3://bucket/prefix`` through dagster-aws.
 
-    The layout is the same on both: ``masters/<partition>/``, ``episodes/<partition>/`` and
-    ``catalogue/episodes.parquet``.
+    The layout is the same on both: ``masters/<partition>/``, ``episodes/<partition>/`` and the
+    catalogue's Parquet export for analytics, ``exports/episodes.parquet``. The
+    catalogue itself is a database (:func:`get_catalogue`): SQLite ``catalogue/episodes.db``
+    under a local root, beside the Dagster instance with an S3 root, or the PostgreSQL server
+    of ``MEDIA_PLATFORM_CATALOGUE_URL``.
     """
 
     root: str = Field(default_factory=lambda: get_settings().media_home, description="Local folder or s3://bucket/prefix")
