@@ -80,3 +80,44 @@ def test_media_understanding_never_imports_ingest() -> None:
                 offenders += [f"{path.relative_to(REPO)}: {n}" for n in names
                               if n.startswith(("media_platform.ingest", "requests", "urllib3", "httpx"))]
     assert offenders == []
+
+
+def test_transcript_links_are_capped_per_item_at_parse_time() -> None:
+    """A hostile item with thousands of ``podcast:transcript`` links (many repeated) keeps at
+    most four distinct ones, in feed order; stored rows with more are read capped too."""
+    import time
+
+    from media_platform.ingest.feeds import parse_feed
+    from media_platform.ingest.feeds.model import MAX_TRANSCRIPT_LINKS
+    from media_platform.ingest.transcripts import transcript_links
+
+    links = b"".join(
+        b'<podcast:transcript url="/t%d.vtt" type="text/vtt"/>' % (i % 7) for i in range(20_000)
+    )
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">'
+        b"<channel><title>t</title><item><title>a</title><guid>1</guid>"
+        b'<enclosure url="http://h/a.mp3" type="audio/mpeg"/>' + links + b"</item></channel></rss>"
+    )
+    started = time.monotonic()
+    item = parse_feed(body, "http://h/f.xml").items[0]
+    assert time.monotonic() - started < 10
+    assert MAX_TRANSCRIPT_LINKS == 4
+    assert [u for u, _ in item.transcript_urls] == [f"http://h/t{i}.vtt" for i in range(4)]
+    stored = [[f"http://h/{i}.vtt", "text/vtt"] for i in range(100)]
+    assert len(transcript_links(stored)) == 4
+
+
+def test_linked_transcripts_share_one_total_deadline(server: LocalServer) -> None:
+    """Each link trickles slowly: all of them together stop at the total deadline, and the links
+    left are reported as not fetched instead of each getting its own 30 s."""
+    import time
+
+    for i in range(4):
+        server.routes[f"/slow{i}.vtt"] = Route(body=VTT, content_type="text/vtt", trickle_s=0.2)
+    links = [[server.url(f"/slow{i}.vtt"), "text/vtt"] for i in range(4)]
+    started = time.monotonic()
+    results = list(fetch_linked_transcripts(links, wanted=is_supported_link, total_deadline_s=1.5))
+    assert time.monotonic() - started < 4
+    assert all(r.data is None for r in results) and len(results) == 4
+    assert "not fetched" in (results[-1].problem or "")

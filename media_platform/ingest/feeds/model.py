@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+MAX_TRANSCRIPT_LINKS = 4
+"""``podcast:transcript`` links kept per item (distinct, in feed order): real feeds give one per
+format or language; a hostile feed could give thousands, each a request of the transcript asset."""
+
 ItemType = Literal["full", "trailer", "bonus"]
 
 

@@ -40,7 +40,12 @@ import feedparser
 from media_platform.errors import InvalidInputError
 from media_platform.ingest.deadline import Deadline
 from media_platform.ingest.feeds.errors import FeedParseError
-from media_platform.ingest.feeds.model import FeedItem, ParsedFeed, SkippedItem
+from media_platform.ingest.feeds.model import (
+    MAX_TRANSCRIPT_LINKS,
+    FeedItem,
+    ParsedFeed,
+    SkippedItem,
+)
 from media_platform.ingest.feeds.raw import RawItem, collect_raw
 from media_platform.ingest.feeds.xml_safety import assert_safe_xml
 from media_platform.ingest.http import ALLOWED_SCHEMES, redact_url, strip_userinfo
@@ -313,10 +318,14 @@ def parse_feed(body: bytes, base_url: str, deadline: Deadline | None = None) -> 
         chapters_url = None
         licence = None
         if raw_item is not None:
+            linked: set[str] = set()
             for t_url, t_type in raw_item.transcripts:
                 absolute, _ = _absolute_http(t_url, base_url)
-                if absolute is not None and all(absolute != u for u, _ in transcripts):
+                if absolute is not None and absolute not in linked:
+                    linked.add(absolute)
                     transcripts.append((absolute, (t_type or "").strip() or None))
+                    if len(transcripts) >= MAX_TRANSCRIPT_LINKS:
+                        break
             chapters_url, _ = (
                 _absolute_http(raw_item.chapters_url, base_url)
                 if raw_item.chapters_url

@@ -22,6 +22,9 @@ _ITEM_FIELDS_TEXT = {
     "license",
     "author",
 }
+MAX_RAW_TRANSCRIPT_LINKS = 64
+"""Transcript links kept per item as read (before resolution and de-duplication, which cap
+them at :data:`~media_platform.ingest.feeds.model.MAX_TRANSCRIPT_LINKS`)."""
 _ITEM_FIELDS_ATTR = {"transcript", "chapters", "license"}
 
 
@@ -91,7 +94,8 @@ class _RawCollector(DeadlineChecks):
         if target is None:
             return
         if local == "transcript" and attrs.get("url"):
-            target.transcripts.append((attrs.get("url"), attrs.get("type")))
+            if len(target.transcripts) < MAX_RAW_TRANSCRIPT_LINKS:  # a hostile item has millions
+                target.transcripts.append((attrs.get("url"), attrs.get("type")))
         elif local == "chapters" and attrs.get("url") and target.chapters_url is None:
             target.chapters_url = attrs.get("url")
         if local == "license" and attrs.get("url") and target.license_url is None:
