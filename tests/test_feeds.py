@@ -641,3 +641,38 @@ def test_impossible_character_references_do_not_crash_the_parser(ref: bytes) -> 
     parsed = parse_feed(_two_items(b"a " + ref + b" <b", b"http://h/b.mp3"), "http://h/f.xml")
     assert [i.guid for i in parsed.items] == ["1", "2"]
     assert "\ufffd" in parsed.items[0].title
+
+
+def test_huge_guids_become_their_sha256_and_the_cursor_stays_bounded() -> None:
+    """GUIDs (or fallback enclosure URLs) above 512 characters are replaced by their SHA-256,
+    the same on every parse; the cursor keeps at most MAX_SEEN_CHARS of GUIDs per feed and
+    drops oversized validators."""
+    import hashlib
+
+    from media_platform.ingest.feeds.cursor import MAX_SEEN_CHARS, FeedCursorState, encode_cursor
+
+    huge = "g" * 200_000
+    long_url = "http://h/" + "u" * 1000 + ".mp3"
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f'<item><title>a</title><guid>{huge}</guid><enclosure url="http://h/a.mp3" type="audio/mpeg"/></item>'
+        f'<item><title>b</title><enclosure url="{long_url}" type="audio/mpeg"/></item>'
+        f'<item><title>c</title><guid>{"s" * 512}</guid><enclosure url="http://h/c.mp3" type="audio/mpeg"/></item>'
+        "</channel></rss>"
+    ).encode()
+    first = parse_feed(body, "http://h/f.xml")
+    again = parse_feed(body, "http://h/f.xml")
+    assert [i.guid for i in first.items] == [i.guid for i in again.items] == [
+        "sha256:" + hashlib.sha256(huge.encode()).hexdigest(),
+        "sha256:" + hashlib.sha256(long_url.encode()).hexdigest(),
+        "s" * 512,
+    ]
+    assert first.items[1].enclosure_url == long_url
+
+    state = FeedCursorState(etag="e" * 5000, modified="Mon, 01 Jan 2024 00:00:00 GMT")
+    state.mark_seen([f"{i:05d}" + "x" * 507 for i in range(5000)])
+    encoded = encode_cursor({"f": state})
+    assert len(encoded) < MAX_SEEN_CHARS + 50_000
+    decoded = json.loads(encoded)["feeds"]["f"]
+    assert decoded["etag"] is None and decoded["modified"] == state.modified
+    assert decoded["seen"][-1].startswith("04999")  # the newest are kept

@@ -13,6 +13,25 @@ from media_platform.ingest.feeds.model import FeedItem, ParsedFeed
 
 CURSOR_VERSION = 1
 DEFAULT_SEEN_LIMIT = 5000
+MAX_SEEN_CHARS = 256 * 1024
+"""Characters of seen GUIDs kept per feed (the newest first): with identities capped at
+:data:`~media_platform.ingest.feeds.model.MAX_GUID_CHARS`, at least 500 of them."""
+MAX_VALIDATOR_CHARS = 1024
+"""A longer ETag/Last-Modified is not kept (the next request is then unconditional)."""
+
+
+def _bounded(guids: list[str], limit: int) -> list[str]:
+    """The last ``limit`` GUIDs, fewer when they hold more than :data:`MAX_SEEN_CHARS`."""
+    kept = guids[-limit:] if limit > 0 else []
+    total, start = 0, len(kept)
+    while start > 0 and total + len(kept[start - 1]) <= MAX_SEEN_CHARS:
+        start -= 1
+        total += len(kept[start])
+    return kept[start:]
+
+
+def _validator(value: str | None) -> str | None:
+    return value if value is None or len(value) <= MAX_VALIDATOR_CHARS else None
 
 
 def _sort_key(indexed: tuple[int, FeedItem]) -> tuple[int, str, int]:
@@ -52,8 +71,7 @@ class FeedCursorState:
             if g not in present:
                 self.seen_guids.append(g)
                 present.add(g)
-        if len(self.seen_guids) > limit:
-            del self.seen_guids[: len(self.seen_guids) - limit]
+        self.seen_guids[:] = _bounded(self.seen_guids, limit)
 
 
 def encode_cursor(
@@ -61,7 +79,8 @@ def encode_cursor(
 ) -> str:
     """Serialise per-feed-URL cursor states to compact, deterministic JSON.
 
-    Only the last ``seen_limit`` GUIDs per feed are kept (Dagster cursors are stored per tick, so
+    Only the last ``seen_limit`` GUIDs per feed are kept, at most :data:`MAX_SEEN_CHARS` of
+    them, and validators longer than :data:`MAX_VALIDATOR_CHARS` are dropped (Dagster cursors are stored per tick, so
     they must stay bounded; an item dropped from the window that is still in the feed would be
     seen again, so keep the limit well above a feed's length).
     """
@@ -69,9 +88,9 @@ def encode_cursor(
         "v": CURSOR_VERSION,
         "feeds": {
             url: {
-                "etag": s.etag,
-                "modified": s.modified,
-                "seen": list(s.seen_guids[-seen_limit:]) if seen_limit > 0 else [],
+                "etag": _validator(s.etag),
+                "modified": _validator(s.modified),
+                "seen": _bounded(list(s.seen_guids), seen_limit),
             }
             for url, s in sorted(states.items())
         },

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+MAX_GUID_CHARS = 512
+"""A longer GUID (or fallback enclosure URL) is replaced, as the item's identity, by
+``"sha256:" + its hex SHA-256``: the same text always gives the same identity, and a hostile feed
+cannot bloat the sensor's cursor."""
+
 MAX_TRANSCRIPT_LINKS = 4
 """``podcast:transcript`` links kept per item (distinct, in feed order): real feeds give one per
 format or language; a hostile feed could give thousands, each a request of the transcript asset."""

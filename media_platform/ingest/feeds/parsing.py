@@ -21,14 +21,17 @@ feeds are often sloppy and refusing them would stop ingestion for no security ga
 Item identity
 -------------
 An item's identity is its ``<guid>`` (Atom ``<id>``), verbatim (trimmed; not resolved as a URL:
-GUIDs are opaque). Without one, the absolute enclosure URL is the identity. A second item with the
-same identity in one feed is skipped ("duplicate guid").
+GUIDs are opaque). Without one, the absolute enclosure URL is the identity. An identity longer
+than 512 characters is replaced by ``sha256:<hex>`` of it (the same for the same text, and a
+hostile feed cannot bloat the cursor). A second item with the same identity in one feed is
+skipped ("duplicate guid").
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
 import io
 import re
 from collections.abc import Mapping
@@ -41,6 +44,7 @@ from media_platform.errors import InvalidInputError
 from media_platform.ingest.deadline import Deadline
 from media_platform.ingest.feeds.errors import FeedParseError
 from media_platform.ingest.feeds.model import (
+    MAX_GUID_CHARS,
     MAX_TRANSCRIPT_LINKS,
     FeedItem,
     ParsedFeed,
@@ -128,6 +132,15 @@ def _neutralise_bad_charrefs(body: bytes) -> bytes:
         return m.group(0)
 
     return _CHARREF.sub(fix, body) if b"&#" in body else body
+
+
+def item_identity(text: str) -> str:
+    """An item's identity: its GUID (or fallback URL) verbatim, or ``sha256:<hex>`` of it
+    when it is longer than :data:`MAX_GUID_CHARS`."""
+    if len(text) <= MAX_GUID_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"sha256:{digest}"
 
 
 def shown_guid(guid: str | None) -> str | None:
@@ -286,11 +299,14 @@ def parse_feed(body: bytes, base_url: str, deadline: Deadline | None = None) -> 
         enc, reason = _pick_enclosure(entry, base_url)
         if enc is None:
             skipped.append(
-                SkippedItem(index, reason or "no enclosure", guid or None, title or None)
+                SkippedItem(
+                    index, reason or "no enclosure", item_identity(guid) if guid else None,
+                    title or None,
+                )
             )
             continue
         fallback = not guid
-        identity = guid or enc["url"]
+        identity = item_identity(guid or enc["url"])
         if identity in seen:
             skipped.append(
                 SkippedItem(
