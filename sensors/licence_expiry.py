@@ -12,13 +12,13 @@ whose stored licence cannot be read is logged and left alone (deleting data on a
 would be worse; the catalogue's compliance check reports it).
 
 The operator's licence catalogue (``get_settings().licences_path``) is re-read on every tick: an
-episode with an entry there (under any of its keys, see
-:func:`media_platform.licences.episodes.licence_keys`) whose licence in force
-(:func:`~media_platform.licences.episodes.licence_in_force`: the entry restricted by the claims
-recorded at ingest) differs from the one in its catalogue row gets it written into the row
+episode whose licence in force (:func:`~media_platform.licences.episodes.licence_in_force`, the
+run-time gate's resolution: the entry under its operator keys, else its recorded default,
+restricted by the entries under its title keys and by its claims) differs from the one in its catalogue row gets it written into the row
 (``licence_source: "catalogue"``) before the check above, so a withdrawal in the file takes effect
 in the catalogue too (the assets' run-time gate applies it at once). An unreadable catalogue file
-is logged and the rows' licences are used as they are.
+is logged and the rows' licences are used as they are. A row from before the operator keys were
+recorded whose stored licence is unreadable is left alone and reported (never widened).
 """
 
 from __future__ import annotations
@@ -30,19 +30,8 @@ import dagster as dg
 
 from media_platform.catalogue import Catalogue, Episode
 from media_platform.errors import InvalidInputError
-from media_platform.licences import (
-    Licence,
-    licence_record,
-    operator_entry,
-    refusal_reason,
-    resolve,
-)
-from media_platform.licences.episodes import (
-    licence_in_force,
-    licence_keys,
-    licence_of,
-    recorded_claims,
-)
+from media_platform.licences import Licence, licence_record, refusal_reason
+from media_platform.licences.episodes import licence_in_force, licence_of
 from media_platform.licences.retention import (
     SHOT_INDEX,
     forbidden_outputs,
@@ -88,14 +77,15 @@ def evaluate_licence_expiry(
     catalogue = storage.get_catalogue()
     index = None
     removed_any = False
+    operator_licences: dict[str, Licence] | None
     try:
         operator_licences = load_licence_catalogue(context)
     except InvalidInputError as exc:
         context.log.warning(f"licence catalogue not applied this tick: {exc}")
-        operator_licences = {}
+        operator_licences = None
     try:
         for episode in catalogue.episodes():
-            if operator_licences:
+            if operator_licences is not None:  # an empty file withdraws every entry
                 updated = _apply_operator_licence(context, catalogue, episode, operator_licences)
                 if updated is not None:
                     episode = updated
@@ -138,15 +128,15 @@ def _apply_operator_licence(
     differs from the row's; returns the updated row, or None when nothing changed."""
     try:
         current: dict | None = licence_record(licence_of(episode))
-    except InvalidInputError:
-        current = None  # unreadable: the operator's entry (with the claims) replaces it
-    try:
-        if current is not None:
-            in_force = licence_in_force(episode, licences)
-        elif (entry := operator_entry(licences, licence_keys(episode))) is not None:
-            in_force = resolve(operator=entry, claims=recorded_claims(episode) or ()).licence
-        else:
+    except InvalidInputError as exc:
+        if "licence_operator_keys" not in episode.metadata:
+            # a row from before: nothing recorded bounds what an entry would grant, so nothing
+            # is widened here; it stays unreadable (the compliance check reports it)
+            context.log.warning(f"{exc}; its licence is left as it is")
             return None
+        current = None  # the recorded keys, default and claims resolve without it
+    try:
+        in_force = licence_in_force(episode, licences)
     except InvalidInputError as exc:
         context.log.warning(f"{exc}; its licence is left as it is")
         return None

@@ -25,8 +25,8 @@ licence allows.
 Licence of an upload (:func:`media_platform.ingest.uploads.upload_licence`): never wider than the
 zone's own (``$MEDIA_PLATFORM_UPLOAD_LICENCE``, else the conservative no-use licence: master and
 probe only). The operator's licence catalogue entries matching the upload's title or file name,
-and the sidecar's ``licence``, only restrict it. The row records the licence and the
-restrictions (``licence_claims``) for the run-time gate.
+and the sidecar's ``licence``, only restrict it. The row records the licence, the zone's licence
+(``licence_default``), the title keys and the sidecar's licence apart, for the run-time gate.
 
 Errors
 ------
@@ -353,7 +353,7 @@ def _register(
             metadata={
                 "landing_uri": f"{landing}/{name}",
                 "landing_name": name,
-                **licence.metadata(keys),
+                **licence.metadata(),
             },
         )
     return registration.episode, registration.created

@@ -50,7 +50,7 @@ def test_item_title_cannot_select_a_more_permissive_entry() -> None:
 def test_item_title_entry_cannot_lift_an_item_above_its_feed_default() -> None:
     """The feed has no entry of its own, only a configured default: an entry found under a title
     the publisher wrote still cannot lift the item above that default, at ingest or at run time
-    (the feed's own licence is recorded among the claims)."""
+    (the item title's key is recorded apart from the operator's keys, and only restricts)."""
     from media_platform.catalogue import Episode
     from media_platform.ingest.rss_episodes import rss_episode
     from media_platform.licences.episodes import licence_in_force
@@ -64,10 +64,10 @@ def test_item_title_entry_cannot_lift_an_item_above_its_feed_default() -> None:
     row = rss_episode(item, feed, catalogue_licences=entries)
     stored = Episode(**{**row.__dict__, "content_hash": "ab" * 32})
     assert licence_in_force(stored, entries).uses == {"analysis"}
-    # per-item entries (even under the partition key) narrow within the feed's licence; to
-    # grant a feed's items more, the operator widens the feed's own entry or default
+    # the partition key is the operator's own: an entry under it is the item's ceiling
     entries[row.partition_key] = PRESETS["analysis-and-search"]
-    assert rss_licence(item, feed, row.partition_key, entries).uses == {"analysis"}
+    assert rss_licence(item, feed, row.partition_key, entries).uses == {"analysis", "search_indexing"}
+    assert licence_in_force(stored, entries).uses == {"analysis", "search_indexing"}
 
 
 def test_podcast_license_cannot_widen_the_feed_default() -> None:
@@ -238,3 +238,74 @@ def test_an_entry_added_after_ingest_applies_at_run_time(cli_home, shared_media:
     assert "audio" in failures and "cannot read licence catalogue" in failures["audio"]
     assert cli_home["MEDIA_PLATFORM_LICENCES"] in failures["audio"]
     assert not list((Path(cli_home["MEDIA_PLATFORM_HOME"]) / "episodes" / key).glob("audio*"))
+
+
+# --------------------------------------------------------------------------------------------
+# The operator's file is re-read at run time, never frozen into the row (review findings 2, 3)
+
+
+def _stored(row):
+    from media_platform.catalogue import Episode
+
+    return Episode(**{**row.__dict__, "content_hash": "ab" * 32})
+
+
+def _cli_row(record: dict | None, metadata: dict, title: str):
+    from media_platform.catalogue import Episode
+    from media_platform.keys import partition_key_for
+
+    return Episode(partition_key=partition_key_for(title), title=title, kind="audio",
+                   master_uri="file:///m", master_key="masters/m/master.flac",
+                   content_hash="cd" * 32, source="cli", licence=record or {}, metadata=metadata)
+
+
+def test_cli_all_rights_reserved_is_never_widened_by_the_gate() -> None:
+    from media_platform.licences.episodes import cli_licence, licence_in_force
+
+    arr = recognise_licence_string("all-rights-reserved", source="cli")
+    full = {"jfk-arr": PRESETS["full"]}
+    record, meta = cli_licence(arr, "JFK ARR", None, full)
+    row = _cli_row(record, meta, "JFK ARR")
+    assert licence_in_force(row, full).uses == frozenset()
+    # the entry is added after ingest
+    record, meta = cli_licence(arr, "JFK ARR", None, {})
+    row = _cli_row(record, meta, "JFK ARR")
+    assert licence_in_force(row, {}).uses == frozenset()
+    assert licence_in_force(row, full).uses == frozenset()
+
+
+def test_feed_entry_granted_after_ingest_applies() -> None:
+    from media_platform.ingest.rss_episodes import rss_episode
+    from media_platform.licences.episodes import licence_in_force
+
+    feed = FeedConfig(url=FEED.url, title=FEED.title, default_licence="analysis-only")
+    row = _stored(rss_episode(_item("Episode 1"), feed, catalogue_licences={}))
+    assert licence_in_force(row, {}).uses == {"analysis"}
+    assert licence_in_force(row, {"restricted-show": PRESETS["full"]}).uses == PRESETS["full"].uses
+
+
+def test_deleting_the_feed_entry_falls_back_to_the_feed_default() -> None:
+    from media_platform.ingest.rss_episodes import rss_episode
+    from media_platform.licences.episodes import licence_in_force
+
+    entries = {"restricted-show": PRESETS["full"]}
+    feed = FeedConfig(url=FEED.url, title=FEED.title, default_licence="analysis-only")
+    row = _stored(rss_episode(_item("Episode 1"), feed, catalogue_licences=entries))
+    assert licence_in_force(row, entries).uses == PRESETS["full"].uses
+    assert licence_in_force(row, {}).uses == {"analysis"}
+    no_default = FeedConfig(url=FEED.url, title=FEED.title)
+    row = _stored(rss_episode(_item("Episode 1"), no_default, catalogue_licences=entries))
+    assert licence_in_force(row, entries).uses == PRESETS["full"].uses
+    assert licence_in_force(row, {}).uses == frozenset()  # conservative
+
+
+def test_item_title_entry_full_under_feed_default_analysis_only() -> None:
+    from media_platform.ingest.rss_episodes import rss_episode
+    from media_platform.licences.episodes import licence_in_force
+
+    feed = FeedConfig(url=FEED.url, title=FEED.title, default_licence="analysis-only")
+    entries = {"open-title": PRESETS["full"]}
+    row = _stored(rss_episode(_item("Open Title"), feed, catalogue_licences=entries))
+    assert row.licence["analysis"] and not row.licence["search_indexing"]
+    assert licence_in_force(row, entries).uses == {"analysis"}
+    assert licence_in_force(row, {}).uses == {"analysis"}

@@ -284,10 +284,12 @@ def test_resolve_ceiling_and_claims() -> None:
                    claims=[gb])
     assert both.licence.territories == ("GB",) and both.licence.expires == dt.date(2026, 6, 1)
     assert both.licence.uses == {"analysis", "search_indexing"}
-    assert both.metadata(["x", "x", ""]) == {
+    assert both.metadata() == {
         "licence_source": "catalogue",
+        "licence_operator_keys": [],
+        "licence_default": None,
+        "licence_title_keys": [],
         "licence_claims": [licence_record(gb)],
-        "licence_keys": ["x"],
     }
 
 

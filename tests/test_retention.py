@@ -21,8 +21,9 @@ from media_platform.licences import (
     licence_record,
     recognise_licence_string,
     resolve,
+    resolve_entries,
 )
-from media_platform.licences.episodes import licence_in_force, licence_keys, licence_of
+from media_platform.licences.episodes import licence_in_force, licence_of
 from media_platform.licences.retention import compliance_violations, remove_forbidden_outputs
 from media_platform.search.edge import EmbeddedQdrantIndex
 from media_platform.search.index import IndexPoint, shot_point_id
@@ -104,20 +105,28 @@ def test_licence_of() -> None:
 
 
 def test_licence_in_force_follows_the_operator_file_and_keeps_the_claims() -> None:
-    """At run time the operator's current entry is the ceiling, restricted by the claims
-    recorded at ingest: the operator can widen as well as narrow, a claim keeps restricting."""
+    """At run time the operator's current entry (under an operator key) is the ceiling, else the
+    recorded default; entries under title keys and the claims recorded at ingest restrict."""
     nd = recognise_licence_string("cc-by-nd-4.0", source="sidecar")
-    row = resolve(operator=None, default=PRESETS["analysis-only"], claims=[nd])
-    episode = _episode("some-show-e01", licence_record(row.licence), **row.metadata(["the-zone"]))
-    assert licence_in_force(episode, {}).uses == {"analysis"}  # no entry: the stored licence
+    row = resolve_entries({}, operator_keys=["the-feed"], title_keys=["a-title"],
+                          default=PRESETS["analysis-only"], claims=[nd])
+    episode = _episode("some-show-e01", licence_record(row.licence), **row.metadata())
+    assert licence_in_force(episode, {}).uses == {"analysis"}  # no entry: the default
     assert licence_in_force(episode, {"some-show-e01": PRESETS["full"]}).identifier == "cc-by-nd-4.0"
-    assert licence_in_force(episode, {"the-zone": PRESETS["full"]}).uses == {"analysis", "search_indexing"}
-    both = {"the-zone": PRESETS["full"], "some-show-e01": PRESETS["none"]}
+    assert licence_in_force(episode, {"the-feed": PRESETS["full"]}).uses == {"analysis", "search_indexing"}
+    both = {"the-feed": PRESETS["full"], "some-show-e01": PRESETS["none"]}
     assert licence_in_force(episode, both).uses == frozenset()  # every matching entry applies
-    assert licence_keys(episode) == ["some-show-e01", "the-zone"]
-    # a row from before claims were recorded: its stored licence still restricts
-    legacy = _episode("legacy", licence_record(PRESETS["analysis-only"]))
-    assert licence_in_force(legacy, {"legacy": PRESETS["full"]}).uses == {"analysis"}
+    assert licence_in_force(episode, {"a-title": PRESETS["full"]}).uses == {"analysis"}  # never lifts
+    assert licence_in_force(episode, {"a-title": PRESETS["none"]}).uses == frozenset()  # restricts
+    # a row from before the operator keys were recorded: never wider than its stored licence
+    # unless an entry under an operator key (its partition key) matches
+    legacy = _episode("legacy", licence_record(PRESETS["analysis-only"]), "rss", licence_claims=[],
+                      licence_keys=["some-title"])
+    assert licence_in_force(legacy, {"some-title": PRESETS["full"]}).uses == {"analysis"}
+    assert licence_in_force(legacy, {"some-title": PRESETS["none"]}).uses == frozenset()
+    assert licence_in_force(legacy, {"legacy": PRESETS["full"]}).uses == PRESETS["full"].uses
+    bare = _episode("bare", licence_record(PRESETS["analysis-only"]), "rss")
+    assert licence_in_force(bare, {"bare": PRESETS["full"]}).uses == {"analysis"}
     # the CLI's hand ingest ({}: every use) is capped by the entry
     assert licence_in_force(_episode("hand", {}, source="cli"), {"hand": PRESETS["none"]}).uses == frozenset()
     with pytest.raises(InvalidInputError, match="legacy: recorded licence claim"):

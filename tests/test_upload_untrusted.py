@@ -172,9 +172,10 @@ def test_sidecar_full_under_zone_analysis_only_stays_analysis_only(local, shared
     assert row.licence["analysis"] and not row.licence["search_indexing"]
     assert not row.licence["derivatives"]
     assert "preview" not in _names(request) and "shot_index" not in _names(request)
-    # the zone's licence and the uploader's claim are kept, so the run-time gate keeps them
-    assert {c.get("identifier") for c in row.metadata["licence_claims"]} == {"full", "analysis-only"}
-    assert row.metadata["licence_source"] == "default" and "jfk" in row.metadata["licence_keys"]
+    # the zone's licence (the default) and the uploader's claim are kept apart, for the gate
+    assert [c.get("identifier") for c in row.metadata["licence_claims"]] == ["full"]
+    assert row.metadata["licence_default"]["identifier"] == "analysis-only"
+    assert row.metadata["licence_source"] == "default" and "jfk" in row.metadata["licence_title_keys"]
 
 
 def test_sidecar_licence_restricts_the_zone(local, shared_media, monkeypatch) -> None:  # noqa: F811
@@ -255,3 +256,54 @@ def test_hostile_licence_sidecar_for_the_cli_is_an_input_error(tmp_path: Path) -
         path.write_text(text.replace('"complete": true', '"identifier": "cc-by"'))
         with pytest.raises(InvalidInputError, match=name):
             load_sidecar(path)
+
+
+# --------------------------------------------------------------------------------------------
+# The run-time gate re-resolves uploads against the operator's current file (review finding 3)
+
+
+def _upload_row(h, landing: Path, shared_media: Path, sidecar: dict | None = None):
+    shutil.copyfile(shared_media / JFK, landing / "jfk.flac")
+    if sidecar is None:
+        (landing / "jfk.flac.done").touch()
+    else:
+        (landing / "jfk.flac.json").write_text(json.dumps({**sidecar, "complete": True}))
+    (request,) = h.tick().run_requests
+    return h.catalogue().get(request.partition_key)
+
+
+def test_upload_entry_widened_after_ingest_applies_up_to_the_zone(local, shared_media, tmp_path, monkeypatch) -> None:  # noqa: F811
+    h, landing = local
+    monkeypatch.setenv("MEDIA_PLATFORM_UPLOAD_LICENCE", "full")
+    _licences(tmp_path, monkeypatch, "jfk:\n  identifier: analysis-only\n")
+    row = _upload_row(h, landing, shared_media)
+    assert licence_in_force(row, load_catalogue(tmp_path / "licences.yaml")).uses == {"analysis"}
+    (tmp_path / "licences.yaml").write_text("jfk:\n  identifier: analysis-and-search\n")
+    assert licence_in_force(row, load_catalogue(tmp_path / "licences.yaml")).uses == {"analysis", "search_indexing"}
+
+
+def test_upload_entry_deleted_falls_back_to_the_zone(local, shared_media, tmp_path, monkeypatch) -> None:  # noqa: F811
+    h, landing = local
+    monkeypatch.setenv("MEDIA_PLATFORM_UPLOAD_LICENCE", "analysis-and-search")
+    _licences(tmp_path, monkeypatch, "jfk:\n  identifier: none\n")
+    row = _upload_row(h, landing, shared_media)
+    assert not row.licence["analysis"]
+    assert licence_in_force(row, {}).uses == {"analysis", "search_indexing"}
+
+
+def test_upload_without_zone_entry_deleted_is_conservative(local, shared_media, tmp_path, monkeypatch) -> None:  # noqa: F811
+    h, landing = local
+    _licences(tmp_path, monkeypatch, "jfk:\n  identifier: full\n")
+    row = _upload_row(h, landing, shared_media)
+    assert licence_in_force(row, load_catalogue(tmp_path / "licences.yaml")).uses == frozenset()
+    assert licence_in_force(row, {}).uses == frozenset()
+
+
+def test_upload_title_entry_full_under_zone_analysis_only(local, shared_media, tmp_path, monkeypatch) -> None:  # noqa: F811
+    h, landing = local
+    monkeypatch.setenv("MEDIA_PLATFORM_UPLOAD_LICENCE", "analysis-only")
+    _licences(tmp_path, monkeypatch, "open-title:\n  identifier: full\n")
+    row = _upload_row(h, landing, shared_media, {"title": "Open Title"})
+    assert row.licence["analysis"] and not row.licence["search_indexing"]
+    assert licence_in_force(row, load_catalogue(tmp_path / "licences.yaml")).uses == {"analysis"}
+    assert licence_in_force(row, {}).uses == {"analysis"}

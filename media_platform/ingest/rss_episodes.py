@@ -16,17 +16,17 @@ master key, content hash and kind.
   is the operator's licence catalogue (every entry matching the partition key, the item's title
   or the feed's title applies), else the feed's configured ``default_licence``, else the
   conservative no-use licence. What the publisher wrote can only restrict it: the item's
-  ``podcast:license`` (when recognised, and not "all rights reserved"), and its title, since the
-  feed's own licence (:func:`feed_licence`) is recorded as a claim, so an entry found under an
-  item title never lifts the item above its feed. The row records the claims and the keys looked
-  up, for the run-time gate.
+  ``podcast:license`` (when recognised, and not "all rights reserved") and any entry found under
+  the item's title (never a ceiling: an item title never lifts the item above its feed). The row
+  records the operator's keys, the feed's default, the title keys and the claims apart, so the
+  run-time gate applies the operator's current file (a grant as well as a withdrawal).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,14 +35,12 @@ from media_platform.errors import InvalidInputError
 from media_platform.ingest.feeds import FeedConfig, FeedItem
 from media_platform.keys import partition_key_for
 from media_platform.licences import (
-    CONSERVATIVE_LICENCE,
     Licence,
     Resolution,
     feed_claim,
     licence_record,
-    operator_entry,
     recognise_licence_string,
-    resolve,
+    resolve_entries,
 )
 
 _VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".ts")
@@ -105,13 +103,14 @@ def feed_default_licence(feed: FeedConfig) -> Licence | None:
 
 def rss_licence_keys(item: FeedItem, feed: FeedConfig, partition_key: str) -> list[str]:
     """The operator-file keys of a feed item: its partition key, its title, the feed's title."""
-    keys = [partition_key]
-    for title in (item_title(item, feed), feed.title):
-        try:
-            keys.append(partition_key_for(title))
-        except (InvalidInputError, ValueError):
-            continue
-    return list(dict.fromkeys(keys))
+    return list(dict.fromkeys([partition_key, *_keys(item_title(item, feed)), *_keys(feed.title)]))
+
+
+def _keys(title: str | None) -> list[str]:
+    try:
+        return [partition_key_for(title)] if title else []
+    except (InvalidInputError, ValueError):
+        return []
 
 
 def rss_resolution(
@@ -123,34 +122,20 @@ def rss_resolution(
     """How the licence of a feed item is resolved (see the module docstring).
 
     ``catalogue_licences`` is :func:`media_platform.licences.load_catalogue` output (keys are
-    partition keys; titles were turned into keys with ``partition_key_for``).
+    partition keys; titles were turned into keys with ``partition_key_for``). The operator's
+    keys are the partition key and the feed's title from ``feeds.yaml``; the item's title is
+    the publisher's, so an entry under it only restricts.
     """
-    entries = catalogue_licences or {}
-    keys = rss_licence_keys(item, feed, partition_key)
     default = feed_default_licence(feed)
-    return resolve(
-        operator=operator_entry(entries, keys),
+    if default is not None and default.identifier == "all-rights-reserved":
+        default = replace(default, identifier="none")  # as a ceiling too: no use at all
+    return resolve_entries(
+        catalogue_licences or {},
+        operator_keys=[partition_key, *_keys(feed.title)],
+        title_keys=_keys(item_title(item, feed)),
         default=default,
-        claims=(feed_claim(item.licence), feed_licence(feed, entries, default)),
+        claims=(feed_claim(item.licence),),
     )
-
-
-def feed_licence(
-    feed: FeedConfig, entries: Mapping[str, Licence], default: Licence | None
-) -> Licence:
-    """The feed's own licence: the operator's entry for the feed's title, else its configured
-    ``default_licence``, else the conservative one. Item titles are written by the publisher, so
-    it is recorded as a claim too: no entry found under an item's title lifts the item above it,
-    at ingest or at run time (the same rule as an upload's zone)."""
-    own = None
-    try:
-        own = operator_entry(entries, [partition_key_for(feed.title)])
-    except (InvalidInputError, ValueError):
-        pass
-    licence = own or default or CONSERVATIVE_LICENCE
-    if licence.identifier == "all-rights-reserved":  # as a restriction too: no use at all
-        licence = replace(licence, identifier="none")
-    return licence
 
 
 def rss_licence(
@@ -192,7 +177,7 @@ def rss_episode(
         "transcript_urls": [[url, mime] for url, mime in item.transcript_urls],
         "chapters_url": item.chapters_url,
         "licence_string": item.licence,
-        **resolution.metadata(rss_licence_keys(item, feed, key)[1:]),
+        **resolution.metadata(),
     }
     return Episode(
         partition_key=key,

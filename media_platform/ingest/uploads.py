@@ -43,8 +43,10 @@ episode and licence. None of it can widen what the operator allowed
 Entries of the operator's licence catalogue that match the upload's keys (its title's and its
 file name's, with and without the episode id; all matches apply) restrict it further, and so
 does the sidecar's licence. A sidecar title naming a permissive entry therefore gains nothing.
-The zone's licence and the sidecar's are recorded in the row as restrictions
-(``licence_claims``), so the run-time gate, which re-reads the operator's file, keeps them too.
+The row records the zone's licence as the default (``licence_default``), the title and file-name
+keys (``licence_title_keys``) and the sidecar's licence (``licence_claims``) apart, so the
+run-time gate, which re-reads the operator's file, applies an edit of it at once (removing an
+entry lifts its restriction up to the zone's licence, never above).
 A zone whose uploads the operator trusts gets a wider ``MEDIA_PLATFORM_UPLOAD_LICENCE``, and
 entries narrow single titles; a file the operator vouches for can be ingested with the CLI.
 """
@@ -61,15 +63,14 @@ from typing import Any
 from media_platform.errors import InvalidInputError
 from media_platform.keys import partition_key_for, printable, require_text
 from media_platform.licences import (
-    CONSERVATIVE_LICENCE,
     Licence,
     LicenceSource,
     Resolution,
     licence_from_dict,
-    operator_entry,
     recognise_licence_string,
-    resolve,
+    resolve_entries,
 )
+from media_platform.licences.policy import as_claim
 
 SIDECAR_SUFFIX = ".json"
 DONE_SUFFIX = ".done"
@@ -322,13 +323,18 @@ def upload_licence(
     (every matching entry applies). ``claim``: the sidecar's licence. Everything but the zone is
     chosen by the uploader, so the zone's licence is a restriction as well as the default: the
     result is never wider than the zone, whatever title or licence the uploader writes, and
-    :meth:`~media_platform.licences.Resolution.metadata` records the zone among the claims, so
+    :meth:`~media_platform.licences.Resolution.metadata` records the zone as the default, so
     the run-time gate keeps it too.
     """
-    zone = zone or CONSERVATIVE_LICENCE
-    if zone.identifier == "all-rights-reserved":
-        zone = replace(zone, identifier="none")  # as a restriction too: no use at all
-    return resolve(operator=operator_entry(entries, keys), default=zone, claims=(claim, zone))
+    if zone is not None and zone.identifier == "all-rights-reserved":
+        zone = replace(zone, identifier="none")  # as a ceiling too: no use at all
+    return resolve_entries(
+        entries,
+        operator_keys=(),  # the partition key is the uploader's title's: it only restricts
+        title_keys=keys,
+        default=zone,
+        claims=(as_claim(claim) if claim is not None else None,),  # read once, here
+    )
 
 
 __all__ = [

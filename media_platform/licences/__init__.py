@@ -40,6 +40,7 @@ from media_platform.licences.policy import (
     refusal_reason,
     requirement_of,
     resolve,
+    resolve_entries,
     resolve_licence,
 )
 
@@ -67,5 +68,6 @@ __all__ = [
     "refusal_reason",
     "requirement_of",
     "resolve",
+    "resolve_entries",
     "resolve_licence",
 ]

@@ -27,7 +27,7 @@ required use.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,6 +40,7 @@ from media_platform.licences.model import (
     expired,
     intersect,
     licence_record,
+    operator_entry,
     validate_territories,
 )
 from media_platform.licences.parsing import recognise_licence_string
@@ -136,24 +137,36 @@ class Resolution:
     """The licence in force and how it was reached.
 
     Attributes:
-        licence: ceiling intersected with every claim.
+        licence: ceiling intersected with the title-key entries and every claim.
         ceiling: the operator's entry, else the configured default, else the conservative one.
-        claims: what publishers/uploaders wrote that restricts (see :func:`as_claim`).
+        claims: what publishers/uploaders (or the CLI's ``--licence``) wrote that restricts,
+            already read as restrictions at ingest (:func:`as_claim`, :func:`feed_claim`);
+            never re-interpreted later.
+        default: the operator's configured default (a feed's ``default_licence``, the zone's
+            licence, the CLI's "every use"), None when none.
+        operator_keys: operator-controlled keys whose entries set the ceiling.
+        title_keys: keys of titles a publisher or uploader wrote; their entries only restrict.
     """
 
     licence: Licence
     ceiling: Licence
     claims: tuple[Licence, ...]
+    default: Licence | None = None
+    operator_keys: tuple[str, ...] = ()
+    title_keys: tuple[str, ...] = ()
 
-    def metadata(self, keys: Iterable[str] = ()) -> dict[str, Any]:
+    def metadata(self) -> dict[str, Any]:
         """What a catalogue row records beside the licence, so that the run-time gate can
         re-resolve against the operator's current file: ``licence_source``,
-        ``licence_claims`` (records of the claims) and ``licence_keys`` (the operator-file keys
-        looked up, beyond the partition key and title)."""
+        ``licence_operator_keys``, ``licence_default`` (a record or None),
+        ``licence_title_keys`` and ``licence_claims`` (records of the claims). The operator's
+        entries are never frozen into the row."""
         return {
             "licence_source": self.licence.source,
+            "licence_operator_keys": list(dict.fromkeys(k for k in self.operator_keys if k)),
+            "licence_default": licence_record(self.default) if self.default else None,
+            "licence_title_keys": list(dict.fromkeys(k for k in self.title_keys if k)),
             "licence_claims": [licence_record(c) for c in self.claims],
-            "licence_keys": sorted({k for k in keys if k}),
         }
 
 
@@ -163,13 +176,14 @@ def resolve(
     default: Licence | None = None,
     claims: Iterable[Licence | None] = (),
 ) -> Resolution:
-    """The licence in force (see the module docstring). It is named and sourced after a claim
-    whose terms it equals (the licence actually granted), unless the operator's catalogue entry
-    says the same; else after the ceiling."""
+    """The licence in force (see the module docstring). Claims are taken as they are (a
+    publisher's string is read as a restriction once, at ingest: :func:`as_claim`). It is named
+    and sourced after a claim whose terms it equals (the licence actually granted), unless the
+    operator's catalogue entry says the same; else after the ceiling."""
     ceiling = operator if operator is not None else default
     if ceiling is None:
         ceiling = CONSERVATIVE_LICENCE
-    kept = tuple(as_claim(c) for c in claims if c is not None)
+    kept = tuple(c for c in claims if c is not None)
     effective = ceiling
     for claim in kept:
         effective = intersect(effective, claim)
@@ -180,7 +194,38 @@ def resolve(
         ):
             effective = replace(effective, identifier=claim.identifier, source=claim.source)
             break
-    return Resolution(effective, ceiling, kept)
+    return Resolution(effective, ceiling, kept, default)
+
+
+def resolve_entries(
+    entries: Mapping[str, Licence],
+    *,
+    operator_keys: Iterable[str],
+    title_keys: Iterable[str] = (),
+    default: Licence | None = None,
+    claims: Iterable[Licence | None] = (),
+) -> Resolution:
+    """The licence in force under the operator's ``entries``: the ceiling is every entry found
+    under ``operator_keys`` (else ``default``, else the conservative licence); entries found
+    under ``title_keys`` (titles a publisher or uploader wrote) and the ``claims`` only restrict.
+    A key that is both is a title key."""
+    titles = tuple(dict.fromkeys(k for k in title_keys if k))
+    operators = tuple(k for k in dict.fromkeys(operator_keys) if k and k not in titles)
+    kept = tuple(c for c in claims if c is not None)
+    result = resolve(operator=operator_entry(entries, operators), default=default, claims=kept)
+    licence = restrict(result.licence, operator_entry(entries, titles))
+    return replace(result, licence=licence, operator_keys=operators, title_keys=titles)
+
+
+def restrict(licence: Licence, entry: Licence | None) -> Licence:
+    """``licence`` restricted by an operator's ``entry`` found under a key that only restricts;
+    named and sourced after the entry when the result is exactly its terms."""
+    if entry is None:
+        return licence
+    out = intersect(licence, entry)
+    if out.terms() == entry.terms() and out.terms() != licence.terms():
+        out = replace(out, identifier=entry.identifier, source=entry.source)
+    return out
 
 
 def resolve_licence(
@@ -193,9 +238,8 @@ def resolve_licence(
     """The licence in force: ``catalogue`` (the operator's entry) else ``feed_default`` (the
     operator's configured default) else the conservative licence, intersected with the
     ``sidecar`` and the recognised ``feed_string`` (which can only restrict)."""
-    return resolve(
-        operator=catalogue, default=feed_default, claims=(sidecar, feed_claim(feed_string))
-    ).licence
+    claim = as_claim(sidecar) if sidecar is not None else None
+    return resolve(operator=catalogue, default=feed_default, claims=(claim, feed_claim(feed_string))).licence
 
 
 def cap(licence: Licence | None, operator: Licence | None) -> Licence:
