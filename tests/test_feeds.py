@@ -676,3 +676,30 @@ def test_huge_guids_become_their_sha256_and_the_cursor_stays_bounded() -> None:
     decoded = json.loads(encoded)["feeds"]["f"]
     assert decoded["etag"] is None and decoded["modified"] == state.modified
     assert decoded["seen"][-1].startswith("04999")  # the newest are kept
+
+
+def test_a_parser_worker_dying_at_start_up_is_reaped_and_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker process exits during start-up (here: its module cannot be imported): the feed
+    fails with FeedParseError, not a raw EOFError, and the process is reaped, its pipes closed."""
+    import subprocess
+
+    from media_platform.ingest.deadline import Deadline
+    from media_platform.ingest.feeds import isolation
+
+    isolation._stop_worker()
+    started: list[subprocess.Popen] = []
+
+    class Recording(subprocess.Popen):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(isolation.subprocess, "Popen", Recording)
+    monkeypatch.setattr(isolation, "_WORKER_MODULE", "no_such_module_for_the_parser")
+    body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+    with pytest.raises(FeedParseError, match="failed to start"):
+        isolation.parse_feed_within(body, "http://h/f.xml", Deadline(30))
+    assert started and isolation._worker is None
+    for process in started:
+        assert process.returncode is not None
+        assert process.stdin.closed and process.stdout.closed

@@ -262,7 +262,9 @@ def test_redact_url_drops_secrets() -> None:
     [("8.8.8.8", True), ("2606:4700::1111", True), ("127.0.0.1", False), ("::1", False),
      ("::ffff:10.0.0.1", False), ("::ffff:8.8.8.8", True), ("2002:a00:1::", False),
      ("64:ff9b::a9fe:a9fe", False), ("169.254.169.254", False), ("239.1.1.1", False),
-     ("ff02::1", False), ("240.0.0.1", False), ("100.64.0.1", False), ("0.0.0.0", False)],
+     ("ff02::1", False), ("240.0.0.1", False), ("100.64.0.1", False), ("0.0.0.0", False),
+     ("fec0::1", False), ("feff::1", False), ("64:ff9b::8.8.8.8", True),
+     ("64:ff9b::7f00:1", False)],
 )
 def test_address_classes(address: str, public: bool) -> None:
     assert is_public_address(ipaddress.ip_address(address)) is public

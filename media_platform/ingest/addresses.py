@@ -16,7 +16,7 @@ ALLOWED_SCHEMES = ("http", "https")
 ALLOW_PRIVATE_VARIABLE = "MEDIA_PLATFORM_ALLOW_PRIVATE_URLS"
 _EXTRA_BLOCKED = tuple(
     ipaddress.ip_network(n)
-    for n in ("192.0.0.0/24", "100.64.0.0/10", "64:ff9b:1::/48", "2001:db8::/32")
+    for n in ("192.0.0.0/24", "100.64.0.0/10", "64:ff9b:1::/48", "2001:db8::/32", "fec0::/10")
 )
 
 
@@ -53,8 +53,8 @@ def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None and not is_public_address(embedded):
             return False
-        if address.ipv4_mapped is not None:
-            return True
+        if embedded is not None and address.sixtofour is None:
+            return True  # IPv4-mapped or NAT64: the embedded IPv4 address decides
     if not address.is_global or address.is_multicast or address.is_reserved:
         return False
     return not any(address in net for net in _EXTRA_BLOCKED if net.version == address.version)

@@ -63,7 +63,13 @@ class _Worker:
         )
         # Starting the interpreter is not the feed's fault: it has its own limit, and the
         # feed's deadline starts counting only once the worker says it is ready.
-        ready = self._read(_HEADER, Deadline(_STARTUP_S))
+        try:
+            ready = self._read(_HEADER, Deadline(_STARTUP_S))
+        except BaseException as exc:  # it died starting up: reap it and close its pipes
+            self.kill()
+            if isinstance(exc, Exception):
+                raise OSError(f"parser process failed to start: {exc}") from None
+            raise
         if ready != bytes(_HEADER):
             self.kill()
             raise OSError(f"parser process did not start within {_STARTUP_S:g} s")
@@ -74,7 +80,10 @@ class _Worker:
     def kill(self) -> None:
         if self.alive():
             self.process.kill()
-        self.process.wait(timeout=5)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 stream.close()
@@ -136,11 +145,12 @@ def parse_feed_within(body: bytes, base_url: str, deadline: Deadline) -> ParsedF
         payload = encode_request(body, base_url)
         reply = None
         for _attempt in range(2):  # a worker that died since its last use is replaced once
-            if _worker is None or not _worker.alive():
-                if _worker is not None:
-                    _worker.kill()
-                _worker = _Worker()
             try:
+                if _worker is None or not _worker.alive():
+                    if _worker is not None:
+                        _worker.kill()
+                        _worker = None
+                    _worker = _Worker()
                 reply = _worker.request(payload, deadline)
                 break
             except (BrokenPipeError, EOFError, OSError) as exc:
