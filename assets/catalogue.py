@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.common import OWNERS
 from media_platform.catalogue import Catalogue
+from media_platform.licences import load_operator_licences
 from media_platform.licences.retention import compliance_violations
 from resources import MediaStorage, VectorIndexResource
 
@@ -27,9 +28,19 @@ def episode_catalogue(storage: MediaStorage) -> dg.MaterializeResult:
 
 @dg.asset_check(asset=episode_catalogue)
 def licence_compliance(storage: MediaStorage, vector_index: VectorIndexResource) -> dg.AssetCheckResult:
-    """Fails when any partition holds an output (file or index point) its licence forbids."""
+    """Fails when any partition holds an output (file or index point) its licence forbids: the
+    licence the run-time gate resolves against the operator's current licence file, so a
+    withdrawal there fails the check while the outputs remain. An unreadable file fails it."""
     store = storage.get_store()
-    violations = compliance_violations(store, vector_index.get_index(), Catalogue(store).episodes(), date.today())
+    violations: list[str] = []
+    try:
+        entries = load_operator_licences()
+    except Exception as exc:  # noqa: BLE001 - an unreadable file never passes the check
+        violations.append(f"licence catalogue unreadable: {exc}")
+        entries = None
+    violations += compliance_violations(
+        store, vector_index.get_index(), Catalogue(store).episodes(), date.today(), entries
+    )
     return dg.AssetCheckResult(passed=not violations, metadata={"violations": "\n".join(violations[:50]) or "none",
                                                                 "count": len(violations)})
 

@@ -329,3 +329,26 @@ def test_licence_expiry_sensor_rewrites_rows_with_claims_both_ways(
         assert licence_of(row).uses == {"analysis", "search_indexing"}
         assert row.licence["identifier"] == "cc-by-nd-4.0"
         assert row.metadata["licence_claims"] == [licence_record(nd)]
+
+
+def test_compliance_check_follows_the_operator_file(world, tmp_path: Path, monkeypatch) -> None:
+    """A withdrawal in licences.yaml fails the check while the forbidden outputs remain; an
+    unreadable file fails it too."""
+    from assets.catalogue import licence_compliance
+
+    store, catalogue, index, _ = world
+    for episode in catalogue.episodes():
+        remove_forbidden_outputs(store, index, episode.partition_key, licence_of(episode), TODAY,
+                                 catalogue=catalogue)
+    index.close()
+    resources = _sensor_resources(store, tmp_path)
+    licences = tmp_path / "licences.yaml"
+    licences.write_text("licences: {}\n")
+    monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
+    assert licence_compliance(**resources).passed
+    licences.write_text("licences:\n  cli-title: {uses: []}\n")  # withdrawn
+    result = licence_compliance(**resources)
+    assert not result.passed and "cli-title: " in result.metadata["violations"].value
+    licences.write_text("licences:\n  x: {uses: [analysis]\n")  # unreadable
+    result = licence_compliance(**resources)
+    assert not result.passed and "licence catalogue unreadable" in result.metadata["violations"].value

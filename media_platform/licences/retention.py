@@ -24,14 +24,14 @@ the registry of per-episode outputs (:mod:`media_platform.layout`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from media_platform.catalogue import Catalogue, Episode
 from media_platform.errors import InvalidInputError, MediaPlatformError
 from media_platform.layout import ASSET_OUTPUTS, EPISODE_ASSETS, episode_key
-from media_platform.licences.episodes import licence_of
+from media_platform.licences.episodes import licence_in_force, licence_of
 from media_platform.licences.model import Licence
 from media_platform.licences.policy import licence_status, refusal_reason
 from media_platform.storage import Store
@@ -219,13 +219,19 @@ def compliance_violations(
     index: Any,
     episodes: Iterable[Episode],
     today: dt.date,
+    entries: Mapping[str, Licence] | None = None,
 ) -> list[str]:
     """One message per (partition, asset) holding an output its licence forbids today; an
-    unreadable licence is a violation too. Changes nothing."""
+    unreadable licence is a violation too. Changes nothing.
+
+    ``entries``: the operator's current licence catalogue; given, each episode's licence is the
+    one the run-time gate resolves (:func:`~media_platform.licences.episodes.licence_in_force`),
+    so a withdrawal in the file is a violation while the forbidden outputs remain. None: the
+    stored licences (for a caller that could not read the file, which reports that itself)."""
     problems: list[str] = []
     for episode in episodes:
         try:
-            licence = licence_of(episode)
+            licence = licence_of(episode) if entries is None else licence_in_force(episode, entries)
         except InvalidInputError as exc:
             problems.append(str(exc))
             continue
