@@ -127,6 +127,11 @@ def build_rss_sensor(
         max_feed_bytes, feed_deadline_s, tick_budget_s: override the settings
             ``feed_max_bytes``, ``feed_deadline_s`` and ``rss_tick_budget_s`` (read per tick).
     """
+    FeedLimits(  # overrides are checked now (the settings validate themselves)
+        1 if max_feed_bytes is None else max_feed_bytes,
+        1.0 if feed_deadline_s is None else feed_deadline_s,
+        1.0 if tick_budget_s is None else tick_budget_s,
+    )
     import_path = Path(path) if path is not None else feeds_path()
 
     @dg.sensor(
@@ -149,9 +154,9 @@ def build_rss_sensor(
             Path(path) if path is not None else feeds_path(),
             now=clock(),
             limits=FeedLimits(
-                max_feed_bytes or settings.feed_max_bytes,
-                feed_deadline_s or settings.feed_deadline_s,
-                tick_budget_s or settings.rss_tick_budget_s,
+                settings.feed_max_bytes if max_feed_bytes is None else max_feed_bytes,
+                settings.feed_deadline_s if feed_deadline_s is None else feed_deadline_s,
+                settings.rss_tick_budget_s if tick_budget_s is None else tick_budget_s,
             ),
         )
 
@@ -165,6 +170,12 @@ class FeedLimits:
     max_feed_bytes: int
     feed_deadline_s: float
     tick_budget_s: float
+
+    def __post_init__(self) -> None:
+        for name in ("max_feed_bytes", "feed_deadline_s", "tick_budget_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InvalidInputError(f"{name} must be a positive number, got {value!r}")
 
 
 def evaluate_rss(

@@ -294,3 +294,16 @@ def test_skip_reasons_never_log_enclosure_urls_in_full(harness: Harness) -> None
     logged = "\n".join(m for _, m in harness.logs)
     assert "skipped" in logged and "duplicate guid 'http://cdn.example/c.mp3'" in logged
     assert "SECRET" not in logged, logged
+
+
+@pytest.mark.parametrize(
+    "override", [{"feed_deadline_s": 0}, {"tick_budget_s": -1.0}, {"max_feed_bytes": 0}]
+)
+def test_invalid_limits_are_refused_not_silently_replaced(override: dict, tmp_path) -> None:
+    """A zero or negative override used to fall back to the setting unnoticed (``x or
+    setting``); it is an error naming the limit."""
+    from media_platform.errors import InvalidInputError
+    from sensors.rss import build_rss_sensor
+
+    with pytest.raises(InvalidInputError, match=next(iter(override))):
+        build_rss_sensor(path=tmp_path / "feeds.yaml", **override)
