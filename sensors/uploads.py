@@ -378,13 +378,13 @@ def _with_subtitle_signature(
     candidate: Candidate, sidecar: Sidecar | None, files: dict[str, LandingFile]
 ) -> Candidate:
     """``candidate`` whose signature also changes when the subtitle file its sidecar names
-    changes, so a fixed (or newly dropped) subtitle retries a candidate remembered as bad."""
+    changes or appears ("absent" is part of the signature), so a fixed or newly dropped
+    subtitle retries a candidate remembered as bad."""
     if candidate.sidecar is None or sidecar is None or sidecar.subtitle is None:
         return candidate
     subtitle = files.get(sidecar.subtitle)
-    if subtitle is None:
-        return candidate
-    version = f"{candidate.sidecar.version}+subtitle={subtitle.signature}"
+    marker = subtitle.signature if subtitle is not None else "absent"
+    version = f"{candidate.sidecar.version}+subtitle={marker}"
     return dataclasses.replace(
         candidate, sidecar=dataclasses.replace(candidate.sidecar, version=version)
     )

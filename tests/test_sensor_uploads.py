@@ -312,3 +312,18 @@ def test_s3_landing(s3, shared_media: Path, monkeypatch) -> None:
     assert request.partition_key == "counter" and h.catalogue().get("counter").kind == "video"
     assert h.tick().run_requests == []
     assert {e.partition_key for e in h.catalogue().episodes()} == {"jfk", "counter"}  # nested ignored
+
+
+def test_subtitle_dropped_after_the_sidecar_is_retried(local, shared_media: Path) -> None:
+    """The sidecar names a subtitle that is not there yet: refused once; dropping the subtitle
+    in later changes the candidate's signature, so the next tick registers it with it."""
+    h, landing = local
+    shutil.copyfile(shared_media / JFK, landing / "jfk.flac")
+    (landing / "jfk.flac.json").write_text(json.dumps({"title": "JFK", "subtitle": "jfk.srt", "complete": True}))
+    assert h.tick().run_requests == []
+    assert any("subtitle file 'jfk.srt'" in m for m in h.warnings())
+    assert h.tick().run_requests == []  # unchanged: not retried
+    shutil.copyfile(shared_media / JFK_SRT, landing / "jfk.srt")
+    (request,) = h.tick().run_requests
+    assert request.partition_key == "jfk"
+    assert h.catalogue().get("jfk").metadata["subtitle_key"] == "masters/jfk/subtitle.srt"
