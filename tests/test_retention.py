@@ -352,3 +352,27 @@ def test_compliance_check_follows_the_operator_file(world, tmp_path: Path, monke
     licences.write_text("licences:\n  x: {uses: [analysis]\n")  # unreadable
     result = licence_compliance(**resources)
     assert not result.passed and "licence catalogue unreadable" in result.metadata["violations"].value
+
+
+def test_licence_expiry_sensor_never_widens_an_unreadable_licence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row from before the operator keys were recorded, with an unreadable stored licence and
+    no claims, is left alone and reported, even under a permissive title-key entry; a row with
+    recorded keys is resolved from them (its default, never the title's entry)."""
+    from sensors.licence_expiry import build_licence_expiry_sensor
+
+    store = LocalStore(tmp_path / "root")
+    catalogue = Catalogue(store)
+    catalogue.upsert(_episode("odd-title", {"analysis": "yes"}))
+    recorded = resolve_entries({}, operator_keys=[], title_keys=["new-title"],
+                               default=PRESETS["analysis-only"])
+    catalogue.upsert(_episode("new-title", {"analysis": "yes"}, **recorded.metadata()))
+    licences = tmp_path / "licences.yaml"
+    licences.write_text("licences:\n  odd-title: {identifier: full}\n  new-title: {identifier: full}\n")
+    monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
+    sensor = build_licence_expiry_sensor(today=lambda: TODAY)
+    with dg.instance_for_test() as instance:
+        sensor(dg.build_sensor_context(instance=instance, resources=_sensor_resources(store, tmp_path)))
+    assert catalogue.get("odd-title").licence == {"analysis": "yes"}
+    assert licence_of(catalogue.get("new-title")).uses == {"analysis"}

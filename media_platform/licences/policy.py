@@ -11,9 +11,12 @@ uploader writes can only restrict it further, never widen it.
   else the operator's configured default (a feed's ``default_licence``, the landing zone's
   ``MEDIA_PLATFORM_UPLOAD_LICENCE``), else
   :data:`~media_platform.licences.model.CONSERVATIVE_LICENCE` (master and probe only).
-* Claims: a ``podcast:license``, a sidecar's licence. The licence in force is the ceiling
-  intersected with every claim. "All rights reserved" and unrecognised strings restrict nothing
-  (they say nothing beyond the operator's default).
+* Claims: a ``podcast:license``, a sidecar's licence, the CLI's ``--licence``, and entries found
+  under keys a publisher or uploader chose (titles). The licence in force is the ceiling
+  intersected with every claim. A publisher's or uploader's "all rights reserved" or
+  unrecognised string restricts nothing (it says nothing beyond the operator's default): that
+  reading is applied once, at ingest (:func:`feed_claim`, :func:`as_claim`), and a recorded
+  claim is never re-read (:func:`resolve` takes claims as they are).
 
 Whether a licence allows an asset (:func:`refusal_reason`): the asset's required uses come from
 the registry of per-episode outputs (:data:`media_platform.layout.ASSET_REQUIREMENTS`); an asset
