@@ -251,9 +251,8 @@ def open_url(
         headers: extra request headers (``Host`` and ``Accept-Encoding`` are set here).
         allow_private: allow internal addresses; None reads the settings.
         ssl_context: TLS settings (default: the system's trust store, hostname checked).
-        idle_timeout_s: the longest wait for the response headers after connecting, and for
-            each read of the body (the total ``deadline`` still bounds everything); None waits
-            up to the deadline.
+        idle_timeout_s: the longest wait for the headers and for each read of the body (within
+            ``deadline``); None: up to the deadline.
 
     Raises:
         UnsafeUrlError: not http(s), malformed, internal address, or a redirect to such a URL.
@@ -301,13 +300,11 @@ _ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorizati
 def _wait_s(deadline: Deadline, idle_timeout_s: float | None) -> float:
     """How long one socket wait may last: the idle timeout, never past the deadline."""
     left = deadline.remaining()
-    if idle_timeout_s is not None:
-        left = min(left, idle_timeout_s)
-    return max(left, 0.001)
+    return max(left if idle_timeout_s is None else min(left, idle_timeout_s), 0.001)
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of ``url``; None when it has none (then it matches nothing)."""
+    """(scheme, host, port) of ``url``, or None."""
     try:
         return check_url(url)
     except UnsafeUrlError:
