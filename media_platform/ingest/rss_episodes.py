@@ -97,7 +97,7 @@ def feed_default_licence(feed: FeedConfig) -> Licence | None:
         return None
     licence = recognise_licence_string(feed.default_licence, source="default")
     if licence is None:  # load_feed_configs validates this; be strict anyway
-        raise InvalidInputError(f"{feed.url}: unknown default_licence {feed.default_licence!r}")
+        raise InvalidInputError(f"{feed.display_url}: unknown default_licence {feed.default_licence!r}")
     return licence
 
 
