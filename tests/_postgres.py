@@ -29,6 +29,17 @@ def postgres_bin() -> Path | None:
     return candidates[-1].parent if candidates else None
 
 
+def require_postgres() -> Path:
+    """The PostgreSQL bin folder; the test fails without one (``scripts/setup.sh`` installs the
+    ``postgresql`` package, so a missing server is a broken set-up, never a reason to skip)."""
+    import pytest
+
+    found = postgres_bin()
+    if found is None:
+        pytest.fail("PostgreSQL is not installed: run scripts/setup.sh (apt-get install postgresql)")
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _postgres import postgres_bin, postgres_server
+from _postgres import postgres_server, require_postgres
 
 from media_platform.catalogue import Catalogue, CatalogueError, database
 from media_platform.catalogue.database import SQLITE_KEY, check_sqlite_file
@@ -57,10 +57,7 @@ def test_a_database_mid_checkpoint_is_opened_from_its_wal(tmp_path: Path) -> Non
 
 
 def test_a_failed_migration_on_postgresql_reports_its_own_error(tmp_path: Path, monkeypatch) -> None:
-    if postgres_bin() is None:
-        if os.environ.get("MEDIA_PLATFORM_REQUIRE_SHARED") == "1":
-            pytest.fail("PostgreSQL is not installed (apt-get install postgresql)")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    require_postgres()
 
     def failing(self: database.Database, conn: sa.Connection) -> None:
         conn.execute(sa.text("CREATE TABLE catalogue_probe (x int)"))

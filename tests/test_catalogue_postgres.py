@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _postgres import postgres_bin, postgres_server
+from _postgres import postgres_server, require_postgres
 from test_catalogue_database import _episode, _legacy_file
 from test_register import _assert_consistent, _race, _tone
 
@@ -25,11 +25,7 @@ from media_platform.storage import LocalStore
 
 @pytest.fixture(scope="module")
 def postgres():
-    if postgres_bin() is None:
-        message = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("MEDIA_PLATFORM_REQUIRE_SHARED") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_postgres()
     with postgres_server() as server:
         yield server
 
