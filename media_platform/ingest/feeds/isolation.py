@@ -49,16 +49,15 @@ class _Worker:
     """The parser process and the pipes to it."""
 
     def __init__(self) -> None:
+        # The worker imports this package: started in the folder that holds it (``-c`` puts the
+        # working directory first on its path), it finds the same code as the sensor, with the
+        # sensor's own environment inherited unchanged.
         package_root = Path(__file__).resolve().parents[3]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(package_root), env.get("PYTHONPATH", "")) if p
-        )
         self.process = subprocess.Popen(
             [sys.executable, "-c", f"from {_WORKER_MODULE} import main; main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            cwd=package_root,
             close_fds=True,
         )
         # Starting the interpreter is not the feed's fault: it has its own limit, and the
