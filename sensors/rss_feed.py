@@ -9,6 +9,7 @@ ever left without its partition and run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -103,9 +104,10 @@ def ingest_feed(
     unseen = sum(1 for item in parsed.items if item.guid not in seen)
     fresh = new_items(parsed, state.seen_guids, config.max_new_items_per_tick)
     failed: list[str] = []
+    recorder = _Recorder(context, config, state, catalogue, licences, known, queue)
     for item in fresh:
         try:
-            _ingest_item(context, config, state, catalogue, licences, known, parsed, item, queue)
+            _ingest_item(recorder, parsed, item)
         except Exception as exc:  # noqa: BLE001 - one bad item never loses the others
             problem = f"{type(exc).__name__}: {exc}"
             label = item.title or shown_guid(item.guid)
@@ -124,19 +126,24 @@ def ingest_feed(
         raise FeedFailed("items", f"{len(failed)} items not recorded: {failed[0]}")
 
 
-def _ingest_item(
-    context: dg.SensorEvaluationContext,
-    config: FeedConfig,
-    state: FeedCursorState,
-    catalogue: Any,
-    licences: dict,
-    known: set[str],
-    parsed: Any,
-    item: Any,
-    queue: Queue,
-) -> None:
+@dataclass
+class _Recorder:
+    """What recording one feed's items needs: where the rows, partitions and runs go."""
+
+    context: dg.SensorEvaluationContext
+    config: FeedConfig
+    state: FeedCursorState
+    catalogue: Any
+    licences: dict
+    known: set[str]
+    queue: Queue
+
+
+def _ingest_item(rec: _Recorder, parsed: Any, item: Any) -> None:
     """Record one new item (catalogue row, then queue its partition and run), then mark it seen.
     An item that can never be ingested (invalid, key held by another episode) is marked seen."""
+    context, config, state, catalogue = rec.context, rec.config, rec.state, rec.catalogue
+    licences, known, queue = rec.licences, rec.known, rec.queue
     log = context.log
     shown = config.display_url
     try:
