@@ -1,0 +1,163 @@
+"""Decoding passes of the shot detector: the coarse pass over (reference) frames and the full
+decoding of short windows around cut candidates (see :mod:`media_platform.video.shots`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from pathlib import Path
+
+import av
+
+from media_platform.video.frames import FrameIndex, open_video
+from media_platform.video.shot_config import ShotDetectorConfig
+from media_platform.video.shot_signatures import Sig, blend_error, score, signature, spread
+
+# Log under the detector's name, as before the split.
+logger = logging.getLogger("media_platform.video.shots")
+
+__all__ = ["Coarse", "IndexMismatch", "coarse_pass", "refine_windows"]
+
+
+def _configure_decoder(stream: av.video.stream.VideoStream, cfg: ShotDetectorConfig) -> None:
+    cc = stream.codec_context
+    if cfg.threads:
+        cc.thread_type = "AUTO"
+    if cfg.skip_loop_filter:
+        cc.options = {**dict(cc.options or {}), "skip_loop_filter": "all"}
+
+
+class Coarse:
+    """Signatures and scores of the coarse pass, over decoded frames j = 0..n-1."""
+
+    def __init__(self) -> None:
+        self.frames: list[int] = []  # decoded-frame index of each decoded frame
+        self.s1: list[float] = []  # score(j-1, j)
+        self.s2: list[float] = []  # score(j-2, j) where s1[j-1] >= min_score, else nan
+        self.s3: list[float] = []  # score(j-3, j) where s1[j-2] >= min_score, else nan
+        self.sl: list[float] = []  # score(j-L, j), dissolve span
+        self.means: list[float] = []  # mean luma of decoded frame j
+        self.stds: list[float] = []  # luma standard deviation of decoded frame j
+        self.spread: list[float] = []  # spread(j-1, j) where s1 >= min_score, else 1.0
+        self.blend: list[float] = []  # blend error of (j-L, j-L/2, j); inf if not testable or sl[j] is too low
+
+
+def coarse_pass(
+    path: Path, index: FrameIndex | None, cfg: ShotDetectorConfig
+) -> tuple[Coarse, list[int] | None, bool]:
+    """Decode (skipping non-reference frames when ``index`` is given) and score.
+
+    Returns the scores, the list of decoded pts when every frame was decoded (then it defines
+    the frame index), and whether decoding stopped on an error.
+    """
+    span = max(2, cfg.dissolve_span)
+    nan, inf = float("nan"), float("inf")
+    coarse = Coarse()
+    ring: deque[Sig] = deque(maxlen=span + 1)
+    all_pts: list[int] | None = None if index is not None else []
+    truncated = False
+    with open_video(path) as (container, stream):
+        _configure_decoder(stream, cfg)
+        if index is not None:
+            stream.codec_context.skip_frame = "NONREF"
+        counter = 0
+        last_pts = None
+        try:
+            for frame in container.decode(stream):
+                pts = frame.pts
+                if index is not None:
+                    if pts is None:
+                        raise IndexMismatch("decoded frame without pts")
+                    fi = index.index_of(int(pts))
+                    if fi is None:
+                        raise IndexMismatch(f"decoded pts {pts} not in the packet index")
+                else:
+                    if pts is None or (last_pts is not None and pts <= last_pts):
+                        pts = (last_pts + 1) if last_pts is not None else counter
+                    fi = counter
+                    all_pts.append(int(pts))  # type: ignore[union-attr]
+                last_pts = pts
+                counter += 1
+                sig = signature(frame, cfg)
+                coarse.frames.append(fi)
+                coarse.means.append(sig.mean)
+                coarse.stds.append(sig.std)
+                n = len(ring)
+                s1 = score(ring[-1], sig, cfg.flat_std) if n >= 1 else 0.0
+                coarse.s1.append(s1)
+                coarse.spread.append(spread(ring[-1], sig, cfg) if s1 >= cfg.min_score else 1.0)
+                # score(j-2, j) and score(j-3, j) only serve the transient test of a candidate
+                # at j-1 or j-2; the blend error only a dissolve candidate: computed on demand.
+                s1s = coarse.s1
+                coarse.s2.append(
+                    score(ring[-2], sig, cfg.flat_std) if n >= 2 and s1s[-2] >= cfg.min_score else nan
+                )
+                coarse.s3.append(
+                    score(ring[-3], sig, cfg.flat_std) if n >= 3 and s1s[-3] >= cfg.min_score else nan
+                )
+                sl = score(ring[0], sig, cfg.flat_std) if n >= span else 0.0
+                coarse.sl.append(sl)
+                coarse.blend.append(
+                    blend_error(ring[0], ring[span // 2], sig, cfg)
+                    if n >= span and cfg.detect_dissolves and sl >= cfg.dissolve_min_score else inf
+                )
+                ring.append(sig)
+        except av.error.FFmpegError as exc:
+            truncated = True
+            logger.warning("%s: decoding stopped after %d frames: %s", path, counter, exc)
+    return coarse, all_pts, truncated
+
+
+class IndexMismatch(Exception):
+    """Decoded frames do not map onto the packet index; fall back to full decoding."""
+
+
+def refine_windows(
+    path: Path,
+    index: FrameIndex,
+    windows: list[tuple[int, int]],
+    cfg: ShotDetectorConfig,
+) -> tuple[dict[int, float], int]:
+    """Decode every frame in each (first, last) window and score adjacent pairs.
+
+    Returns {frame k: score(k-1, k)} for k in (first, last] of every window, and the number of
+    frames decoded with full decoding inside windows.
+    """
+    pair_scores: dict[int, float] = {}
+    decoded = 0
+    windows = sorted(windows)
+    with open_video(path) as (container, stream):
+        _configure_decoder(stream, cfg)
+        cc = stream.codec_context
+        for first, last in windows:
+            first_pts = int(index.pts[first])
+            last_pts = int(index.pts[last])
+            container.seek(index.keyframe_before(first), stream=stream, backward=True, any_frame=False)
+            prev: Sig | None = None
+            prev_fi = -2
+            done = False
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                ppts = packet.pts if packet.pts is not None else packet.dts
+                # Frames before the window are only needed as references.
+                cc.skip_frame = "NONREF" if ppts is not None and ppts < first_pts else "DEFAULT"
+                for frame in stream.decode(packet):
+                    if frame.pts is None or frame.pts < first_pts:
+                        continue
+                    fi = index.index_of(int(frame.pts))
+                    if fi is None:
+                        continue
+                    sig = signature(frame, cfg)
+                    decoded += 1
+                    if prev is not None and fi == prev_fi + 1:
+                        pair_scores[fi] = score(prev, sig, cfg.flat_std)
+                    prev, prev_fi = sig, fi
+                    if frame.pts >= last_pts:
+                        done = True
+                        break
+                if done:
+                    break
+            cc.skip_frame = "DEFAULT"
+    return pair_scores, decoded
