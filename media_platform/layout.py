@@ -43,6 +43,9 @@ PREVIEW_SELECTION = "preview_selection.json"
 PREVIEW_MP3 = "preview.mp3"
 PREVIEW_MP4 = "preview.mp4"
 PREVIEW_RECORD = "preview.json"
+SHOT_FEATURES = "shot_features.parquet"
+SHOT_FEATURES_LAYOUT = "shot_features.json"
+SHOT_TAGS = "shot_tags.parquet"
 
 
 class OutputKind(StrEnum):
@@ -133,6 +136,8 @@ EPISODE_ASSETS: dict[str, EpisodeAsset] = {
             ((PREVIEW_CANDIDATES, _T), (PREVIEW_CANDIDATES_SUMMARY, _J)),
             _ANALYSIS,
         ),
+        _asset("shot_features", ((SHOT_FEATURES, _T), (SHOT_FEATURES_LAYOUT, _J)), _ANALYSIS),
+        _asset("shot_tags", ((SHOT_TAGS, _T),), _ANALYSIS),
         _asset("preview_selection", ((PREVIEW_SELECTION, _J),), _ANALYSIS),
         _asset(
             "preview",
