@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     qdrant_url: str = ""
     whisper_backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     whisper_model: str = "tiny.en"
+    tag_vocabulary: Path | None = Field(
+        None, description="shot-tag vocabulary YAML (default: the packaged default_vocabulary.yaml)"
+    )
 
     # The command-line tool
     progress: bool = False
@@ -86,6 +89,11 @@ class Settings(BaseSettings):
     @classmethod
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("tag_vocabulary", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("catalogue_url")
     @classmethod

@@ -101,6 +101,16 @@ class ClipEncoder:
             return int(proj.shape[-1])
         return int(self.encode_text(["a"]).shape[1])
 
+    @property
+    def logit_scale(self) -> float:
+        """The temperature the model was trained with: ``exp`` of its learned ``logit_scale``
+        (CLIP: 100, the clamp its training hit), multiplying cosine similarities into logits.
+        100 when the model has none."""
+        scale = getattr(self.model, "logit_scale", None)
+        if scale is None:
+            return 100.0
+        return float(self._torch.as_tensor(scale).detach().float().exp().cpu())
+
     def _normalize(self, feats: np.ndarray) -> np.ndarray:
         feats = feats.astype(np.float32)
         norms = np.linalg.norm(feats, axis=1, keepdims=True)
