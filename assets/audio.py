@@ -27,8 +27,17 @@ from assets.common import (
 from assets.ingest import media_probe
 from assets.video import shots, shots_from_table
 from media_platform import layout
-from media_platform.audio.decode import audio_streams, choose_main_stream, decode_audio, to_mono_16k
-from media_platform.audio.events import detect_events, mean_class_scores_per_span
+from media_platform.audio.decode import audio_streams, choose_main_stream, decode_audio, silent_soundtrack, to_mono_16k
+from media_platform.audio.embedding_store import (
+    embeddings_from_table,
+    events_embeddings_table,
+    mean_embedding_per_span,
+)
+from media_platform.audio.events import (
+    detect_events,
+    mean_class_scores_per_span,
+    peak_class_scores_per_span,
+)
 from media_platform.audio.loudness import normalize_loudness
 from media_platform.audio.render import (
     encode_audio_file,
@@ -89,17 +98,21 @@ def audio(
     if not licence_allows(context, episode, "audio"):
         return
     probe = load_probe(store, key)
-    if not probe.has_audio:
+    target, ceiling = config.target_lufs, config.true_peak_ceiling_dbtp
+    if probe.has_audio:
+        try:
+            with store.local_copy(episode.master_key) as path:
+                streams = audio_streams(path)
+                main = choose_main_stream(streams, path)
+                decoded = decode_audio(path, sr=None, mono=False, stream_index=main.index)
+        except MediaError as exc:
+            raise dg.Failure(description=f"{episode.master_uri}: {exc.problem}") from exc
+    elif probe.kind == "video":  # a silent picture's soundtrack is silence: shot features and tags still work
+        streams, main, decoded = [], None, silent_soundtrack(probe.video_duration_s or probe.duration_s)
+        context.log.info(f"{key} has no audio track: its soundtrack is {decoded.samples.shape[0] / 16000:.2f} s of silence")
+    else:
         context.log.info(f"{key} has no audio track: audio assets skipped")
         return
-    target, ceiling = config.target_lufs, config.true_peak_ceiling_dbtp
-    try:
-        with store.local_copy(episode.master_key) as path:
-            streams = audio_streams(path)
-            main = choose_main_stream(streams, path)
-            decoded = decode_audio(path, sr=None, mono=False, stream_index=main.index)
-    except MediaError as exc:
-        raise dg.Failure(description=f"{episode.master_uri}: {exc.problem}") from exc
     mono16 = to_mono_16k(decoded.samples, decoded.sample_rate)  # decoded once, resampled here
     normalized, report = normalize_loudness(decoded.samples, decoded.sample_rate, target, ceiling)
     with TemporaryDirectory(prefix="media-platform-audio-") as tmp:
@@ -108,7 +121,7 @@ def audio(
         flac_uri = store.put_file(episode_key(key, layout.AUDIO_NORMALIZED_FLAC), flac)
         mp3_uri = store.put_file(episode_key(key, layout.AUDIO_NORMALIZED_MP3), mp3)
     store.write_bytes(episode_key(key, layout.AUDIO_16K), wav_16k_bytes(mono16))
-    report_data = {**report.as_dict(), "stream_index": main.index, "streams": len(streams)}
+    report_data = {**report.as_dict(), "stream_index": main.index if main else None, "streams": len(streams)}
     store.write_bytes(episode_key(key, layout.LOUDNESS_REPORT), json.dumps(report_data, default=str).encode())
     yield dg.MaterializeResult(
         metadata={
@@ -119,7 +132,8 @@ def audio(
             "gain_db": round(report.gain_db, 2),
             "limited": report.limited,
             "duration_s": round(report.duration_s, 2),
-            "stream": f"#{main.index} {main.codec} {main.channels} ch {main.sample_rate} Hz ({len(streams)} audio streams)",
+            "stream": (f"#{main.index} {main.codec} {main.channels} ch {main.sample_rate} Hz ({len(streams)} audio streams)"
+                       if main else "none: the video has no audio track (silence)"),
             "listen": dg.MetadataValue.url(mp3_uri),
             "normalized_flac": flac_uri,
             "note": report.note or "",
@@ -151,7 +165,10 @@ def audio_events(context: dg.AssetExecutionContext, storage: MediaStorage) -> It
     """What is heard, every 0.48 s: YAMNet (8-bit ONNX) scores for its 521 classes, grouped
     into speech / music / noise / silence probabilities by a calibrated decision layer
     (class groups, energy, temporal smoothing, speech over a music bed), and the smoothed
-    timeline of speech, music, speech_over_music, noise and silence segments."""
+    timeline of speech, music, speech_over_music, noise and silence segments. The same pass
+    stores YAMNet's 1024-d embedding per frame (``audio_embedding_frames.parquet``): read from
+    the ONNX graph's embedding layer (exposed as an extra output), 8-bit quantised as the graph
+    computes it, with the graph's scale and zero point recorded beside the codes."""
     store = storage.get_store()
     key = context.partition_key
     if not licence_allows(context, episode_for(context, store), "audio_events"):
@@ -162,11 +179,14 @@ def audio_events(context: dg.AssetExecutionContext, storage: MediaStorage) -> It
     elapsed = time.perf_counter() - started
     frames, segments = events_to_tables(events)
     write_table(store, episode_key(key, layout.AUDIO_EVENT_FRAMES), frames)
+    write_table(store, episode_key(key, layout.AUDIO_EMBEDDING_FRAMES), events_embeddings_table(events))
     uri = write_table(store, episode_key(key, layout.AUDIO_EVENTS), segments)
     totals = segments.group_by("label").agg((pl.col("end") - pl.col("start")).sum().alias("s"))
     yield dg.MaterializeResult(
         metadata={
             "frames": int(len(events.frame_times)),
+            "embedding": f"yamnet-1024 uint8 (ONNX embedding layer, scale {events.embedding_scale:.9g}, "
+                         f"zero point {events.embedding_zero_point})",
             "frames_per_s": round(len(events.frame_times) / elapsed, 1) if elapsed > 0 else 0.0,
             "real_time_factor": round(events.duration_s / elapsed, 1) if elapsed > 0 else 0.0,
             "seconds_by_label": dg.MetadataValue.json({r["label"]: round(r["s"], 2) for r in totals.to_dicts()}),
@@ -270,8 +290,12 @@ def words_ordered_and_plausible(context: dg.AssetCheckExecutionContext, storage:
     deps=[shots, audio_events],
 )
 def shot_audio_features(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
-    """Per-shot audio embedding: the mean YAMNet class scores within each shot, with the shot's
-    dominant audio classes (fused with CLIP for tagging)."""
+    """Per-shot audio features, from the stored audio events alone (no model is re-run):
+    ``audio_embedding``, the mean over the shot's frames of YAMNet's 1024-d embedding (read
+    from the ONNX graph's embedding layer, exposed as an extra output, 8-bit quantised as the
+    graph computes it, dequantised here); ``class_scores``, the mean of the 521 class scores;
+    ``class_peaks``, their maximum over the shot's frames; and ``top_classes``, the shot's
+    three dominant classes."""
     store = storage.get_store()
     key = context.partition_key
     if not licence_allows(context, episode_for(context, store), "shot_audio_features"):
@@ -279,19 +303,34 @@ def shot_audio_features(context: dg.AssetExecutionContext, storage: MediaStorage
     shot_list = shots_from_table(read_table(store, episode_key(key, layout.SHOTS)))
     events = events_from_tables(read_table(store, episode_key(key, layout.AUDIO_EVENT_FRAMES)),
                                 read_table(store, episode_key(key, layout.AUDIO_EVENTS)))
-    means = mean_class_scores_per_span(events, [(s.start_s, s.end_s) for s in shot_list])
+    embedding_key = episode_key(key, layout.AUDIO_EMBEDDING_FRAMES)
+    if not store.exists(embedding_key):
+        raise dg.Failure(description=f"{embedding_key}: missing (written by audio_events since the embedding "
+                                     "layer was exposed): re-materialize audio_events for this episode")
+    times, embeddings = embeddings_from_table(read_table(store, embedding_key))
+    spans = [(s.start_s, s.end_s) for s in shot_list]
+    means = mean_class_scores_per_span(events, spans)
+    peaks = peak_class_scores_per_span(events, spans)
+    audio_embedding = mean_embedding_per_span(times, events.frame_hop_s, embeddings, spans)
     names = class_names()
     top = [[names[i] for i in np.argsort(row)[::-1][:3]] for row in means]
+
+    def array(values: np.ndarray) -> pl.Series:
+        return pl.Series(values.astype(np.float32).tolist(), dtype=pl.Array(pl.Float32, values.shape[1]))
+
     df = pl.DataFrame({
         "shot": [s.index for s in shot_list],
-        "audio_embedding": pl.Series(means.astype(np.float32).tolist(), dtype=pl.Array(pl.Float32, means.shape[1])),
+        "audio_embedding": array(audio_embedding),
+        "class_scores": array(means),
+        "class_peaks": array(peaks),
         "top_classes": top,
     })
     uri = write_table(store, episode_key(key, layout.SHOT_AUDIO_FEATURES), df)
     yield dg.MaterializeResult(
         metadata={
             "shots": len(shot_list),
-            "dimension": int(means.shape[1]),
+            "dimension": int(audio_embedding.shape[1]),
+            "audio_embedding": "yamnet-1024 (ONNX embedding layer, mean over shot)",
             "top_classes": dg.MetadataValue.md("\n".join(f"- shot {s.index}: {', '.join(t)}" for s, t in zip(shot_list[:50], top))),
             "uri": uri,
         }

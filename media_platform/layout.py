@@ -31,6 +31,7 @@ AUDIO_NORMALIZED_MP3 = "audio_normalized.mp3"
 LOUDNESS_REPORT = "loudness.json"
 AUDIO_EVENT_FRAMES = "audio_event_frames.parquet"
 AUDIO_EVENTS = "audio_events.parquet"
+AUDIO_EMBEDDING_FRAMES = "audio_embedding_frames.parquet"
 TRANSCRIPT = "transcript.parquet"
 TRANSCRIPT_REPORT = "transcript_run.json"
 SHOT_AUDIO_FEATURES = "shot_audio_features.parquet"
@@ -123,7 +124,7 @@ EPISODE_ASSETS: dict[str, EpisodeAsset] = {
             ),
             _ANALYSIS,
         ),
-        _asset("audio_events", ((AUDIO_EVENT_FRAMES, _T), (AUDIO_EVENTS, _T)), _ANALYSIS),
+        _asset("audio_events", ((AUDIO_EVENT_FRAMES, _T), (AUDIO_EVENTS, _T), (AUDIO_EMBEDDING_FRAMES, _T)), _ANALYSIS),
         _asset("transcript", ((TRANSCRIPT, _T), (TRANSCRIPT_REPORT, _J)), _ANALYSIS),
         _asset("shot_audio_features", ((SHOT_AUDIO_FEATURES, _T),), _ANALYSIS),
         _asset(

@@ -8,10 +8,14 @@ import subprocess
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
+import polars as pl
 import pytest
 from platform_harness import check_results, platform_for_test
 
 from assets import audio, ingest, video
+from media_platform.audio import yamnet
+from media_platform.audio.embedding_store import embeddings_from_table, mean_embedding_per_span
 from media_platform.cli.show import show_rows
 from media_platform.layout import episode_key
 from media_platform.storage import read_table
@@ -84,5 +88,40 @@ def test_video_episode_gets_per_shot_audio_features(platform) -> None:
     shots = read_table(store, episode_key(key, "shots.parquet"))
     feats = read_table(store, episode_key(key, "shot_audio_features.parquet"))
     assert feats["shot"].to_list() == shots["shot"].to_list()
-    assert feats["audio_embedding"].dtype.size == 521
+    assert dict(feats.schema) == {
+        "shot": pl.Int64,
+        "audio_embedding": pl.Array(pl.Float32, 1024),
+        "class_scores": pl.Array(pl.Float32, 521),
+        "class_peaks": pl.Array(pl.Float32, 521),
+        "top_classes": pl.List(pl.Utf8),
+    }
     assert all(len(t) == 3 for t in feats["top_classes"].to_list())
+    # audio_events stored YAMNet's embedding layer per frame, with the graph's quantisation
+    frames = read_table(store, episode_key(key, "audio_event_frames.parquet"))
+    table = read_table(store, episode_key(key, "audio_embedding_frames.parquet"))
+    assert table.columns == ["frame", "time_s", "embedding", "scale", "zero_point", "hop_s"]
+    assert table.height == frames.height and table["embedding"].dtype == pl.Array(pl.UInt8, 1024)
+    assert table["scale"].unique().to_list() == [yamnet.embedding_quantisation().scale]
+    # the shot's audio_embedding is the mean of the stored, dequantised frames it covers
+    times, emb = embeddings_from_table(table)
+    spans = list(zip(shots["start_s"].to_list(), shots["end_s"].to_list()))
+    mean = np.asarray(feats["audio_embedding"].to_list(), np.float32)
+    assert np.allclose(mean, mean_embedding_per_span(times, 0.48, emb, spans), atol=1e-6)
+    assert (mean >= 0).all() and (mean.max(axis=1) > 0).all()
+    scores = np.asarray(feats["class_scores"].to_list(), np.float32)
+    peaks = np.asarray(feats["class_peaks"].to_list(), np.float32)
+    assert (peaks >= scores - 1e-6).all() and (peaks > scores + 1e-3).any()
+    names = yamnet.class_names()
+    assert feats["top_classes"].to_list() == [[names[i] for i in np.argsort(r)[::-1][:3]] for r in scores]
+
+
+def test_shot_audio_features_name_a_missing_embedding_table(platform) -> None:
+    """An episode whose audio_events predate the embedding table fails with a clear message."""
+    key = platform.ingest(platform.media / "video/pyscenedetect/issue-134-rotate.mp4", "Rotate")
+    selection = dg.AssetSelection.assets("master", "media_probe", "shots", "audio", "audio_events")
+    assert platform.run(key, selection).success
+    platform.store.delete(episode_key(key, "audio_embedding_frames.parquet"))
+    result = platform.run(key, dg.AssetSelection.assets("shot_audio_features"))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "audio_embedding_frames.parquet: missing" in str(failure.event_specific_data.error)

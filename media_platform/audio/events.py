@@ -3,10 +3,17 @@
 :func:`detect_events` runs the model (:mod:`~media_platform.audio.yamnet`) over 16 kHz mono
 audio, measures the energy of each 0.48 s tile, and turns both into calibrated group
 probabilities and a segment table (:mod:`~media_platform.audio.event_decision`).
-:func:`mean_class_scores_per_span` averages the class scores over time spans (e.g. shots).
+:func:`mean_class_scores_per_span` averages the class scores over time spans (e.g. shots),
+:func:`peak_class_scores_per_span` takes their maximum; :func:`span_frame_ranges` says which
+frames a span covers (shared with :func:`~media_platform.audio.embedding_store.mean_embedding_per_span`).
+The same YAMNet pass also returns the 1024-d embedding layer, read from the ONNX graph
+(exposed as an extra output), 8-bit quantised as the graph computes it
+(:attr:`AudioEvents.embedding_codes`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,7 +30,7 @@ from media_platform.audio.yamnet import (
     N_CLASSES,
     SAMPLE_RATE,
     class_names,
-    yamnet_logits,
+    run_yamnet,
 )
 
 
@@ -52,7 +59,8 @@ def detect_events(
         raise ValueError(f"detect_events needs {SAMPLE_RATE} Hz audio, got {sr}")
     x = np.asarray(waveform, dtype=np.float32).reshape(-1)
     duration = x.size / SAMPLE_RATE
-    logits = yamnet_logits(x, num_threads=num_threads)
+    out = run_yamnet(x, num_threads=num_threads)  # one pass: class scores and embeddings
+    logits = out.logits
     n = logits.shape[0]
     rms = _tile_rms_dbfs(x, n)
     group_probs, segments = decide(logits, rms, duration, params)
@@ -64,32 +72,55 @@ def detect_events(
         segments=segments,
         duration_s=duration,
         class_names=class_names(),
+        embedding_codes=out.embedding_codes,
+        embedding_scale=out.quantisation.scale,
+        embedding_zero_point=out.quantisation.zero_point,
     )
 
 
-def mean_class_scores_per_span(events: AudioEvents, spans: list[tuple[float, float]]) -> np.ndarray:
-    """Mean YAMNet class scores within each ``(start, end)`` span: ``(n_spans, 521)`` float32.
-
-    A frame counts for a span when its tile ``[t, t + hop)`` overlaps the span; a span shorter
-    than a frame (or empty) takes the frame that contains its midpoint. Spans outside the audio
-    take the nearest frame.
-    """
-    scores = np.asarray(events.class_scores, dtype=np.float32)
-    n = scores.shape[0]
-    out = np.zeros((len(spans), scores.shape[1] if scores.ndim == 2 else N_CLASSES), np.float32)
+def span_frame_ranges(
+    frame_times: np.ndarray, hop: float, spans: Sequence[tuple[float, float]]
+) -> list[tuple[int, int]]:
+    """For each ``(start, end)`` span, the inclusive range ``(first, last)`` of the frames it
+    covers: a frame counts when its tile ``[t, t + hop)`` overlaps the span; a span shorter
+    than a frame (or empty) takes the frame that contains its midpoint; spans outside the audio
+    take the nearest frame. Empty list entries never occur; with no frames the list is empty."""
+    times = np.asarray(frame_times, dtype=np.float64).reshape(-1)
+    n = times.size
     if n == 0:
-        return out
-    hop = events.frame_hop_s
-    for k, (a, b) in enumerate(spans):
+        return []
+    eps = 1e-9 * hop
+    ranges = []
+    for a, b in spans:
         a, b = float(a), float(b)
         if b < a:
             a, b = b, a
-        first = int(np.floor(a / hop + 1e-9))
-        last = int(np.ceil(b / hop - 1e-9)) - 1
+        first = int(np.searchsorted(times + hop, a + eps, side="right"))
+        last = int(np.searchsorted(times, b - eps, side="left")) - 1
         if b - a < hop or last < first:
-            mid = int(np.floor(((a + b) / 2) / hop))
-            first = last = mid
+            first = last = int(np.searchsorted(times, (a + b) / 2, side="right")) - 1
         first = min(max(first, 0), n - 1)
         last = min(max(last, first), n - 1)
-        out[k] = scores[first : last + 1].mean(axis=0)
+        ranges.append((first, last))
+    return ranges
+
+
+def _reduce_per_span(values: np.ndarray, frame_times: np.ndarray, hop: float,
+                     spans: Sequence[tuple[float, float]], dim: int, reduce) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float32)
+    out = np.zeros((len(spans), values.shape[1] if values.ndim == 2 else dim), np.float32)
+    for k, (first, last) in enumerate(span_frame_ranges(frame_times, hop, spans)):
+        out[k] = reduce(values[first : last + 1], axis=0)
     return out
+
+
+def mean_class_scores_per_span(events: AudioEvents, spans: list[tuple[float, float]]) -> np.ndarray:
+    """Mean YAMNet class scores within each ``(start, end)`` span: ``(n_spans, 521)`` float32
+    (frames chosen by :func:`span_frame_ranges`; zeros when there are no frames)."""
+    return _reduce_per_span(events.class_scores, events.frame_times, events.frame_hop_s, spans, N_CLASSES, np.mean)
+
+
+def peak_class_scores_per_span(events: AudioEvents, spans: list[tuple[float, float]]) -> np.ndarray:
+    """Maximum YAMNet class score over each span's frames: ``(n_spans, 521)`` float32 (a short
+    event inside a long shot shows here even when the mean dilutes it)."""
+    return _reduce_per_span(events.class_scores, events.frame_times, events.frame_hop_s, spans, N_CLASSES, np.max)

@@ -66,6 +66,13 @@ class AudioEvents:
     (0.48 s); ``class_scores`` (n, 521) float16 sigmoid scores; ``group_probs`` maps
     ``speech``/``music``/``noise``/``silence`` to (n,) calibrated probabilities; ``segments``
     is the smoothed timeline that tiles the whole duration.
+
+    ``embedding_codes`` (n, 1024) uint8 is YAMNet's embedding layer, read from the ONNX graph
+    (exposed there as an extra output, computed in the same pass as the class scores), 8-bit
+    quantised as the graph computes it: ``value = embedding_scale * (code -
+    embedding_zero_point)``. It is ``None`` where the events were read back from the events
+    tables (the embeddings are stored in their own table, see
+    :mod:`~media_platform.audio.embedding_store`).
     """
 
     frame_hop_s: float
@@ -75,3 +82,14 @@ class AudioEvents:
     segments: tuple[EventSegment, ...]
     duration_s: float
     class_names: tuple[str, ...] = field(default_factory=tuple)
+    embedding_codes: np.ndarray | None = None
+    embedding_scale: float = 0.0
+    embedding_zero_point: int = 0
+
+    @property
+    def embeddings(self) -> np.ndarray | None:
+        """The dequantised embeddings ``(n, 1024)`` float32, or ``None`` when absent."""
+        if self.embedding_codes is None:
+            return None
+        codes = np.asarray(self.embedding_codes, np.float32)
+        return (np.float32(self.embedding_scale) * (codes - np.float32(self.embedding_zero_point))).astype(np.float32)

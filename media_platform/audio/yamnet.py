@@ -10,6 +10,17 @@ and the session (cached per thread count) is called once per patch. The zipped m
 extracted once into the settings' cache folder
 (:attr:`~media_platform.settings.Settings.cache_dir`).
 
+Embeddings: the export's only output is ``class_scores``, but its graph holds YAMNet's 1024-d
+embedding layer (GlobalAveragePool of the last ReLU → Q/DQ → Reshape → QuantizeLinear
+``/model/Reshape_output_0_q`` → DequantizeLinear → the classifier ``Gemm``). The embedding is
+read from that layer of the ONNX graph, exposed as an extra graph output: the uint8 codes the
+graph computes, 8-bit quantised with the graph's own scale / zero point (the initialisers of
+the DequantizeLinear that feeds the classifier; 0.028057486 / 0 in this export), which
+:func:`embedding_quantisation` reads from the graph. The modified graph is saved beside the
+extracted model (same folder, so its external weights resolve), and one session call per
+patch returns both outputs: no second model run, and the class scores are bit-identical to
+those of the unmodified graph (tested).
+
 Features (YAMNet's own front end): 16 kHz mono, 25 ms periodic-Hann frames every 10 ms,
 512-point FFT magnitude, 64 HTK mel bands 125-7500 Hz (TensorFlow's
 ``linear_to_mel_weight_matrix``), ``log(mel + 0.001)``, 96-frame patches. One frame of the
@@ -28,6 +39,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -54,9 +66,13 @@ _IN_ZERO = 144
 _OUT_SCALE = 0.7565417
 _OUT_ZERO = 190
 N_CLASSES = 521
+EMBEDDING_DIM = 1024
+CLASS_SCORES_OUTPUT = "class_scores"
 
 _MODEL_ZIP = "YamNet_w8a8.onnx.zip"
 _CLASS_MAP = "yamnet_class_map.csv"
+# The graph with the embedding layer as an extra output, saved beside the extracted model.
+_EMBEDDING_GRAPH_SUFFIX = ".with_embedding.onnx"
 
 
 # --------------------------------------------------------------------------- model files
@@ -87,7 +103,7 @@ def model_path() -> Path:
     st = zpath.stat()
     key = hashlib.sha1(f"{zpath}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
     target = get_settings().cache_dir / f"yamnet_w8a8_{key}"
-    found = sorted(target.rglob("*.onnx")) if target.is_dir() else []
+    found = _original_graphs(target) if target.is_dir() else []
     if found:
         return found[0]
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,10 +118,100 @@ def model_path() -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    found = sorted(target.rglob("*.onnx"))
+    found = _original_graphs(target)
     if not found:  # pragma: no cover
         raise RuntimeError(f"no .onnx inside {zpath}")
     return found[0]
+
+
+def _original_graphs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.onnx") if not p.name.endswith(_EMBEDDING_GRAPH_SUFFIX))
+
+
+@dataclass(frozen=True)
+class EmbeddingQuantisation:
+    """Where the 1024-d embedding layer sits in the graph and how it is quantised:
+    ``value = scale * (code - zero_point)`` (uint8 codes)."""
+
+    tensor: str
+    scale: float
+    zero_point: int
+
+
+def _embedding_layer(model) -> EmbeddingQuantisation:  # model: onnx.ModelProto
+    """Find the embedding layer by the graph's structure: ``class_scores`` is quantised from a
+    ``Gemm`` whose input is the DequantizeLinear of the uint8 embedding codes; the scale and
+    zero point are that DequantizeLinear's initialisers."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    inits = {i.name: i for i in graph.initializer}
+
+    def node_of(tensor: str, op: str):
+        node = producer.get(tensor)
+        if node is None or node.op_type != op:
+            raise RuntimeError(f"YAMNet graph: {tensor} is not produced by {op}")
+        return node
+
+    quant = node_of(CLASS_SCORES_OUTPUT, "QuantizeLinear")
+    gemm = node_of(quant.input[0], "Gemm")
+    dq = node_of(gemm.input[0], "DequantizeLinear")
+    codes, scale_name, zero_name = dq.input[0], dq.input[1], dq.input[2]
+    if scale_name not in inits or zero_name not in inits:
+        raise RuntimeError("YAMNet graph: the embedding's scale / zero point are not initialisers")
+    scale = numpy_helper.to_array(inits[scale_name])
+    zero = numpy_helper.to_array(inits[zero_name])
+    if scale.size != 1 or zero.size != 1 or zero.dtype != np.uint8:
+        raise RuntimeError(f"YAMNet graph: embedding quantisation is not per-tensor uint8 ({zero.dtype})")
+    weight_shape = _initialiser_shape(graph, gemm.input[1], producer, inits)
+    if EMBEDDING_DIM not in weight_shape:
+        raise RuntimeError(f"YAMNet graph: classifier weight {weight_shape} does not take {EMBEDDING_DIM} inputs")
+    return EmbeddingQuantisation(tensor=codes, scale=float(scale.reshape(())), zero_point=int(zero.reshape(())))
+
+
+def _initialiser_shape(graph, tensor: str, producer: dict, inits: dict) -> tuple[int, ...]:
+    """Shape of an initialiser, following Q/DQ nodes back to it (without loading its data)."""
+    seen = 0
+    while tensor not in inits and tensor in producer and seen < 4:
+        tensor = producer[tensor].input[0]
+        seen += 1
+    return tuple(inits[tensor].dims) if tensor in inits else ()
+
+
+@functools.lru_cache(maxsize=1)
+def embedding_quantisation() -> EmbeddingQuantisation:
+    """The embedding layer's tensor name, scale and zero point, read from the ONNX graph."""
+    import onnx
+
+    return _embedding_layer(onnx.load(str(model_path()), load_external_data=False))
+
+
+@functools.lru_cache(maxsize=1)
+def embedding_model_path() -> Path:
+    """The model with its embedding layer added as a second graph output (uint8 ``[1, 1024]``),
+    saved once beside the extracted model (so its external weights resolve), atomically."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    original = model_path()
+    target = original.with_name(original.stem + _EMBEDDING_GRAPH_SUFFIX)
+    if target.is_file():
+        return target
+    model = onnx.load(str(original), load_external_data=False)  # weights stay in model.data
+    layer = _embedding_layer(model)
+    model.graph.output.append(
+        helper.make_tensor_value_info(layer.tensor, TensorProto.UINT8, [1, EMBEDDING_DIM])
+    )
+    fd, tmp = tempfile.mkstemp(prefix=".yamnet_embedding_", suffix=".partial", dir=original.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(model.SerializeToString())
+        os.replace(tmp, target)  # a concurrent writer produces the same bytes
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
 
 
 def default_threads() -> int:
@@ -126,13 +232,18 @@ def _session(num_threads: int):  # -> onnxruntime.InferenceSession
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     sess = ort.InferenceSession(
-        str(model_path()), sess_options=so, providers=["CPUExecutionProvider"]
+        str(embedding_model_path()), sess_options=so, providers=["CPUExecutionProvider"]
     )
-    inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
+    inp, outs = sess.get_inputs()[0], sess.get_outputs()
     if inp.name != "audio" or list(inp.shape) != [1, 1, 96, 64] or "uint8" not in inp.type:
         raise RuntimeError(f"unexpected YAMNet input {inp.name} {inp.shape} {inp.type}")
-    if out.name != "class_scores" or list(out.shape) != [1, N_CLASSES]:
-        raise RuntimeError(f"unexpected YAMNet output {out.name} {out.shape}")
+    found = {o.name: (list(o.shape), o.type) for o in outs}
+    want = {
+        CLASS_SCORES_OUTPUT: ([1, N_CLASSES], "tensor(uint8)"),
+        embedding_quantisation().tensor: ([1, EMBEDDING_DIM], "tensor(uint8)"),
+    }
+    if found != want:
+        raise RuntimeError(f"unexpected YAMNet outputs {found}, expected {want}")
     return sess
 
 
@@ -197,12 +308,50 @@ def _quantize(patches: np.ndarray) -> np.ndarray:
     return np.clip(q, 0, 255).astype(np.uint8)
 
 
-def yamnet_logits(waveform: np.ndarray, num_threads: int | None = None) -> np.ndarray:
-    """Run YAMNet over a 16 kHz mono waveform: ``(n_frames, 521)`` float32 logits (dequantised)."""
+def input_patches(waveform: np.ndarray) -> np.ndarray:
+    """The graph's input for a 16 kHz mono waveform: ``(n_frames, 96, 64)`` uint8 quantised
+    log-mel patches, one per 0.48 s frame."""
+    return np.ascontiguousarray(_quantize(log_mel_patches(waveform)))
+
+
+@dataclass(frozen=True)
+class YamnetOutput:
+    """One YAMNet pass: ``logits`` ``(n_frames, 521)`` float32 (dequantised class scores) and
+    ``embedding_codes`` ``(n_frames, 1024)`` uint8, the embedding layer as the graph quantises
+    it (dequantise with :attr:`quantisation` or :func:`dequantise_embeddings`)."""
+
+    logits: np.ndarray
+    embedding_codes: np.ndarray
+    quantisation: EmbeddingQuantisation
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        return dequantise_embeddings(self.embedding_codes, self.quantisation)
+
+
+def dequantise_embeddings(codes: np.ndarray, q: EmbeddingQuantisation) -> np.ndarray:
+    """uint8 embedding codes -> float32 ``scale * (code - zero_point)``."""
+    return (np.float32(q.scale) * (np.asarray(codes, np.float32) - np.float32(q.zero_point))).astype(np.float32)
+
+
+def run_yamnet(waveform: np.ndarray, num_threads: int | None = None) -> YamnetOutput:
+    """Run YAMNet over a 16 kHz mono waveform, one session call per 0.96 s patch returning both
+    the class scores and the 1024-d embedding layer (read from the ONNX graph)."""
     sess = _session(num_threads or default_threads())
-    q = np.ascontiguousarray(_quantize(log_mel_patches(waveform)))
+    quant = embedding_quantisation()
+    q = input_patches(waveform)
     out = np.empty((q.shape[0], N_CLASSES), dtype=np.uint8)
+    emb = np.empty((q.shape[0], EMBEDDING_DIM), dtype=np.uint8)
+    names = [CLASS_SCORES_OUTPUT, quant.tensor]
     run = sess.run
     for i in range(q.shape[0]):
-        out[i] = run(["class_scores"], {"audio": q[i][None, None]})[0][0]
-    return (_OUT_SCALE * (out.astype(np.float32) - _OUT_ZERO)).astype(np.float32)
+        scores, codes = run(names, {"audio": q[i][None, None]})
+        out[i] = scores[0]
+        emb[i] = codes[0]
+    logits = (_OUT_SCALE * (out.astype(np.float32) - _OUT_ZERO)).astype(np.float32)
+    return YamnetOutput(logits=logits, embedding_codes=emb, quantisation=quant)
+
+
+def yamnet_logits(waveform: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+    """Run YAMNet over a 16 kHz mono waveform: ``(n_frames, 521)`` float32 logits (dequantised)."""
+    return run_yamnet(waveform, num_threads).logits
