@@ -116,6 +116,7 @@ def test_audio_scores_handle_missing_audio_rounding_and_bad_shapes() -> None:
     peak = np.array([[0.59, 0, 0, 0], [np.nan] * 4])  # float16 rounding: peak just below mean
     scores = audio_scores(mean, peak, vocab, CLASSES)
     assert scores[0, 0] == pytest.approx(0.6) and np.isnan(scores[1, 0])
+    assert audio_scores(np.zeros((0,)), np.zeros((0,)), vocab, CLASSES).shape == (0, 1)  # no shots
     with pytest.raises(ValueError, match="class_scores of shape"):
         audio_scores(np.zeros((2, 3)), np.zeros((2, 3)), vocab, CLASSES)
     with pytest.raises(ValueError, match="class_peaks of shape"):

@@ -51,7 +51,6 @@ def _train_tiny_clip(folder: Path, shared_media: Path) -> tuple[Path, Path, list
     from media_platform.video.frames import read_frames
 
     torch.manual_seed(0)
-    torch.set_num_threads(2)
     _, config = write_tiny_clip_checkpoint(folder)  # registers the architecture with open_clip
     model, _, preprocess = open_clip.create_model_and_transforms(TINY_CLIP_NAME, pretrained=None)
     tokenizer = open_clip.get_tokenizer(TINY_CLIP_NAME)

@@ -60,6 +60,8 @@ def audio_scores(
     are NaN (no audio)."""
     mean = np.asarray(class_scores, dtype=np.float64)
     peak = np.asarray(class_peaks, dtype=np.float64)
+    if mean.size == 0 and peak.size == 0:  # no shots (an empty table reads as shape (0,))
+        return np.zeros((0, len(vocab.tags)), dtype=np.float32)
     if mean.ndim != 2 or mean.shape[1] != len(class_names):
         raise ValueError(f"class_scores of shape {mean.shape}, expected (n, {len(class_names)})")
     if peak.shape != mean.shape:
