@@ -172,3 +172,6 @@ def test_visual_scores_reject_bad_input() -> None:
     with pytest.raises(ValueError, match="logit_scale"):
         visual_scores(np.ones((2, 2)), bank, logit_scale=0.0)
     assert visual_scores(np.zeros((0, 2)), bank).shape == (0, 1)
+    # a shot without an embedding (zeros in shot_features, or NaN) has no visual score
+    scores = visual_scores(np.array([[0.0, 0.0], [1.0, 0.0], [np.nan, 1.0]]), bank)
+    assert np.isnan(scores[[0, 2], 0]).all() and scores[1, 0] > 0.99

@@ -92,19 +92,22 @@ def visual_scores(
     0.05 at s = 100) scores ~1 (0.993). The score ranks the tags of one image as their cosine
     similarities do, since the background term is shared. Pass the model's own scale
     (:attr:`media_platform.video.clip.ClipEncoder.logit_scale`) when it is not 100.
-    Without background prompts the background similarity is taken as 0.
+    Without background prompts the background similarity is taken as 0. Rows of zeros (a shot
+    without a CLIP embedding, as ``shot_features`` stores it) and rows with NaN score NaN.
     """
     x = np.asarray(image_embeddings, dtype=np.float64)
     if x.ndim != 2 or (x.shape[0] and x.shape[1] != bank.dim):
         raise ValueError(f"image embeddings of shape {x.shape}, expected (n, {bank.dim})")
     if not np.isfinite(logit_scale) or logit_scale <= 0:
         raise ValueError(f"logit_scale must be a positive number, got {logit_scale}")
+    absent = ~(np.linalg.norm(x, axis=1) > 0) if x.size else np.zeros(0, bool)  # zero rows, NaN
     x = _unit(x) if x.size else x.reshape(0, bank.dim)
     tag_sim = x @ bank.tag_embeddings.astype(np.float64).T  # (n, T)
     bg_sim = x @ bank.background.astype(np.float64)  # (n,)
     margin = float(logit_scale) * (tag_sim - bg_sim[:, None])
     scores = 0.5 * (1.0 + np.tanh(0.5 * margin))  # sigmoid without overflow
     scores[:, ~bank.has_prompts] = np.nan
+    scores[absent] = np.nan
     return scores.astype(np.float32)
 
 
