@@ -124,7 +124,7 @@ def test_the_old_parquet_layout_is_imported_once_and_kept(tmp_path: Path) -> Non
         version = conn.exec_driver_sql("SELECT version_num FROM catalogue_alembic_version").scalar_one()
         marker = json.loads(conn.exec_driver_sql("SELECT value FROM catalogue_meta").scalar_one())
     engine.dispose()
-    assert version == "0001" and marker["rows"] == 2 and marker["sha256"] == hashlib.sha256(data).hexdigest()
+    assert version == "0002" and marker["rows"] == 2 and marker["sha256"] == hashlib.sha256(data).hexdigest()
     cat.remove("a")
     # a new process opens it again: the import is not repeated (the removal stands)
     code = ("from media_platform.catalogue import Catalogue; from media_platform.storage import LocalStore;"

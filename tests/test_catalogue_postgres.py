@@ -106,7 +106,7 @@ def test_first_opens_from_four_processes_migrate_once(backend: str, tmp_path: Pa
     cat = Catalogue(LocalStore(tmp_path))
     assert cat.count() == 4
     with cat._db.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM catalogue_alembic_version")).scalars().all() == ["0001"]
+        assert conn.execute(sa.text("SELECT version_num FROM catalogue_alembic_version")).scalars().all() == ["0002"]
 
 
 def test_concurrent_writers_from_several_processes_lose_nothing(backend: str, tmp_path: Path) -> None:
@@ -158,7 +158,8 @@ def test_the_catalogue_shares_a_database_with_dagsters_storage(postgres, monkeyp
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["dagster-head"]
         tables = set(sa.inspect(conn).get_table_names())
     engine.dispose()
-    assert tables == {"alembic_version", "runs", "catalogue_alembic_version", "catalogue_episodes", "catalogue_meta"}
+    assert tables == {"alembic_version", "runs", "catalogue_alembic_version", "catalogue_episodes", "catalogue_meta",
+                      "catalogue_shot_labels"}
 
 
 def test_concurrent_cli_ingests_with_a_postgresql_catalogue(postgres, tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ so the catalogue can live in the same PostgreSQL database as Dagster's instance 
 The partition key is the primary key and the content hash has a unique index (NULL, for an
 RSS item not yet downloaded, is exempt), so the database itself refuses a second row with the
 same key or the same content. In PostgreSQL keys use the "C" collation: pages are ordered by
-bytes, as in SQLite.
+bytes, as in SQLite. Editors' shot labels (revision 0002) are keyed by label, partition and
+shot, so a shot is labelled one way per label.
 """
 
 from __future__ import annotations
@@ -50,6 +51,27 @@ def layout_0001(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     return episodes, meta
 
 
+def layout_0002(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """The tables of schema revision 0002, frozen: 0001's and the editors' shot labels, which
+    migration ``0002`` creates. Never edited (a later layout is a new function).
+
+    One row per (label, episode, shot): the primary key makes a shot positive or negative for a
+    label at most once, so concurrent editors cannot store it both ways.
+    """
+    episodes, meta = layout_0001(metadata)
+    shot_labels = sa.Table(
+        "catalogue_shot_labels",
+        metadata,
+        sa.Column("label", KEY_TYPE, primary_key=True),
+        sa.Column("partition_key", KEY_TYPE, primary_key=True),
+        sa.Column("shot", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("positive", sa.Boolean, nullable=False),
+        sa.Column("editor", sa.Text, nullable=False),
+        sa.Column("labelled_at", sa.String(40), nullable=False),
+    )
+    return episodes, meta, shot_labels
+
+
 #: The current layout (the newest migration's).
 metadata = sa.MetaData()
-episodes, meta = layout_0001(metadata)
+episodes, meta, shot_labels = layout_0002(metadata)
