@@ -12,7 +12,7 @@ import dagster as dg
 
 from assets import ALL_ASSET_MODULES
 from resources import initialized, resources_from_env
-from resources.partitions import EPISODE_JOB_NAME, episodes_partitions
+from resources.partitions import EPISODE_JOB_NAME, TRAIN_JOB_NAME, episodes_partitions, labels_partitions
 from sensors import ALL_SENSORS
 
 all_assets = dg.load_assets_from_modules(ALL_ASSET_MODULES)
@@ -27,10 +27,16 @@ episode_pipeline = dg.define_asset_job(
     description="Materialize every asset of one episode partition.",
 )
 
+train_tag_classifier = dg.define_asset_job(
+    TRAIN_JOB_NAME,
+    selection=dg.AssetSelection.assets("tag_classifier"),
+    description="Train one label's few-shot classifier from the editors' examples (partition = label).",
+)
+
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_asset_checks,
-    jobs=[episode_pipeline],
+    jobs=[episode_pipeline, train_tag_classifier],
     sensors=ALL_SENSORS,
     resources=resources_from_env(),
 )
@@ -52,6 +58,28 @@ def add_episode_partition(instance: dg.DagsterInstance, partition_key: str) -> b
         return False
     instance.add_dynamic_partitions(episodes_partitions.name, [partition_key])
     return True
+
+
+def add_label_partition(instance: dg.DagsterInstance, label: str) -> bool:
+    """Add the label's dynamic partition (so the UI can train it); False if it existed."""
+    if instance.has_dynamic_partition(labels_partitions.name, label):
+        return False
+    instance.add_dynamic_partitions(labels_partitions.name, [label])
+    return True
+
+
+def train_label(instance: dg.DagsterInstance, label: str, run_id: str) -> dg.ExecuteInProcessResult:
+    """Materialize the label's ``tag_classifier`` partition in this process, recorded in
+    ``instance``. The tagged episodes follow through declarative automation."""
+    add_label_partition(instance, label)
+    return defs.resolve_job_def(TRAIN_JOB_NAME).execute_in_process(
+        instance=instance,
+        partition_key=label,
+        run_id=run_id,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        tags={"media_platform/launched_by": "cli"},
+    )
 
 
 def asset_names() -> list[str]:

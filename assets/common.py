@@ -37,6 +37,17 @@ GPU_OP_TAGS: dict[str, Any] = {
 }
 
 
+FOLLOW_UPSTREAM = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.missing()
+    & ~dg.AutomationCondition.any_deps_missing().ignore(dg.AssetSelection.assets("tag_classifier"))
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("follow upstream changes of already materialized partitions")
+"""Re-materialize a partition that exists when something it reads changes (a classifier, its
+features). New episodes are the episode job's (sensors launch it), so missing partitions are
+left alone, and a label that was never trained blocks nothing."""
+
 
 def episode_for(context: dg.AssetExecutionContext, store: Store) -> Episode:
     """The catalogue row of the run's partition; fails clearly when it is missing."""

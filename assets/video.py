@@ -17,6 +17,7 @@ import polars as pl
 from PIL import Image
 
 from assets.common import (
+    FOLLOW_UPSTREAM,
     GPU_OP_TAGS,
     GPU_POOL,
     episode_asset,
@@ -32,6 +33,7 @@ from media_platform.layout import (
     FRAME_TIMES,
     KEYFRAME_DIR,
     KEYFRAMES,
+    SHOT_TAGS,
     SHOTS,
     VIDEO_TIMING,
     episode_key,
@@ -45,6 +47,7 @@ from media_platform.search.index import (
     shot_point_id,
 )
 from media_platform.storage import read_table, write_table
+from media_platform.tags.tagging import searchable_tags
 from media_platform.video.keyframes import (
     contact_sheet,
     encode_jpeg,
@@ -220,6 +223,7 @@ def shot_embeddings(
     df = pl.DataFrame({
         "shot": table["shot"],
         "embedding": pl.Series(vectors.astype(np.float32).tolist(), dtype=pl.Array(pl.Float32, encoder.dim)),
+        "model": [encoder.spec.label] * len(images),
     })
     uri = write_table(store, episode_key(key, EMBEDDINGS), df)
     if "random" in encoder.spec.weights:
@@ -240,13 +244,15 @@ def shot_embeddings(
 @episode_asset(
     group_name="video",
     kinds={"qdrant"},
-    deps=[shot_embeddings],
+    deps=[shot_embeddings, dg.AssetKey("shot_tags")],
+    automation_condition=FOLLOW_UPSTREAM,
 )
 def shot_index(
     context: dg.AssetExecutionContext, storage: MediaStorage, vector_index: VectorIndexResource
 ) -> Iterator[dg.MaterializeResult]:
     """The episode's shots in the vector index (Qdrant), with payload: partition, title, start,
-    end, duration, keyframe URI. Point ids are derived from (partition, shot), so a re-run never
+    end, duration, keyframe URI, and the tags above threshold (``tags``, filterable) with their
+    scores (``tag_scores``). It follows ``shot_tags`` when a classifier changes. Point ids are derived from (partition, shot), so a re-run never
     duplicates, and points of shots that no longer exist are removed."""
     store = storage.get_store()
     key = context.partition_key
@@ -259,6 +265,8 @@ def shot_index(
         .join(read_table(store, episode_key(key, KEYFRAMES)).select("shot", pl.col("uri").alias("keyframe_uri")), on="shot")
         .sort("shot")
     )
+    tags_key = episode_key(key, SHOT_TAGS)  # absent when only the video assets are loaded
+    tags = searchable_tags(read_table(store, tags_key)) if store.exists(tags_key) else {}
     vectors = np.asarray(joined["embedding"].to_list(), dtype=np.float32)
     points = [
         IndexPoint(
@@ -272,7 +280,8 @@ def shot_index(
                 "end_s": row["end_s"],
                 "duration_s": row["end_s"] - row["start_s"],
                 "keyframe_uri": row["keyframe_uri"],
-                "tags": [],
+                "tags": sorted(tags.get(row["shot"], {})),
+                "tag_scores": {t: round(v, 4) for t, v in sorted(tags.get(row["shot"], {}).items())},
             },
         )
         for i, row in enumerate(joined.iter_rows(named=True))

@@ -12,3 +12,10 @@ episodes_partitions = dg.DynamicPartitionsDefinition(name=EPISODES_PARTITIONS_NA
 
 EPISODE_JOB_NAME = "episode_pipeline"
 """The job every episode run belongs to (defined in ``definitions.py``)."""
+
+LABELS_PARTITIONS_NAME = "labels"
+labels_partitions = dg.DynamicPartitionsDefinition(name=LABELS_PARTITIONS_NAME)
+"""Every label an editor teaches (a few-shot classifier) is one partition of this definition."""
+
+TRAIN_JOB_NAME = "train_tag_classifier"
+"""The job that trains one label's classifier (defined in ``definitions.py``)."""

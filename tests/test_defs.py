@@ -30,10 +30,17 @@ def test_definitions_load_and_validate() -> None:
     assert {"master", "media_probe", "shots", "transcript", "preview"} <= names
     assert "preview_ranker" not in names and "episode_catalogue" not in names
     repo = defs.get_repository_def()
-    assert {s.name for s in repo.sensor_defs} == {"rss_feeds", "upload_landing", "licence_expiry"}
-    assert all(s.job_name == "episode_pipeline" for s in repo.sensor_defs if s.name != "licence_expiry")
+    assert {s.name for s in repo.sensor_defs} == {"rss_feeds", "upload_landing", "licence_expiry", "tags_follow_classifiers"}
+    assert all(s.job_name == "episode_pipeline" for s in repo.sensor_defs if s.name in {"rss_feeds", "upload_landing"})
+    automation = repo.get_sensor_def("tags_follow_classifiers")
+    assert automation.default_status == dg.DefaultSensorStatus.RUNNING
+    train = defs.resolve_job_def("train_tag_classifier")
+    assert train.partitions_def is not None and train.partitions_def.name == "labels"
+    assert {k.to_user_string() for k in train.asset_layer.executable_asset_keys} == {"tag_classifier"}
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert {"content_hash_matches_catalogue", "shots_tile_duration", "preview_is_clean", "licence_compliance"} <= checks
+    assert {"content_hash_matches_catalogue", "shots_tile_duration", "preview_is_clean", "licence_compliance",
+            "features_match_layout", "tag_scores_in_range", "classifier_is_evaluated",
+            "classifiers_in_use_are_evaluated", "tags_only_where_analysis_allowed"} <= checks
     assert set(defs.resources) == {"storage", "clip", "vector_index", "transcriber"}
 
 

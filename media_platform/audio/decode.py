@@ -56,11 +56,12 @@ class AudioStreamInfo:
 @dataclass(frozen=True)
 class DecodedAudio:
     """Decoded samples: ``samples`` is float32, shape ``(n,)`` when mono else ``(n, channels)``
-    (the layout pyloudnorm and soundfile expect); ``sample_rate`` in Hz; ``stream`` the source."""
+    (the layout pyloudnorm and soundfile expect); ``sample_rate`` in Hz; ``stream`` the source
+    (None for the silence of a video without an audio track, :func:`silent_soundtrack`)."""
 
     samples: np.ndarray
     sample_rate: int
-    stream: AudioStreamInfo
+    stream: AudioStreamInfo | None
 
     @property
     def duration_s(self) -> float:
@@ -208,6 +209,15 @@ def decode_audio(
         return DecodedAudio(
             samples=np.ascontiguousarray(samples, dtype=np.float32), sample_rate=rate, stream=info
         )
+
+
+def silent_soundtrack(duration_s: float, sample_rate: int = 16000) -> DecodedAudio:
+    """The soundtrack of a video without an audio track: digital silence of its duration, so
+    that what is computed from sound (events, features, tags) says "silence" instead of
+    nothing."""
+    if not np.isfinite(duration_s) or duration_s < 0:
+        raise MediaError("soundtrack", f"cannot make silence of {duration_s!r} s")
+    return DecodedAudio(np.zeros(int(round(duration_s * sample_rate)), dtype=np.float32), sample_rate, None)
 
 
 def to_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -9,8 +9,8 @@ source checkout, or at ``$MEDIA_PLATFORM_PROJECT``), loaded by Dagster's own loa
 the instance in ``$DAGSTER_HOME`` (prepared once, under a lock), so they appear in the UI.
 
 Modules: ``inputs`` (checks at the door), ``code_location`` (instance and definitions),
-``ingest``, ``licence`` (the ``--licence`` argument), ``run``, ``read`` (list, show, search) and
-``show`` (stored outputs as rows).
+``ingest``, ``licence`` (the ``--licence`` argument), ``run``, ``read`` (list, show, search),
+``show`` (stored outputs as rows) and ``tags`` (label, train, suggest).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from media_platform.cli.ingest import cmd_ingest
 from media_platform.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, EXIT_RUN_FAILED, CliError
 from media_platform.cli.read import cmd_list, cmd_search, cmd_show
 from media_platform.cli.run import cmd_run
+from media_platform.cli.tags import add_parsers as add_tag_parsers
 from media_platform.errors import InvalidInputError, MediaPlatformError
 from media_platform.keys import printable
 from media_platform.settings import get_settings
@@ -78,8 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=10)
     p.add_argument("--partition", default=None)
     p.add_argument("--min-duration", type=float, default=None, help="seconds")
+    p.add_argument("--tag", action="append", default=None, help="only shots carrying this tag (repeatable: all of them)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    add_tag_parsers(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ from media_platform.cli.code_location import load_code_location, open_store
 from media_platform.cli.inputs import EXIT_OK, CliError, check_partition, check_text
 from media_platform.cli.run import require_known_partition
 from media_platform.cli.show import SHOWABLE_ASSETS, show_rows
+from media_platform.tags.labels import check_label_name as check_tag_name
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -50,18 +51,20 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise CliError("--min-duration must be between 0 and 86400 seconds")
     if args.partition is not None:
         check_partition(args.partition)
+    tags = [check_tag_name(t) for t in args.tag or []]
     code = load_code_location()
     index = code.resource("vector_index").get_index()
     encoder = code.resource("clip").get_encoder()
     vector = encoder.encode_text([args.query])[0]
     started = time.perf_counter()
     hits = index.search(vector, limit=args.limit, partition_key=args.partition,
-                        min_duration_s=args.min_duration)
+                        min_duration_s=args.min_duration, tags=tags or None)
     elapsed_ms = (time.perf_counter() - started) * 1000
     rows = [
         {"partition": h.payload.get("partition"), "shot": h.payload.get("shot"),
          "start": round(float(h.payload.get("start_s", 0.0)), 3), "end": round(float(h.payload.get("end_s", 0.0)), 3),
-         "score": round(h.score, 4), "title": h.payload.get("title"), "keyframe_uri": h.payload.get("keyframe_uri")}
+         "score": round(h.score, 4), "title": h.payload.get("title"), "tags": h.payload.get("tags", []),
+         "keyframe_uri": h.payload.get("keyframe_uri")}
         for h in hits
     ]
     print_rows(rows, args.json)

@@ -61,6 +61,14 @@ def _shot_audio(store: Store, partition: str) -> Rows:
     return read_table(store, episode_key(partition, layout.SHOT_AUDIO_FEATURES)).select("shot", "top_classes").to_dicts()
 
 
+def _shot_features(store: Store, partition: str) -> Rows:
+    layout_json = json.loads(store.read_bytes(episode_key(partition, layout.SHOT_FEATURES_LAYOUT)))
+    df = read_table(store, episode_key(partition, layout.SHOT_FEATURES))
+    present = [c for c in df.columns if c.endswith("_present")]
+    return [{"shot": r["shot"], **{c: r[c] for c in present}, "layout": layout_json.get("signature")}
+            for r in df.select("shot", *present).iter_rows(named=True)]
+
+
 def _preview(store: Store, partition: str) -> Rows:
     key = episode_key(partition, layout.PREVIEW_RECORD)
     if store.exists(key):
@@ -88,6 +96,8 @@ SHOWABLE_ASSETS: dict[str, Callable[[Store, str], Rows]] = {
     "transcript": _transcript,
     "shot_audio_features": _shot_audio,
     "chapters": _table(layout.CHAPTERS, ["start", "end", "title", "keywords"]),
+    "shot_features": _shot_features,
+    "shot_tags": _table(layout.SHOT_TAGS, ["shot", "tag", "score", "source", "above_threshold"]),
     "preview_candidates": _table(layout.PREVIEW_CANDIDATES, ["start", "end", "duration", "clean", "flags", "text"]),
     "preview_selection": _preview_selection,
     "preview": _preview,

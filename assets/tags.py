@@ -1,0 +1,301 @@
+"""Tag assets: per-shot multimodal features, shot tags, and the few-shot classifiers editors
+train from labelled examples (Netflix's Video Annotator).
+
+- ``shot_features`` (per episode) gathers what earlier assets stored: the CLIP image embedding,
+  the YAMNet embedding averaged over the shot, the MiniLM embedding of the words spoken in it,
+  and the neighbouring shots' context. No model runs.
+- ``tag_classifier`` (per label) trains a logistic-regression head on the editors' examples and
+  stores it as a new version with its cross-validated evaluation. Training a label is
+  materializing its partition (UI, ``media-platform train LABEL``, or the API).
+- ``shot_tags`` (per episode) scores every shot: the vocabulary's zero-shot visual and audio
+  scores, their late fusion, and every current classifier. Declarative automation re-runs it
+  for every tagged episode when a classifier changes, and ``shot_index`` follows, so search
+  filters on the new tags without anyone launching a run.
+"""
+
+
+import json
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from assets.audio import shot_audio_features
+from assets.common import FOLLOW_UPSTREAM, OWNERS, episode_asset, episode_check, episode_for, licence_allows
+from assets.previews import chapters
+from assets.video import shot_embeddings, shots_from_table
+from media_platform import layout
+from media_platform.audio.transcript_store import transcript_from_table
+from media_platform.audio.yamnet import class_names
+from media_platform.catalogue import Catalogue
+from media_platform.errors import InvalidInputError
+from media_platform.layout import episode_key
+from media_platform.licences import load_operator_licences, refusal_reason
+from media_platform.licences.episodes import licence_in_force
+from media_platform.settings import get_settings
+from media_platform.storage import Store, read_table, write_table
+from media_platform.tags.audio_scores import audio_scores
+from media_platform.tags.classifier import MIN_NEGATIVES, MIN_POSITIVES, ClassifierStore, train_classifier
+from media_platform.tags.features import build_shot_features, features_to_table, sentence_spans
+from media_platform.tags.labels import LabelStore
+from media_platform.tags.pool import episode_features, example_matrices
+from media_platform.tags.tagging import parse_classifier_source, score_problems, searchable_tags, summary, tag_episode
+from media_platform.tags.vocabulary import load_vocabulary
+from media_platform.tags.zero_shot import prompt_bank, visual_scores
+from resources import ClipEncoderResource, MediaStorage
+from resources.partitions import labels_partitions
+
+
+def _stored_clip_model(store: Store, key: str) -> str:
+    df = read_table(store, episode_key(key, layout.SHOT_EMBEDDINGS))
+    return str(df["model"][0]) if "model" in df.columns and len(df) else "unknown CLIP model"
+
+
+@episode_asset(
+    group_name="tags",
+    kinds={"numpy", "parquet"},
+    deps=[shot_embeddings, shot_audio_features, chapters],
+)
+def shot_features(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
+    """Per shot, each modality separately with its layout recorded: the CLIP image embedding,
+    the YAMNet 1024-d embedding averaged over the shot, the all-MiniLM-L6-v2 embedding of the
+    words spoken during it (the stored sentence embeddings, weighted by overlap), and the mean
+    of the neighbouring shots. Read from stored outputs only: no model runs."""
+    store = storage.get_store()
+    key = context.partition_key
+    if not licence_allows(context, episode_for(context, store), "shot_features"):
+        return
+    shot_list = shots_from_table(read_table(store, episode_key(key, layout.SHOTS)))
+    ids = [s.index for s in shot_list]
+    clip_df = read_table(store, episode_key(key, layout.SHOT_EMBEDDINGS)).sort("shot")
+    audio_df = read_table(store, episode_key(key, layout.SHOT_AUDIO_FEATURES)).sort("shot")
+    if clip_df["shot"].to_list() != ids or audio_df["shot"].to_list() != ids:
+        raise dg.Failure(description=f"{key}: shot_embeddings or shot_audio_features do not match the shots; re-run them")
+    transcript = transcript_from_table(read_table(store, episode_key(key, layout.TRANSCRIPT)))
+    stored = read_table(store, episode_key(key, layout.SENTENCE_EMBEDDINGS))
+    vectors = np.asarray(stored["embedding"].to_list(), dtype=np.float32)
+    sentences = sentence_spans(transcript, stored["text"].to_list(), vectors.reshape(len(stored), -1) if len(stored) else np.zeros((0, 0), np.float32))
+    if sentences is None:
+        context.log.warning(f"{key}: stored sentence embeddings do not match the transcript; no text features (re-run chapters)")
+    features = build_shot_features(
+        [(s.start_s, s.end_s) for s in shot_list], ids,
+        clip=np.asarray(clip_df["embedding"].to_list(), dtype=np.float32).reshape(len(ids), -1),
+        clip_source=_stored_clip_model(store, key),
+        audio=np.asarray(audio_df["audio_embedding"].to_list(), dtype=np.float32).reshape(len(ids), -1),
+        sentences=sentences,
+    )
+    uri = write_table(store, episode_key(key, layout.SHOT_FEATURES), features_to_table(features))
+    store.write_bytes(episode_key(key, layout.SHOT_FEATURES_LAYOUT), json.dumps(features.layout.to_json()).encode())
+    yield dg.MaterializeResult(metadata={
+        "shots": len(ids),
+        "layout": dg.MetadataValue.table(
+            [dg.TableRecord({"block": b.name, "dim": b.dim, "source": b.source,
+                             "present_in": int(features.present[b.name].sum())}) for b in features.layout.blocks],
+            schema=dg.TableSchema(columns=[dg.TableColumn("block", "string"), dg.TableColumn("dim", "int"),
+                                           dg.TableColumn("source", "string"), dg.TableColumn("present_in", "int")]),
+        ),
+        "layout_signature": features.layout.signature,
+        "fused_dim": features.layout.dim,
+        "uri": uri,
+    })
+
+
+@episode_check(asset=shot_features, blocking=True)
+def features_match_layout(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
+    """Every shot has features, each block has the recorded dimension, all values are finite."""
+    store = storage.get_store()
+    key = context.partition_key
+    features = episode_features(store, key)
+    ids = read_table(store, episode_key(key, layout.SHOTS))["shot"].sort().to_list()
+    problems = [] if features is not None else ["no stored features"]
+    if features is not None:
+        if sorted(int(s) for s in features.shots) != ids:
+            problems.append(f"{len(features.shots)} feature rows for {len(ids)} shots")
+        for block in features.layout.blocks:
+            values = features.blocks[block.name]
+            if values.shape != (len(features.shots), block.dim):
+                problems.append(f"{block.name}: shape {values.shape}, layout says {block.dim}")
+            elif not np.all(np.isfinite(values)):
+                problems.append(f"{block.name}: values that are not finite")
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "\n".join(problems) or "none"})
+
+
+@dg.asset(
+    partitions_def=labels_partitions,
+    group_name="models",
+    kinds={"scikit-learn"},
+    owners=OWNERS,
+    deps=[dg.AssetDep(shot_features, partition_mapping=dg.AllPartitionMapping())],
+)
+def tag_classifier(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
+    """One label's few-shot classifier: a logistic-regression head on the frozen fused shot
+    features of the editors' positive and negative examples (stored in the catalogue
+    database). Each training that sees new examples is a new version, stored with its
+    cross-validated average precision and example counts; the same examples keep the version."""
+    store = storage.get_store()
+    label = context.partition_key
+    labels = LabelStore(Catalogue(store))
+    examples = labels.examples(label)
+    positives, negatives = labels.counts(label)
+    if positives < MIN_POSITIVES or negatives < MIN_NEGATIVES:
+        raise dg.Failure(description=f"label {label!r}: {positives} positive and {negatives} negative examples; "
+                         f"training needs at least {MIN_POSITIVES} of each")
+    try:
+        pos, neg, signature = example_matrices(store, examples)
+    except InvalidInputError as exc:
+        raise dg.Failure(description=f"label {label!r}: {exc}") from None
+    classifiers = ClassifierStore(store)
+    digest = labels.digest(label)
+    current = classifiers.current(label)
+    if current is not None and current.examples_digest == digest and current.layout_signature == signature:
+        clf, uri, new = current, store.uri(ClassifierStore.key(label, current.version)), False
+    else:
+        clf = train_classifier(label, pos, neg, layout_signature=signature, examples_digest=digest,
+                               version=classifiers.next_version(label))
+        uri, new = classifiers.save(clf), True
+    evaluation = clf.evaluation
+    yield dg.MaterializeResult(metadata={
+        "version": clf.version,
+        "new_version": new,
+        "cv_average_precision": round(evaluation.cv_average_precision, 4),
+        "positives": evaluation.positives,
+        "negatives": evaluation.negatives,
+        "folds": evaluation.folds,
+        "threshold": round(evaluation.threshold, 4),
+        "train_seconds": round(evaluation.train_seconds, 3),
+        "layout_signature": signature,
+        "examples": dg.MetadataValue.md("\n".join(
+            f"- {'+' if e.positive else '−'} `{e.partition}:{e.shot}` {e.editor}" for e in examples[:200])),
+        "uri": uri,
+    })
+
+
+@dg.asset_check(asset=tag_classifier, partitions_def=labels_partitions, blocking=True)
+def classifier_is_evaluated(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
+    """The label's current classifier has an evaluation over at least the minimum examples."""
+    clf = ClassifierStore(storage.get_store()).current(context.partition_key)
+    problems = _evaluation_problems(clf, context.partition_key)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "\n".join(problems) or "none"})
+
+
+def _evaluation_problems(clf, label: str) -> list[str]:
+    if clf is None:
+        return [f"label {label!r} has no stored classifier"]
+    e = clf.evaluation
+    problems = []
+    if e.positives < MIN_POSITIVES or e.negatives < MIN_NEGATIVES:
+        problems.append(f"{label}@v{clf.version}: {e.positives}+/{e.negatives}- examples, minimum {MIN_POSITIVES}/{MIN_NEGATIVES}")
+    if not 0.0 <= e.cv_average_precision <= 1.0:
+        problems.append(f"{label}@v{clf.version}: no cross-validated average precision")
+    return problems
+
+
+@episode_asset(
+    group_name="tags",
+    kinds={"pytorch", "scikit-learn", "parquet"},
+    deps=[shot_features, shot_audio_features,
+          dg.AssetDep(tag_classifier, partition_mapping=dg.AllPartitionMapping())],
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def shot_tags(
+    context: dg.AssetExecutionContext, storage: MediaStorage, clip: ClipEncoderResource
+) -> Iterator[dg.MaterializeResult]:
+    """Tags per shot from stored features: the vocabulary's zero-shot CLIP scores (image–text
+    similarity calibrated to [0, 1] against background prompts), YAMNet class scores, their late
+    fusion (each modality's contribution kept), and every label's current classifier. Rows:
+    shot, tag, score, source, above_threshold, weight."""
+    store = storage.get_store()
+    key = context.partition_key
+    if not licence_allows(context, episode_for(context, store), "shot_tags"):
+        return
+    features = episode_features(store, key)
+    if features is None:
+        raise dg.Failure(description=f"{key}: no shot_features; materialize it first")
+    try:
+        vocab = load_vocabulary(get_settings().tag_vocabulary)
+    except InvalidInputError as exc:
+        raise dg.Failure(description=f"tag vocabulary: {exc}") from None
+    notes: list[str] = []
+    visual = None
+    clip_block = next(b for b in features.layout.blocks if b.name == "clip")
+    encoder = clip.get_encoder()
+    if clip_block.source != encoder.spec.label:
+        notes.append(f"no zero-shot visual scores: features come from {clip_block.source}, "
+                     f"the configured CLIP model is {encoder.spec.label}")
+    elif features.present["clip"].any():
+        bank = prompt_bank(vocab, encoder.encode_text)
+        visual = visual_scores(features.blocks["clip"], bank, logit_scale=encoder.logit_scale)
+        visual[~features.present["clip"]] = np.nan
+        if "random" in encoder.spec.weights:
+            notes.append("CLIP runs with untrained weights: zero-shot visual scores are not semantic")
+    audio_df = read_table(store, episode_key(key, layout.SHOT_AUDIO_FEATURES)).sort("shot")
+    audio = audio_scores(np.asarray(audio_df["class_scores"].to_list(), dtype=np.float32),
+                         np.asarray(audio_df["class_peaks"].to_list(), dtype=np.float32), vocab, class_names())
+    classifiers = ClassifierStore(store)
+    current = [c for c in (classifiers.current(label) for label in classifiers.labels()) if c is not None]
+    result = tag_episode(features, vocab, visual=visual, audio=audio, classifiers=current)
+    notes += result.notes
+    for note in notes:
+        context.log.warning(f"{key}: {note}")
+    uri = write_table(store, episode_key(key, layout.SHOT_TAGS), result.table)
+    counts = summary(result.table)
+    yield dg.MaterializeResult(metadata={
+        "shots": len(features.shots),
+        "rows": result.table.height,
+        "vocabulary": f"{vocab.source} ({len(vocab.tags)} tags, {vocab.digest[:12]})",
+        "classifiers": dg.MetadataValue.json(result.classifiers),
+        "shots_per_tag": dg.MetadataValue.json(counts),
+        "notes": "\n".join(notes) or "none",
+        "tagged_shots": dg.MetadataValue.md("\n".join(
+            f"- shot {shot}: " + ", ".join(f"{t} {s:.2f}" for t, s in sorted(tags.items(), key=lambda kv: -kv[1]))
+            for shot, tags in sorted(searchable_tags(result.table).items())[:100]) or "_(no tag above threshold)_"),
+        "uri": uri,
+    })
+
+
+def _tags_table(storage: MediaStorage, key: str) -> pl.DataFrame | None:
+    store = storage.get_store()
+    name = episode_key(key, layout.SHOT_TAGS)
+    return read_table(store, name) if store.exists(name) else None
+
+
+@episode_check(asset=shot_tags, blocking=True)
+def tag_scores_in_range(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
+    """Every score is finite and lies in [0, 1]."""
+    table = _tags_table(storage, context.partition_key)
+    problems = ["no stored tags"] if table is None else score_problems(table)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": "\n".join(problems) or "none"})
+
+
+@episode_check(asset=shot_tags)
+def classifiers_in_use_are_evaluated(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
+    """Every classifier whose scores the tags carry has an evaluation over at least the minimum
+    number of examples."""
+    table = _tags_table(storage, context.partition_key)
+    classifiers = ClassifierStore(storage.get_store())
+    problems: list[str] = []
+    used = sorted({parsed for s in (table["source"].unique().to_list() if table is not None else [])
+                   if (parsed := parse_classifier_source(s)) is not None})
+    for label, version in used:
+        problems += _evaluation_problems(classifiers.load(label, version), label)
+    return dg.AssetCheckResult(passed=not problems, metadata={
+        "classifiers": ", ".join(f"{label}@v{v}" for label, v in used) or "none",
+        "problems": "\n".join(problems) or "none"})
+
+
+@episode_check(asset=shot_tags)
+def tags_only_where_analysis_allowed(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
+    """Tags exist only for an episode whose licence in force allows analysis today."""
+    store = storage.get_store()
+    episode = Catalogue(store).get(context.partition_key)
+    table = _tags_table(storage, context.partition_key)
+    if episode is None:
+        reason = "the episode is not in the catalogue"
+    else:
+        reason = refusal_reason(licence_in_force(episode, load_operator_licences()), "shot_tags", date.today())
+    passed = reason is None or table is None or table.height == 0
+    return dg.AssetCheckResult(passed=passed, metadata={
+        "licence": reason or "allows analysis", "rows": 0 if table is None else table.height})
+

@@ -1,0 +1,100 @@
+"""The stored shot features of many episodes as one pool: what training a classifier, suggesting
+shots to label and scoring read. Nothing here runs a model; it reads ``shot_features``.
+
+One pool holds one feature layout (a classifier is tied to the layout it was trained on, e.g.
+one CLIP model); episodes stored with another layout are left out with the reason, so an editor
+sees why they are missing instead of getting wrong scores.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from media_platform.errors import InvalidInputError
+from media_platform.layout import SHOT_FEATURES, SHOT_FEATURES_LAYOUT, episode_key
+from media_platform.storage import Store, read_table
+from media_platform.tags.features import FeatureLayout, ShotFeatures, features_from_table, fused_matrix
+from media_platform.tags.labels import LabelExample
+
+ShotKey = tuple[str, int]
+
+
+def episode_features(store: Store, partition: str) -> ShotFeatures | None:
+    """The stored ``shot_features`` of an episode, or None when it has none."""
+    table_key = episode_key(partition, SHOT_FEATURES)
+    layout_key = episode_key(partition, SHOT_FEATURES_LAYOUT)
+    if not (store.exists(table_key) and store.exists(layout_key)):
+        return None
+    layout = FeatureLayout.from_json(json.loads(store.read_bytes(layout_key)))
+    return features_from_table(read_table(store, table_key), layout)
+
+
+@dataclass
+class ShotPool:
+    """Shots of several episodes: ``keys[i]`` is ``(partition, shot)`` of row ``i`` of
+    ``matrix`` (the fused features); ``skipped`` maps a left-out partition to the reason."""
+
+    keys: list[ShotKey]
+    matrix: np.ndarray
+    layout_signature: str | None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def rows(self, wanted: Iterable[ShotKey]) -> np.ndarray:
+        """Row numbers of ``wanted`` keys (KeyError naming the first missing one)."""
+        index = {k: i for i, k in enumerate(self.keys)}
+        return np.asarray([index[k] for k in wanted], dtype=np.int64)
+
+
+def load_pool(
+    store: Store, partitions: Iterable[str], *, layout_signature: str | None = None
+) -> ShotPool:
+    """The fused features of every shot of ``partitions`` that has ``shot_features``.
+
+    ``layout_signature`` fixes the layout (a classifier's); without it the first episode's
+    decides. Episodes without features, or with another layout, are listed in ``skipped``.
+    """
+    keys: list[ShotKey] = []
+    blocks: list[np.ndarray] = []
+    skipped: dict[str, str] = {}
+    signature = layout_signature
+    for partition in partitions:
+        features = episode_features(store, partition)
+        if features is None:
+            skipped[partition] = "no shot_features (run its episode pipeline)"
+            continue
+        if signature is None:
+            signature = features.layout.signature
+        if features.layout.signature != signature:
+            skipped[partition] = f"feature layout {features.layout.signature} is not {signature}"
+            continue
+        keys.extend((partition, int(s)) for s in features.shots)
+        blocks.append(fused_matrix(features))
+    dim = blocks[0].shape[1] if blocks else 0
+    matrix = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
+    return ShotPool(keys=keys, matrix=matrix, layout_signature=signature, skipped=skipped)
+
+
+def example_matrices(
+    store: Store, examples: Sequence[LabelExample]
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The fused features of a label's positive and negative examples, and their layout.
+
+    Raises:
+        InvalidInputError: an example's episode has no ``shot_features``, names a shot the
+            episode does not have, or the examples' episodes have different feature layouts.
+    """
+    partitions = sorted({e.partition for e in examples})
+    pool = load_pool(store, partitions)
+    for partition, reason in pool.skipped.items():
+        raise InvalidInputError(f"{partition}: cannot use its labelled shots: {reason}")
+    known = set(pool.keys)
+    missing = [f"{e.partition}:{e.shot}" for e in examples if (e.partition, e.shot) not in known]
+    if missing:
+        raise InvalidInputError(f"labelled shots that do not exist: {', '.join(missing[:10])}")
+    positive = pool.rows((e.partition, e.shot) for e in examples if e.positive)
+    negative = pool.rows((e.partition, e.shot) for e in examples if not e.positive)
+    return pool.matrix[positive], pool.matrix[negative], pool.layout_signature or ""

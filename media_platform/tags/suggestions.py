@@ -1,0 +1,69 @@
+"""What an editor should label next for a label: the four Video Annotator feeds over every
+episode's stored shot features, scored by the label's current classifier, or, before one is
+trained, by the examples' prototype. The command-line tool and the API both call
+:func:`suggest_for_label`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from media_platform.catalogue import Catalogue
+from media_platform.errors import InvalidInputError
+from media_platform.storage import Store
+from media_platform.tags.active_learning import Suggestion, check_limit, prototype_scores, suggest
+from media_platform.tags.classifier import ClassifierStore
+from media_platform.tags.labels import LabelStore, check_label_name
+from media_platform.tags.pool import load_pool
+
+
+@dataclass
+class LabelSuggestions:
+    """The suggestions, what scored them, and the episodes left out with the reason."""
+
+    label: str
+    suggestions: list[Suggestion]
+    scorer: str
+    threshold: float
+    pool_size: int
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def suggest_for_label(store: Store, label: str, limit: int = 20, *, seed: int = 0) -> LabelSuggestions:
+    """Shots to label next for ``label``, mixed from the four feeds, never a labelled shot.
+
+    Raises:
+        InvalidInputError: a bad label name or limit, or a label with neither a classifier nor
+            any example (label a few shots first: the feeds need something to rank by).
+    """
+    check_label_name(label)
+    check_limit(limit)
+    catalogue = Catalogue(store)
+    labels = LabelStore(catalogue)
+    examples = labels.examples(label)
+    clf = ClassifierStore(store).current(label)
+    partitions = [e.partition_key for e in catalogue.iter_episodes()]
+    if clf is not None:
+        pool = load_pool(store, partitions, layout_signature=clf.layout_signature)
+        scores = clf.score(pool.matrix) if len(pool.keys) else np.zeros(0)
+        scorer, threshold = f"classifier {label}@v{clf.version}", clf.evaluation.threshold
+    elif examples:
+        pool = load_pool(store, partitions)
+        index = {k: i for i, k in enumerate(pool.keys)}
+        pos = [index[(e.partition, e.shot)] for e in examples if e.positive and (e.partition, e.shot) in index]
+        neg = [index[(e.partition, e.shot)] for e in examples if not e.positive and (e.partition, e.shot) in index]
+        if not pos and not neg:
+            raise InvalidInputError(f"label {label!r}: none of its examples has stored shot features yet")
+        scores = prototype_scores(pool.matrix, pool.matrix[pos] if pos else None, pool.matrix[neg] if neg else None)
+        scorer, threshold = "prototype of the examples (no classifier trained yet)", 0.5
+    else:
+        raise InvalidInputError(
+            f"label {label!r} has no examples and no classifier: label a few shots first "
+            f"(media-platform label {label} --positive PARTITION:SHOT ...)"
+        )
+    labelled = {(e.partition, e.shot) for e in examples}
+    picks = suggest(pool.keys, scores, labelled, limit, threshold=threshold, seed=seed) if pool.keys else []
+    return LabelSuggestions(label=label, suggestions=picks, scorer=scorer, threshold=threshold,
+                            pool_size=len(pool.keys), skipped=pool.skipped)
