@@ -79,6 +79,37 @@ def timed(fn, *a, **k):
     return r, time.perf_counter() - t
 
 
+def embedding_output_cost(patches: np.ndarray, threads: int | None, repeats: int = 10) -> str:
+    """Frames per CPU second of the unmodified graph (class scores only) against the graph that
+    also returns the 1024-d embedding layer, run in alternating order and timed in process CPU
+    time (wall time on a shared machine mostly measures the neighbours); the paired median
+    ratio of their times is the cost of the extra output."""
+    import onnxruntime as ort
+
+    def session(path):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads or yamnet.default_threads()
+        so.inter_op_num_threads = 1
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+
+    both = ["class_scores", yamnet.embedding_quantisation().tensor]
+    runs = {"class scores only": (session(yamnet.model_path()), ["class_scores"]),
+            "with embedding": (session(yamnet.embedding_model_path()), both)}
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for i in range(repeats):
+        for name in list(runs)[:: 1 if i % 2 == 0 else -1]:
+            sess, outputs = runs[name]
+            t = time.process_time()
+            for p in patches:
+                sess.run(outputs, {"audio": p[None, None]})
+            times[name].append(time.process_time() - t)
+    n = len(patches)
+    ratio = np.median(np.array(times["with embedding"]) / np.array(times["class scores only"]))
+    return (", ".join(f"{k} {n / np.median(v):.0f} frames/CPU-s" for k, v in times.items())
+            + f" (median of {repeats}); time ratio with/without {ratio:.3f} (paired median)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -115,6 +146,7 @@ def main() -> None:
         print(
             f"detect_events (all)    RTF {dur / t_all:8.1f}x  ({t_all:.2f} s, {len(events.segments)} segments)"
         )
+        print(f"embedding output cost  {embedding_output_cost(yamnet.input_patches(x16), args.threads)}")
 
         # peer 1: librosa mel front end with YAMNet's parameters
         try:
