@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from media_platform.errors import InvalidInputError
 from media_platform.storage import Store
+from media_platform.tags.features import FeatureLayout
 
 MIN_POSITIVES = 3
 MIN_NEGATIVES = 3
@@ -148,13 +150,48 @@ def max_f1_threshold(y: np.ndarray, scores: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1))])
 
 
-def out_of_fold_scores(X: np.ndarray, y: np.ndarray, folds: int, *, c: float, seed: int) -> np.ndarray:
+def block_standardiser(X: np.ndarray, slices: Sequence[slice]) -> tuple[np.ndarray, np.ndarray]:
+    """Per dimension, the centre and scale that give each block of ``X`` zero mean and unit
+    RMS spread (root mean squared distance of its rows to their centroid) over these rows.
+
+    Feature blocks are unit vectors, but their spread differs a lot: CLIP image embeddings
+    share a large common direction (random or trained, frames sit in a narrow cone; here the
+    RMS distance to the centroid is 0.3), MiniLM text vectors spread to 0.9. An L2-penalised
+    head fitted on the raw concatenation then all but ignores the narrow block. Standardising
+    each block by its spread over the training examples lets every block count alike (measured
+    in the benchmarks README: mean AP over 11 labels 0.93 -> 0.96 at 25+25 examples)."""
+    mu = X.mean(axis=0)
+    scale = np.ones(X.shape[1], dtype=np.float64)
+    for sl in slices:
+        spread = float(np.sqrt(((X[:, sl] - mu[sl]) ** 2).sum(axis=1).mean()))
+        scale[sl] = 1.0 / spread if spread > 1e-6 else 1.0
+    return mu, scale
+
+
+def fit_head(
+    X: np.ndarray, y: np.ndarray, slices: Sequence[slice], *, c: float, seed: int
+) -> tuple[np.ndarray, float]:
+    """Fit the logistic head on block-standardised rows; return ``(coef, intercept)`` that apply
+    to the raw fused rows (the standardisation folded in: ``coef = w * scale``, ``intercept =
+    b - coef . centre``)."""
+    mu, scale = block_standardiser(X, slices)
+    model = _model(c, seed).fit((X - mu) * scale, y)
+    coef = model.coef_.reshape(-1) * scale
+    return coef, float(model.intercept_[0] - coef @ mu)
+
+
+def out_of_fold_scores(
+    X: np.ndarray, y: np.ndarray, folds: int, *, c: float, seed: int,
+    slices: Sequence[slice] | None = None,
+) -> np.ndarray:
     """Each example scored by a head trained without its fold (stratified, shuffled)."""
     from sklearn.model_selection import StratifiedKFold
 
+    slices = list(slices) if slices is not None else [slice(0, X.shape[1])]
     oof = np.zeros(len(y), dtype=np.float64)
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-        oof[test] = _model(c, seed).fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+        coef, intercept = fit_head(X[train], y[train], slices, c=c, seed=seed)
+        oof[test] = _sigmoid(X[test] @ coef + intercept)
     return oof
 
 
@@ -168,8 +205,14 @@ def train_classifier(
     version: int,
     seed: int = 0,
     c: float = DEFAULT_C,
+    layout: FeatureLayout | None = None,
 ) -> TagClassifier:
-    """Train ``label``'s head on fused features of positive and negative example shots."""
+    """Train ``label``'s head on fused features of positive and negative example shots.
+
+    Pass the features' ``layout`` (its signature must be ``layout_signature``): each of its
+    blocks is then standardised apart (:func:`block_standardiser`); without it the fused
+    vector is standardised as one block, and a narrow block (CLIP) counts for less.
+    """
     from sklearn.metrics import average_precision_score
 
     check_label(label)
@@ -186,11 +229,19 @@ def train_classifier(
     X = np.vstack([pos, neg])
     if not np.isfinite(X).all():
         raise InvalidInputError(f"label {label}: example features are not finite")
+    if layout is not None:
+        if layout.signature != layout_signature:
+            raise LayoutMismatch(f"label {label}: layout {layout.signature} is not {layout_signature}")
+        if layout.dim != X.shape[1]:
+            raise LayoutMismatch(f"label {label}: examples are {X.shape[1]}-d, layout is {layout.dim}-d")
+        slices = list(layout.slices().values())
+    else:
+        slices = [slice(0, X.shape[1])]
     y = np.concatenate([np.ones(len(pos), np.int64), np.zeros(len(neg), np.int64)])
     t0 = time.perf_counter()
     folds = min(MAX_FOLDS, len(pos), len(neg))
-    oof = out_of_fold_scores(X, y, folds, c=c, seed=seed)
-    model = _model(c, seed).fit(X, y)
+    oof = out_of_fold_scores(X, y, folds, c=c, seed=seed, slices=slices)
+    coef, intercept = fit_head(X, y, slices, c=c, seed=seed)
     seconds = time.perf_counter() - t0
     evaluation = Evaluation(
         cv_average_precision=float(average_precision_score(y, oof)),
@@ -205,8 +256,8 @@ def train_classifier(
         version=int(version),
         layout_signature=layout_signature,
         examples_digest=examples_digest,
-        coef=model.coef_.reshape(-1).astype(np.float32),
-        intercept=float(model.intercept_[0]),
+        coef=coef.astype(np.float32),
+        intercept=intercept,
         evaluation=evaluation,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         c=float(c),
