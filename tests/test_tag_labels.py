@@ -9,6 +9,7 @@ import multiprocessing as mp
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from _postgres import postgres_server, require_postgres
@@ -87,7 +88,8 @@ def test_shot_references_are_parsed_and_checked() -> None:
         parse_shot_ref("ep\x1b:1")
     with pytest.raises(InvalidInputError, match="not valid UTF-8"):
         parse_shot_ref("ep\udcff:1")
-    for value in (-1, True, 1.0, MAX_SHOT + 1):
+    assert ShotRef("ep", np.int64(4)) == ShotRef("ep", 4) and type(ShotRef("ep", np.int64(4)).shot) is int
+    for value in (-1, True, 1.0, "1", np.int64(-1), MAX_SHOT + 1):
         with pytest.raises(InvalidInputError):
             ShotRef("ep", value)
 

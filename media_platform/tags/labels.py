@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from numbers import Integral
 
 import sqlalchemy as sa
 
@@ -56,7 +57,9 @@ class ShotRef:
 
     def __post_init__(self) -> None:
         validate_partition_key(self.partition)
-        if isinstance(self.shot, bool) or not isinstance(self.shot, int) or not 0 <= self.shot <= MAX_SHOT:
+        if isinstance(self.shot, Integral) and not isinstance(self.shot, bool):
+            object.__setattr__(self, "shot", int(self.shot))  # a NumPy integer becomes an int
+        if not isinstance(self.shot, int) or isinstance(self.shot, bool) or not 0 <= self.shot <= MAX_SHOT:
             raise InvalidInputError(f"shot {self.shot!r} of {self.partition}: must be a whole number from 0 to {MAX_SHOT}")
 
     def __str__(self) -> str:
