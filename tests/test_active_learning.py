@@ -5,7 +5,6 @@ than random selection and leave a better scorer after the same number of labels.
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -131,14 +130,14 @@ def test_bad_requests_are_refused(kwargs: dict, problem: str) -> None:
         suggest(**args)
 
 
-def test_work_is_bounded_for_a_large_collection() -> None:
+def test_a_large_collection_gives_the_capped_mix() -> None:
+    """200,000 candidates: exactly the cap, an equal share per feed (speed is measured in
+    benchmarks/video_annotator.py, not asserted here)."""
     candidates, scores = _pool(200_000, 1, partitions=400)
     labelled = set(candidates[::50])
-    start = time.perf_counter()
     result = suggest(candidates, scores, labelled, MAX_LIMIT, seed=2)
-    elapsed = time.perf_counter() - start
     assert len(result) == MAX_LIMIT and feed_counts(result) == dict.fromkeys(FEEDS, MAX_LIMIT // 4)
-    assert elapsed < 5.0, f"{elapsed:.2f} s for 200,000 candidates"
+    assert not {(s.partition, s.shot) for s in result} & labelled
 
 
 # ---- cold-start prototype scores --------------------------------------------------------------
