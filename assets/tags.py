@@ -142,10 +142,13 @@ def tag_classifier(context: dg.AssetExecutionContext, storage: MediaStorage) -> 
     if positives < MIN_POSITIVES or negatives < MIN_NEGATIVES:
         raise dg.Failure(description=f"label {label!r}: {positives} positive and {negatives} negative examples; "
                          f"training needs at least {MIN_POSITIVES} of each")
-    try:
-        pos, neg, signature = example_matrices(store, examples)
-    except InvalidInputError as exc:
-        raise dg.Failure(description=f"label {label!r}: {exc}") from None
+    pos, neg, signature, left_out = example_matrices(store, examples)
+    for reason in left_out[:20]:
+        context.log.warning(f"label {label!r}: example left out: {reason}")
+    if len(pos) < MIN_POSITIVES or len(neg) < MIN_NEGATIVES:
+        raise dg.Failure(description=f"label {label!r}: {len(pos)} positive and {len(neg)} negative examples have "
+                         f"stored shot features; training needs at least {MIN_POSITIVES} of each"
+                         + (f" ({len(left_out)} left out, e.g. {left_out[0]})" if left_out else ""))
     classifiers = ClassifierStore(store)
     digest = labels.digest(label)
     current = classifiers.current(label)
@@ -166,6 +169,7 @@ def tag_classifier(context: dg.AssetExecutionContext, storage: MediaStorage) -> 
         "threshold": round(evaluation.threshold, 4),
         "train_seconds": round(evaluation.train_seconds, 3),
         "layout_signature": signature,
+        "examples_left_out": dg.MetadataValue.md("\n".join(f"- {r}" for r in left_out[:100]) or "none"),
         "examples": dg.MetadataValue.md("\n".join(
             f"- {'+' if e.positive else '−'} `{e.partition}:{e.shot}` {e.editor}" for e in examples[:200])),
         "uri": uri,

@@ -154,3 +154,20 @@ def test_too_few_examples_fail_the_training_run_clearly(platform) -> None:
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     description = failure.step_failure_data.user_failure_data.description
     assert "at least 3" in description and "sparse" in description
+
+
+def test_examples_without_features_are_left_out_and_said(platform) -> None:
+    """A shot that no longer exists (shot detection re-run) or an episode whose features are gone
+    (licence withdrawn) does not block training on the rest; the run says what it left out."""
+    bunny, golden = platform.episodes["bunny"], platform.episodes["goldeneye"]
+    LabelStore(Catalogue(platform.store)).add(
+        "stale", [ShotRef(bunny, s) for s in _shots(platform, "bunny")] + [ShotRef(bunny, 999)],
+        [ShotRef(golden, s) for s in _shots(platform, "goldeneye")] + [ShotRef("gone-episode", 0)])
+    platform.instance.add_dynamic_partitions(labels_partitions.name, ["stale"])
+    result = platform.run("stale", selection=[dg.AssetKey("tag_classifier")])
+    assert result.success
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    left_out = metadata["examples_left_out"].value
+    assert f"{bunny}:999" in left_out and "gone-episode:0" in left_out
+    clf = ClassifierStore(platform.store).current("stale")
+    assert (clf.evaluation.positives, clf.evaluation.negatives) == (len(_shots(platform, "bunny")), len(_shots(platform, "goldeneye")))

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from media_platform.errors import InvalidInputError
 from media_platform.layout import SHOT_FEATURES, SHOT_FEATURES_LAYOUT, episode_key
 from media_platform.storage import Store, read_table
 from media_platform.tags.features import FeatureLayout, ShotFeatures, features_from_table, fused_matrix
@@ -80,21 +79,22 @@ def load_pool(
 
 def example_matrices(
     store: Store, examples: Sequence[LabelExample]
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """The fused features of a label's positive and negative examples, and their layout.
+) -> tuple[np.ndarray, np.ndarray, str | None, list[str]]:
+    """The fused features of a label's positive and negative examples, their layout, and the
+    examples left out with the reason (their episode has no features any more, e.g. its
+    licence was withdrawn, or a re-run of shot detection no longer has that shot).
 
-    Raises:
-        InvalidInputError: an example's episode has no ``shot_features``, names a shot the
-            episode does not have, or the examples' episodes have different feature layouts.
+    All examples must share one feature layout: the first episode's decides, and examples of
+    episodes embedded otherwise are left out with the reason too.
     """
     partitions = sorted({e.partition for e in examples})
     pool = load_pool(store, partitions)
-    for partition, reason in pool.skipped.items():
-        raise InvalidInputError(f"{partition}: cannot use its labelled shots: {reason}")
+    left_out = [f"{e.partition}:{e.shot}: {pool.skipped[e.partition]}" for e in examples if e.partition in pool.skipped]
     known = set(pool.keys)
-    missing = [f"{e.partition}:{e.shot}" for e in examples if (e.partition, e.shot) not in known]
-    if missing:
-        raise InvalidInputError(f"labelled shots that do not exist: {', '.join(missing[:10])}")
-    positive = pool.rows((e.partition, e.shot) for e in examples if e.positive)
-    negative = pool.rows((e.partition, e.shot) for e in examples if not e.positive)
-    return pool.matrix[positive], pool.matrix[negative], pool.layout_signature or ""
+    usable = [e for e in examples if e.partition not in pool.skipped]
+    left_out += [f"{e.partition}:{e.shot}: the episode has no such shot now" for e in usable
+                 if (e.partition, e.shot) not in known]
+    usable = [e for e in usable if (e.partition, e.shot) in known]
+    positive = pool.rows((e.partition, e.shot) for e in usable if e.positive)
+    negative = pool.rows((e.partition, e.shot) for e in usable if not e.positive)
+    return pool.matrix[positive], pool.matrix[negative], pool.layout_signature, left_out
