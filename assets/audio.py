@@ -27,7 +27,13 @@ from assets.common import (
 from assets.ingest import media_probe
 from assets.video import shots, shots_from_table
 from media_platform import layout
-from media_platform.audio.decode import audio_streams, choose_main_stream, decode_audio, silent_soundtrack, to_mono_16k
+from media_platform.audio.decode import (
+    audio_streams,
+    choose_main_stream,
+    decode_audio,
+    silent_soundtrack,
+    to_mono_16k,
+)
 from media_platform.audio.embedding_store import (
     embeddings_from_table,
     events_embeddings_table,
