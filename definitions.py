@@ -12,7 +12,12 @@ import dagster as dg
 
 from assets import ALL_ASSET_MODULES
 from resources import initialized, resources_from_env
-from resources.partitions import EPISODE_JOB_NAME, TRAIN_JOB_NAME, episodes_partitions, labels_partitions
+from resources.partitions import (
+    EPISODE_JOB_NAME,
+    TRAIN_JOB_NAME,
+    episodes_partitions,
+    labels_partitions,
+)
 from sensors import ALL_SENSORS
 
 all_assets = dg.load_assets_from_modules(ALL_ASSET_MODULES)

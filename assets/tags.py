@@ -14,6 +14,7 @@ train from labelled examples (Netflix's Video Annotator).
 """
 
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import date
@@ -21,9 +22,18 @@ from datetime import date
 import dagster as dg
 import numpy as np
 import polars as pl
+from PIL import Image
 
 from assets.audio import shot_audio_features
-from assets.common import FOLLOW_UPSTREAM, OWNERS, episode_asset, episode_check, episode_for, licence_allows
+from assets.common import (
+    FOLLOW_UPSTREAM,
+    OWNERS,
+    episode_asset,
+    episode_check,
+    episode_for,
+    image_markdown,
+    licence_allows,
+)
 from assets.previews import chapters
 from assets.video import shot_embeddings, shots_from_table
 from media_platform import layout
@@ -37,13 +47,25 @@ from media_platform.licences.episodes import licence_in_force
 from media_platform.settings import get_settings
 from media_platform.storage import Store, read_table, write_table
 from media_platform.tags.audio_scores import audio_scores
-from media_platform.tags.classifier import MIN_NEGATIVES, MIN_POSITIVES, ClassifierStore, train_classifier
+from media_platform.tags.classifier import (
+    MIN_NEGATIVES,
+    MIN_POSITIVES,
+    ClassifierStore,
+    train_classifier,
+)
 from media_platform.tags.features import build_shot_features, features_to_table, sentence_spans
 from media_platform.tags.labels import LabelStore
 from media_platform.tags.pool import episode_features, example_matrices
-from media_platform.tags.tagging import parse_classifier_source, score_problems, searchable_tags, summary, tag_episode
+from media_platform.tags.tagging import (
+    parse_classifier_source,
+    score_problems,
+    searchable_tags,
+    summary,
+    tag_episode,
+)
 from media_platform.tags.vocabulary import load_vocabulary
 from media_platform.tags.zero_shot import prompt_bank, visual_scores
+from media_platform.video.keyframes import contact_sheet
 from resources import ClipEncoderResource, MediaStorage
 from resources.partitions import labels_partitions
 
@@ -245,6 +267,7 @@ def shot_tags(
         context.log.warning(f"{key}: {note}")
     uri = write_table(store, episode_key(key, layout.SHOT_TAGS), result.table)
     counts = summary(result.table)
+    sheet = _tagged_contact_sheet(store, key, searchable_tags(result.table))
     yield dg.MaterializeResult(metadata={
         "shots": len(features.shots),
         "rows": result.table.height,
@@ -252,11 +275,25 @@ def shot_tags(
         "classifiers": dg.MetadataValue.json(result.classifiers),
         "shots_per_tag": dg.MetadataValue.json(counts),
         "notes": "\n".join(notes) or "none",
+        "tagged_keyframes": image_markdown(sheet, "image/jpeg", "tagged shots") if sheet else "no tag above threshold",
         "tagged_shots": dg.MetadataValue.md("\n".join(
             f"- shot {shot}: " + ", ".join(f"{t} {s:.2f}" for t, s in sorted(tags.items(), key=lambda kv: -kv[1]))
             for shot, tags in sorted(searchable_tags(result.table).items())[:100]) or "_(no tag above threshold)_"),
         "uri": uri,
     })
+
+
+def _tagged_contact_sheet(store: Store, key: str, tagged: dict[int, dict[str, float]], limit: int = 24) -> bytes:
+    """Keyframes of the tagged shots (strongest first), captioned with their top tags."""
+    best = sorted(tagged.items(), key=lambda kv: -max(kv[1].values()))[:limit]
+    images, captions = [], []
+    for shot, tags in best:
+        name = episode_key(key, f"{layout.KEYFRAME_DIR}/{layout.keyframe_name(shot)}")
+        if store.exists(name):
+            images.append(np.asarray(Image.open(io.BytesIO(store.read_bytes(name))).convert("RGB")))
+            top = sorted(tags.items(), key=lambda kv: -kv[1])[:2]
+            captions.append(f"#{shot} " + " ".join(f"{t} {v:.2f}" for t, v in top))
+    return contact_sheet(images, captions) if images else b""
 
 
 def _tags_table(storage: MediaStorage, key: str) -> pl.DataFrame | None:

@@ -9,28 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clip_fixtures import TINY_CLIP_NAME, write_tiny_clip_checkpoint
+from cli_harness import cli, make_cli_env
 
 
 @pytest.fixture(scope="module")
 def cli_env(tmp_path_factory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("cli")
-    checkpoint, config = write_tiny_clip_checkpoint(root / "clip")
-    env = dict(os.environ)
-    env.update({
-        "MEDIA_PLATFORM_HOME": str(root / "home"),
-        "DAGSTER_HOME": str(root / "dagster"),
-        "MEDIA_PLATFORM_CLIP_MODEL": TINY_CLIP_NAME,
-        "MEDIA_PLATFORM_CLIP_CHECKPOINT": str(checkpoint),
-        "MEDIA_PLATFORM_CLIP_MODEL_CONFIG": str(config),
-    })
-    env.pop("MEDIA_PLATFORM_QDRANT_URL", None)
-    return env
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["media-platform", "--no-progress", *args], env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return make_cli_env(tmp_path_factory.mktemp("cli"))
 
 
 def test_ingest_run_show_search(cli_env, shared_media: Path) -> None:

@@ -8,7 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from test_cli import cli, cli_env  # noqa: F401 - the fixture, shared
+from cli_harness import cli, make_cli_env
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory) -> dict[str, str]:
+    return make_cli_env(tmp_path_factory.mktemp("cli-tags"))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,12 @@ import numpy as np
 
 from media_platform.layout import SHOT_FEATURES, SHOT_FEATURES_LAYOUT, episode_key
 from media_platform.storage import Store, read_table
-from media_platform.tags.features import FeatureLayout, ShotFeatures, features_from_table, fused_matrix
+from media_platform.tags.features import (
+    FeatureLayout,
+    ShotFeatures,
+    features_from_table,
+    fused_matrix,
+)
 from media_platform.tags.labels import LabelExample
 
 ShotKey = tuple[str, int]
