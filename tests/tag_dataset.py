@@ -259,6 +259,7 @@ def _isin(values: np.ndarray, wanted: tuple[str, ...]) -> np.ndarray:
 # name -> (modalities the truth depends on, truth function)
 LABELS: dict[str, tuple[tuple[str, ...], Callable[[TagDataset], np.ndarray]]] = {
     "scene-bbb3": (("visual",), lambda d: d.visual == "bbb3"),
+    "scene-ge1": (("visual",), lambda d: d.visual == "ge1"),
     "goldeneye": (("visual",), lambda d: _isin(d.visual, ("ge0", "ge1", "ge2"))),
     "music": (("audio",), lambda d: _isin(d.audio, ("music", "speech_over_music"))),
     "speech": (("audio",), lambda d: _isin(d.audio, ("speech", "speech_over_music"))),
@@ -272,8 +273,13 @@ LABELS: dict[str, tuple[tuple[str, ...], Callable[[TagDataset], np.ndarray]]] = 
                          & _isin(d.audio, ("music", "speech_over_music"))),
     "bbb2-or-speech-or-host": (("visual", "audio", "text"), lambda d: (d.visual == "bbb2")
                                | (d.audio == "speech") | (d.text == "host")),
+    "archival-with-music": (("text", "audio"), lambda d: (d.text == "archival")
+                            & _isin(d.audio, ("music", "speech_over_music"))),
+    "ad-over-goldeneye": (("text", "visual"), lambda d: (d.text == "ad")
+                          & _isin(d.visual, ("ge0", "ge1", "ge2"))),
 }
 CROSS_MODAL = tuple(k for k, (mods, _) in LABELS.items() if len(mods) > 1)
+RARE_BELOW = 0.2  # prevalence under which a label counts as rare (active-learning comparisons)
 MODALITY_BLOCKS = {"visual": ("clip",), "audio": ("audio",), "text": ("text",)}
 
 

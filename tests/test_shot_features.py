@@ -214,8 +214,9 @@ def _one_nn_accuracy(X, classes):
 def test_blocks_from_real_models_group_shots_of_the_same_truth(shared_media):
     """Frames of one scene (random tiny CLIP), YAMNet embeddings of one sound class and MiniLM
     vectors of one transcript's words are each other's nearest neighbours. Measured on the
-    400-shot dataset (seed 0): 1-NN accuracy clip/scene 0.99, audio/class 0.95, text/reader
-    1.00; with the classes shuffled about 0.3 each. Thresholds 0.85 / 0.8 / 0.9."""
+    400-shot dataset (seed 0): 1-NN accuracy clip/scene, audio/class and text/reader all 1.00
+    (shots reuse pool items, so a neighbour can be the same frame or window); with the classes
+    shuffled 0.16 / 0.21 / 0.29. Thresholds 0.9 each, shuffled below 0.5."""
     from tag_dataset import make_dataset
 
     ds = make_dataset(shared_media, seed=0)
@@ -228,7 +229,7 @@ def test_blocks_from_real_models_group_shots_of_the_same_truth(shared_media):
         "audio": _one_nn_accuracy(A[has_audio], ds.audio[has_audio]),
         "text": _one_nn_accuracy(T[has_text], ds.text[has_text]),
     }
-    assert got["clip"] >= 0.85 and got["audio"] >= 0.8 and got["text"] >= 0.9, got
+    assert min(got.values()) >= 0.9, got
     shuffled = np.random.default_rng(0).permutation(ds.visual)
     assert _one_nn_accuracy(X, shuffled) < 0.5
     assert np.all(np.concatenate([f.present["text"] for f in ds.episodes]) == has_text)

@@ -4,7 +4,10 @@ This is Video Annotator's head (arXiv 2402.06560): an editor's positive and nega
 shots, the frozen fused features of :func:`media_platform.tags.features.fused_matrix`, and a
 scikit-learn ``LogisticRegression`` (L2, ``class_weight="balanced"`` so that 5 positives
 against 50 negatives still count as much; ``C = DEFAULT_C``, chosen by measurement, see
-``benchmarks/video_annotator.py`` and the benchmarks README).
+``benchmarks/video_annotator.py`` and the benchmarks README). Each block of the layout is
+standardised over the examples before the fit (:func:`block_standardiser`) and the
+standardisation is folded into the stored coefficients, so a classifier scores raw fused
+rows: ``sigmoid(coef . x + intercept)``.
 
 Each classifier carries its evaluation: the average precision of out-of-fold predictions of a
 stratified k-fold (``k = min(5, positives, negatives)``), the numbers of examples, and the
@@ -267,8 +270,6 @@ def train_classifier(
 def score_features(clf: TagClassifier, features) -> np.ndarray:
     """``clf``'s scores for every shot of ``features`` (a :class:`ShotFeatures`); features of
     another layout (another CLIP model, another audio source) are refused."""
-    from media_platform.tags.features import fused_matrix
-
     if features.layout.signature != clf.layout_signature:
         raise LayoutMismatch(
             f"classifier {clf.label} v{clf.version} was trained on feature layout "
@@ -276,7 +277,13 @@ def score_features(clf: TagClassifier, features) -> np.ndarray:
             f"({', '.join(f'{b.name}: {b.source}' for b in features.layout.blocks[:2])}); "
             f"retrain the label on the current features"
         )
-    return clf.score(fused_matrix(features))
+    # the fused row is the blocks side by side (weight 1), so its dot product with the
+    # coefficients is the sum of the blocks' own: no (n, dim) copy is made
+    coef = clf.coef.astype(np.float32)
+    z = np.full(len(features.shots), np.float32(clf.intercept), dtype=np.float32)
+    for name, sl in features.layout.slices().items():
+        z += np.asarray(features.blocks[name], dtype=np.float32) @ coef[sl]
+    return _sigmoid(z).astype(np.float64)
 
 
 class ClassifierStore:
