@@ -46,6 +46,8 @@ ANALYSIS_ASSETS = {
     "chapters",
     "preview_candidates",
     "preview_selection",
+    "shot_features",
+    "shot_tags",
 }
 
 
