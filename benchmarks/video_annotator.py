@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+import tag_dataset as td  # noqa: E402
 from sklearn.metrics import average_precision_score  # noqa: E402
 
-import tag_dataset as td  # noqa: E402
 from media_platform.storage import LocalStore, read_table, write_table  # noqa: E402
-from media_platform.tags.classifier import train_classifier  # noqa: E402
+from media_platform.tags.classifier import score_features, train_classifier  # noqa: E402
 from media_platform.tags.features import (  # noqa: E402
     BLOCKS,
     ShotFeatures,
@@ -110,7 +110,7 @@ def timing(n_shots: int, per_file: int = 1000):
             t1 = time.perf_counter()
             f = features_from_table(read_table(store, key), layout)
             read_s += time.perf_counter() - t1
-            total += clf.score(fused_matrix(f)).shape[0]
+            total += score_features(clf, f).shape[0]
         score_s = time.perf_counter() - t0
         size = sum((Path(tmp) / k).stat().st_size for k in keys)
     return train_s, score_s, read_s, total, size, layout.dim

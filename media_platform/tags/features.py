@@ -22,7 +22,10 @@ same :attr:`FeatureLayout.signature`.
 :func:`fused_matrix` is what the classifiers see: the blocks concatenated, each multiplied by
 its weight (1 by default). Because every present block is a unit vector, each present block
 contributes the same norm to a shot's fused vector whatever its dimension (1024 audio
-dimensions count no more than 384 text ones); absent blocks contribute nothing.
+dimensions count no more than 384 text ones); absent blocks contribute nothing. Equal norms are
+not equal spreads (CLIP rows sit in a narrow cone), so the few-shot head also rescales each
+block by its spread over the training examples
+(:func:`media_platform.tags.classifier.block_standardiser`, folded into its coefficients).
 """
 
 from __future__ import annotations
