@@ -178,6 +178,13 @@ def test_table_round_trip_through_parquet(tmp_path):
         features_from_table(df.drop("text_present"), f.layout)
 
 
+def test_an_episode_without_shots_round_trips():
+    f = build_shot_features([], [], clip=np.zeros((0, 8)), clip_source="c", audio=None, sentences=[])
+    assert fused_matrix(f).shape == (0, f.layout.dim)
+    g = features_from_table(features_to_table(f), f.layout)
+    assert len(g) == 0 and g.blocks["context"].shape == (0, f.layout.block("context").dim)
+
+
 def _transcript(texts_and_times):
     segments = []
     for text, start, end in texts_and_times:

@@ -117,6 +117,9 @@ def test_layout_mismatch_is_refused_with_a_clear_error():
     assert isinstance(err.value, InvalidInputError)
     with pytest.raises(LayoutMismatch, match="features are"):
         clf.score(X[:, :10])
+    damaged = TagClassifier.from_json({**clf.to_json(), "coef": clf.to_json()["coef"][:-1]})
+    with pytest.raises(LayoutMismatch, match="damaged"):
+        score_features(damaged, f)
     with pytest.raises(LayoutMismatch):
         train_classifier("car", X[y], X[~y], layout_signature="another", examples_digest="d",
                          version=1, layout=f.layout)

@@ -34,6 +34,7 @@ import numpy as np
 from media_platform.errors import InvalidInputError
 from media_platform.storage import Store
 from media_platform.tags.features import FeatureLayout
+from media_platform.tags.labels import LABEL_PATTERN, check_label_name
 
 MIN_POSITIVES = 3
 MIN_NEGATIVES = 3
@@ -41,7 +42,6 @@ MAX_FOLDS = 5
 DEFAULT_C = 10.0
 FORMAT = "media-platform/tag-classifier/1"
 PREFIX = "models/classifiers"
-_LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _VERSION_FILE = re.compile(r"^v(\d{4,})\.json$")
 
 
@@ -112,7 +112,7 @@ class TagClassifier:
             coef = np.asarray(d["coef"], dtype=np.float32)
             ev = Evaluation(**{k: d["evaluation"][k] for k in Evaluation.__dataclass_fields__})
             clf = cls(
-                label=check_label(str(d["label"])),
+                label=check_label_name(str(d["label"])),
                 version=int(d["version"]),
                 layout_signature=str(d["layout_signature"]),
                 examples_digest=str(d["examples_digest"]),
@@ -127,13 +127,6 @@ class TagClassifier:
         if coef.ndim != 1 or not np.isfinite(coef).all() or not np.isfinite(clf.intercept):
             raise InvalidInputError("tag classifier: coefficients are not a finite vector")
         return clf
-
-
-def check_label(label: str) -> str:
-    """``label`` if it is a slug ``[a-z0-9][a-z0-9_-]{0,63}``, else InvalidInputError."""
-    if not isinstance(label, str) or not _LABEL.match(label):
-        raise InvalidInputError(f"label {label!r}: must match [a-z0-9][a-z0-9_-]{{0,63}}")
-    return label
 
 
 def _model(c: float, seed: int):
@@ -218,7 +211,7 @@ def train_classifier(
     """
     from sklearn.metrics import average_precision_score
 
-    check_label(label)
+    check_label_name(label)
     pos = np.asarray(positives, dtype=np.float32)
     neg = np.asarray(negatives, dtype=np.float32)
     n_pos, n_neg = (pos.shape[0] if pos.ndim else 0), (neg.shape[0] if neg.ndim else 0)
@@ -277,6 +270,11 @@ def score_features(clf: TagClassifier, features) -> np.ndarray:
             f"({', '.join(f'{b.name}: {b.source}' for b in features.layout.blocks[:2])}); "
             f"retrain the label on the current features"
         )
+    if clf.coef.size != features.layout.dim:
+        raise LayoutMismatch(
+            f"classifier {clf.label} v{clf.version} has {clf.coef.size} coefficients, its layout "
+            f"{clf.layout_signature} is {features.layout.dim}-d: the stored classifier is damaged"
+        )
     # the fused row is the blocks side by side (weight 1), so its dot product with the
     # coefficients is the sum of the blocks' own: no (n, dim) copy is made
     coef = clf.coef.astype(np.float32)
@@ -294,14 +292,14 @@ class ClassifierStore:
 
     @staticmethod
     def key(label: str, version: int) -> str:
-        return f"{PREFIX}/{check_label(label)}/v{int(version):04d}.json"
+        return f"{PREFIX}/{check_label_name(label)}/v{int(version):04d}.json"
 
     @staticmethod
     def pointer_key(label: str) -> str:
-        return f"{PREFIX}/{check_label(label)}/current.json"
+        return f"{PREFIX}/{check_label_name(label)}/current.json"
 
     def versions(self, label: str) -> list[int]:
-        prefix = f"{PREFIX}/{check_label(label)}/"
+        prefix = f"{PREFIX}/{check_label_name(label)}/"
         found = []
         for k in self.store.list_keys(prefix):
             m = _VERSION_FILE.match(k[len(prefix):]) if k.startswith(prefix) else None
@@ -314,7 +312,7 @@ class ClassifierStore:
         out = set()
         for k in self.store.list_keys(PREFIX):
             parts = k.split("/")
-            if len(parts) == 4 and parts[3] == "current.json" and _LABEL.match(parts[2]):
+            if len(parts) == 4 and parts[3] == "current.json" and LABEL_PATTERN.fullmatch(parts[2]):
                 out.add(parts[2])
         return sorted(out)
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from media_platform.audio.types import Transcript
 from media_platform.errors import InvalidInputError
 
 BLOCKS = ("clip", "audio", "text", "context")
@@ -343,7 +344,7 @@ def features_from_table(df: pl.DataFrame, layout: FeatureLayout) -> ShotFeatures
 
 
 def sentence_spans(
-    transcript, stored_texts: Sequence[str], stored_vectors: np.ndarray
+    transcript: Transcript, stored_texts: Sequence[str], stored_vectors: np.ndarray
 ) -> list[tuple[float, float, np.ndarray]] | None:
     """``(start, end, vector)`` per sentence of ``transcript``, pairing its sentences (split as
     ``chapters`` split them) with the stored sentence embeddings; None when they do not line up
