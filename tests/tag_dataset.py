@@ -317,6 +317,7 @@ def head_ap(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, *
 def labelling_curve(
     X: np.ndarray, y: np.ndarray, pool: np.ndarray, test: np.ndarray, budgets: tuple[int, ...], *,
     layout, active: bool, seed: int = 0, start: int = 3, batch: int = 5,
+    feeds: tuple[str, ...] | None = None,
 ) -> dict[int, float]:
     """AP on ``test`` after each budget of labels. Both strategies start from ``start``
     positives and ``start`` negatives drawn at random (what an editor brings); then ``active``
@@ -346,7 +347,8 @@ def labelling_curve(
         want = min(batch, max(budgets) - len(labelled))
         if active:
             picks = suggest(candidates, clf.score(X[pool]), {("pool", int(i)) for i in labelled},
-                            want, threshold=clf.evaluation.threshold, seed=seed * 1000 + round_)
+                            want, threshold=clf.evaluation.threshold, seed=seed * 1000 + round_,
+                            **({"feeds": feeds} if feeds else {}))
             labelled += [s.shot for s in picks]
         else:
             rest = np.setdiff1d(pool, labelled)
