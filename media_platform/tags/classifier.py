@@ -155,7 +155,8 @@ def block_standardiser(X: np.ndarray, slices: Sequence[slice]) -> tuple[np.ndarr
     RMS distance to the centroid is 0.3), MiniLM text vectors spread to 0.9. An L2-penalised
     head fitted on the raw concatenation then all but ignores the narrow block. Standardising
     each block by its spread over the training examples lets every block count alike (measured
-    in the benchmarks README: mean AP over 11 labels 0.93 -> 0.96 at 25+25 examples)."""
+    on tests/tag_dataset.py, 11 labels, 25+25 examples: mean AP 0.93 -> 0.96; visual labels
+    0.48 -> 0.70)."""
     mu = X.mean(axis=0)
     scale = np.ones(X.shape[1], dtype=np.float64)
     for sl in slices:
