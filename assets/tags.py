@@ -164,13 +164,14 @@ def tag_classifier(context: dg.AssetExecutionContext, storage: MediaStorage) -> 
     if positives < MIN_POSITIVES or negatives < MIN_NEGATIVES:
         raise dg.Failure(description=f"label {label!r}: {positives} positive and {negatives} negative examples; "
                          f"training needs at least {MIN_POSITIVES} of each")
-    pos, neg, signature, left_out = example_matrices(store, examples)
+    pos, neg, features_layout, left_out = example_matrices(store, examples)
     for reason in left_out[:20]:
         context.log.warning(f"label {label!r}: example left out: {reason}")
     if len(pos) < MIN_POSITIVES or len(neg) < MIN_NEGATIVES:
         raise dg.Failure(description=f"label {label!r}: {len(pos)} positive and {len(neg)} negative examples have "
                          f"stored shot features; training needs at least {MIN_POSITIVES} of each"
                          + (f" ({len(left_out)} left out, e.g. {left_out[0]})" if left_out else ""))
+    signature = features_layout.signature
     classifiers = ClassifierStore(store)
     digest = labels.digest(label)
     current = classifiers.current(label)
@@ -178,7 +179,8 @@ def tag_classifier(context: dg.AssetExecutionContext, storage: MediaStorage) -> 
         clf, uri, new = current, store.uri(ClassifierStore.key(label, current.version)), False
     else:
         clf = train_classifier(label, pos, neg, layout_signature=signature, examples_digest=digest,
-                               version=classifiers.next_version(label))
+                               version=labels.reserve_classifier_version(label, classifiers.next_version(label)),
+                               layout=features_layout)
         uri, new = classifiers.save(clf), True
     evaluation = clf.evaluation
     yield dg.MaterializeResult(metadata={

@@ -279,3 +279,25 @@ def test_a_catalogue_from_before_labels_is_upgraded_on_open(backend: str, monkey
         assert conn.execute(sa.text("SELECT label, partition_key, shot FROM catalogue_shot_labels")).all() == [
             ("laughter", "old-episode", 4)]
     engine.dispose()
+
+
+def _reserve_in_process(root: str, barrier, queue) -> None:
+    labels = _labels(root)
+    barrier.wait(60)
+    queue.put([labels.reserve_classifier_version("explosion", 1) for _ in range(3)])
+
+
+def test_trainers_at_once_never_get_the_same_classifier_version(backend: str, tmp_path: Path) -> None:
+    _labels(tmp_path)
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_reserve_in_process, args=(str(tmp_path), barrier, queue)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    versions = [v for _ in procs for v in queue.get(timeout=10)]
+    assert sorted(versions) == list(range(1, 10))  # nine reservations, nine distinct versions
+    assert _labels(tmp_path).reserve_classifier_version("explosion", 4) == 10
+    assert _labels(tmp_path).reserve_classifier_version("other", 1) == 1

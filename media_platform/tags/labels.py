@@ -22,6 +22,7 @@ from numbers import Integral
 import sqlalchemy as sa
 
 from media_platform.catalogue.database import Database, open_database
+from media_platform.catalogue.schema import meta as META
 from media_platform.catalogue.schema import shot_labels as LABELS
 from media_platform.catalogue.store import Catalogue
 from media_platform.errors import InvalidInputError
@@ -244,6 +245,22 @@ class LabelStore:
                     )
                 ).rowcount
         return removed
+
+    def reserve_classifier_version(self, label: str, at_least: int) -> int:
+        """A version number ``>= at_least`` for a new classifier of ``label`` that no other
+        trainer holds: each number is a row of ``catalogue_meta``, whose primary key lets one
+        writer win, so trainers running at once (several processes or hosts) never write the
+        same version."""
+        label = check_label_name(label)
+        db = self._db
+        for version in range(max(1, int(at_least)), max(1, int(at_least)) + 1000):
+            try:
+                with db.errors(), db.writer.begin() as conn:
+                    conn.execute(sa.insert(META), {"name": f"classifier_version:{label}:{version}", "value": _now()})
+                return version
+            except sa.exc.IntegrityError:
+                continue  # taken by another trainer: the next one
+        raise InvalidInputError(f"label {label!r}: no free classifier version after {at_least + 999}")
 
     # ---- reads --------------------------------------------------------------------------------
 

@@ -44,8 +44,12 @@ class ShotPool:
 
     keys: list[ShotKey]
     matrix: np.ndarray
-    layout_signature: str | None
+    layout: FeatureLayout | None
     skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def layout_signature(self) -> str | None:
+        return self.layout.signature if self.layout is not None else None
 
     def rows(self, wanted: Iterable[ShotKey]) -> np.ndarray:
         """Row numbers of ``wanted`` keys (KeyError naming the first missing one)."""
@@ -64,7 +68,7 @@ def load_pool(
     keys: list[ShotKey] = []
     blocks: list[np.ndarray] = []
     skipped: dict[str, str] = {}
-    signature = layout_signature
+    signature, layout = layout_signature, None
     for partition in partitions:
         features = episode_features(store, partition)
         if features is None:
@@ -75,16 +79,17 @@ def load_pool(
         if features.layout.signature != signature:
             skipped[partition] = f"feature layout {features.layout.signature} is not {signature}"
             continue
+        layout = features.layout
         keys.extend((partition, int(s)) for s in features.shots)
         blocks.append(fused_matrix(features))
     dim = blocks[0].shape[1] if blocks else 0
     matrix = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
-    return ShotPool(keys=keys, matrix=matrix, layout_signature=signature, skipped=skipped)
+    return ShotPool(keys=keys, matrix=matrix, layout=layout, skipped=skipped)
 
 
 def example_matrices(
     store: Store, examples: Sequence[LabelExample]
-) -> tuple[np.ndarray, np.ndarray, str | None, list[str]]:
+) -> tuple[np.ndarray, np.ndarray, FeatureLayout | None, list[str]]:
     """The fused features of a label's positive and negative examples, their layout, and the
     examples left out with the reason (their episode has no features any more, e.g. its
     licence was withdrawn, or a re-run of shot detection no longer has that shot).
@@ -102,4 +107,4 @@ def example_matrices(
     usable = [e for e in usable if (e.partition, e.shot) in known]
     positive = pool.rows((e.partition, e.shot) for e in usable if e.positive)
     negative = pool.rows((e.partition, e.shot) for e in usable if not e.positive)
-    return pool.matrix[positive], pool.matrix[negative], pool.layout_signature, left_out
+    return pool.matrix[positive], pool.matrix[negative], pool.layout, left_out

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -40,6 +39,7 @@ import yaml
 from media_platform.errors import InvalidInputError
 from media_platform.keys import printable, require_text
 from media_platform.licences.operator_file import StrictLoader
+from media_platform.tags.labels import LABEL_PATTERN
 
 MODALITIES = ("visual", "audio")
 DEFAULT_VOCABULARY = "default_vocabulary.yaml"
@@ -50,7 +50,7 @@ MAX_CLASSES = 64  # YAMNet classes per tag
 MAX_PROMPT_CHARS = 300  # CLIP's text context is 77 tokens; longer text is truncated anyway
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_PEAK_WEIGHT = 0.5
-TAG_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+TAG_NAME = LABEL_PATTERN  # a tag and an editor's label share one namespace (shot_tags rows)
 
 _TOP_KEYS = frozenset({"version", "background_prompts", "tags"})
 _TAG_KEYS = frozenset({"name", "prompts", "yamnet_classes", "threshold", "weights", "peak_weight"})
@@ -206,7 +206,7 @@ def _tag(raw: Any, index: int, source: str, known_classes: frozenset[str]) -> Ta
             f"{where}: unknown key {printable(unknown[0])!r} (known: {', '.join(sorted(_TAG_KEYS))})"
         )
     name = raw.get("name")
-    if not isinstance(name, str) or not TAG_NAME.match(name):
+    if not isinstance(name, str) or not TAG_NAME.fullmatch(name):
         shown = printable(name) if isinstance(name, str) else repr(type(name).__name__)
         raise InvalidInputError(
             f"{where}: name {shown!r} is not a tag name ([a-z0-9][a-z0-9_-], at most 64 characters)"
