@@ -39,3 +39,25 @@ def shared_media() -> Path:
         # MEDIA_PLATFORM_REQUIRE_SHARED=1 and always has it) fails instead of skipping.
         pytest.skip(message)
     return SHARED_MEDIA
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on 127.0.0.1 in a temporary folder, for the whole session (each
+    test makes its own database with ``create_database()``); stopped by PID at the end."""
+    from _postgres import postgres_server, require_postgres
+
+    require_postgres()
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, monkeypatch):
+    """Runs a test on the catalogue's embedded default (SQLite) and on PostgreSQL (a fresh
+    database each time)."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("MEDIA_PLATFORM_CATALOGUE_URL", request.getfixturevalue("postgres").create_database())
+    else:
+        monkeypatch.delenv("MEDIA_PLATFORM_CATALOGUE_URL", raising=False)
+    yield request.param

@@ -8,36 +8,17 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _postgres import postgres_server, require_postgres
 from test_catalogue_database import _episode, _legacy_file
 from test_register import _assert_consistent, _race, _tone
 
 from media_platform.catalogue import Catalogue, DuplicateContentError, PartitionKeyTakenError
 from media_platform.catalogue.legacy import LEGACY_KEY
 from media_platform.storage import LocalStore
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    require_postgres()
-    with postgres_server() as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request, monkeypatch, tmp_path) -> Iterator[str]:
-    """Runs a test on the embedded default and on PostgreSQL (a fresh database each time)."""
-    if request.param == "postgresql":
-        monkeypatch.setenv("MEDIA_PLATFORM_CATALOGUE_URL", request.getfixturevalue("postgres").create_database())
-    else:
-        monkeypatch.delenv("MEDIA_PLATFORM_CATALOGUE_URL", raising=False)
-    yield request.param
 
 
 def test_the_api_on_postgresql(postgres, monkeypatch, tmp_path: Path) -> None:

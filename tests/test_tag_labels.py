@@ -6,13 +6,11 @@ embedded SQLite default and on a real PostgreSQL server started on a loopback po
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from _postgres import postgres_server, require_postgres
 from alembic import command
 from alembic.config import Config
 from test_catalogue_database import _episode
@@ -30,23 +28,6 @@ from media_platform.tags.labels import (
     check_label_name,
     parse_shot_ref,
 )
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    require_postgres()
-    with postgres_server() as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request, monkeypatch) -> Iterator[str]:
-    """Runs a test on the embedded default and on PostgreSQL (a fresh database each time)."""
-    if request.param == "postgresql":
-        monkeypatch.setenv("MEDIA_PLATFORM_CATALOGUE_URL", request.getfixturevalue("postgres").create_database())
-    else:
-        monkeypatch.delenv("MEDIA_PLATFORM_CATALOGUE_URL", raising=False)
-    yield request.param
 
 
 def _labels(root: Path | str) -> LabelStore:
