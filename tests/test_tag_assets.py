@@ -171,3 +171,23 @@ def test_examples_without_features_are_left_out_and_said(platform) -> None:
     assert f"{bunny}:999" in left_out and "gone-episode:0" in left_out
     clf = ClassifierStore(platform.store).current("stale")
     assert (clf.evaluation.positives, clf.evaluation.negatives) == (len(_shots(platform, "bunny")), len(_shots(platform, "goldeneye")))
+
+
+def test_a_withdrawn_licence_keeps_the_episode_out_of_suggestions_and_training(platform, tmp_path, monkeypatch) -> None:
+    """Features stored before the operator withdrew analysis are never read again, even before
+    the licence-expiry sensor removes them."""
+    bunny, golden = platform.episodes["bunny"], platform.episodes["goldeneye"]
+    licences = tmp_path / "licences.yaml"
+    licences.write_text("licences:\n  GoldenEye:\n    uses: []\n")
+    monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
+    labels = LabelStore(Catalogue(platform.store))
+    labels.add("withdrawn", [ShotRef(bunny, s) for s in _shots(platform, "bunny")],
+               [ShotRef(golden, s) for s in _shots(platform, "goldeneye")])
+    result = suggest_for_label(platform.store, "withdrawn", 50)
+    assert golden in result.skipped and result.skipped[golden].startswith("licence:")
+    assert result.suggestions and all(s.partition != golden for s in result.suggestions)
+    platform.instance.add_dynamic_partitions(labels_partitions.name, ["withdrawn"])
+    trained = platform.run("withdrawn", selection=[dg.AssetKey("tag_classifier")])
+    assert not trained.success  # its only negatives came from the withdrawn episode
+    failure = next(e for e in trained.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "licence" in failure.step_failure_data.user_failure_data.description

@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
+from media_platform.catalogue import Catalogue
 from media_platform.layout import SHOT_FEATURES, SHOT_FEATURES_LAYOUT, episode_key
+from media_platform.licences import load_operator_licences, refusal_reason
+from media_platform.licences.episodes import licence_in_force
 from media_platform.storage import Store, read_table
 from media_platform.tags.features import (
     FeatureLayout,
@@ -25,6 +29,31 @@ from media_platform.tags.features import (
 from media_platform.tags.labels import LabelExample
 
 ShotKey = tuple[str, int]
+
+
+def analysable_partitions(catalogue: Catalogue, partitions: Iterable[str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The partitions (all catalogued ones by default) whose licence in force allows analysis
+    today, and the others with the reason: features stored before a licence was withdrawn
+    are never read for training, scoring or suggestions, even before retention removes them.
+
+    Raises:
+        InvalidInputError: the operator's licence file is unreadable (never read as "allowed").
+    """
+    entries, today = load_operator_licences(), date.today()
+    wanted = None if partitions is None else set(partitions)
+    allowed: list[str] = []
+    refused: dict[str, str] = {}
+    for episode in catalogue.iter_episodes():
+        if wanted is not None and episode.partition_key not in wanted:
+            continue
+        reason = refusal_reason(licence_in_force(episode, entries), "shot_features", today)
+        if reason is None:
+            allowed.append(episode.partition_key)
+        else:
+            refused[episode.partition_key] = f"licence: {reason}"
+    for partition in sorted((wanted or set()) - set(allowed) - set(refused)):
+        refused[partition] = "not in the catalogue"
+    return allowed, refused
 
 
 def episode_features(store: Store, partition: str) -> ShotFeatures | None:
@@ -97,8 +126,9 @@ def example_matrices(
     All examples must share one feature layout: the first episode's decides, and examples of
     episodes embedded otherwise are left out with the reason too.
     """
-    partitions = sorted({e.partition for e in examples})
-    pool = load_pool(store, partitions)
+    partitions, refused = analysable_partitions(Catalogue(store), {e.partition for e in examples})
+    pool = load_pool(store, sorted(partitions))
+    pool.skipped.update(refused)
     left_out = [f"{e.partition}:{e.shot}: {pool.skipped[e.partition]}" for e in examples if e.partition in pool.skipped]
     known = set(pool.keys)
     usable = [e for e in examples if e.partition not in pool.skipped]

@@ -16,7 +16,7 @@ from media_platform.storage import Store
 from media_platform.tags.active_learning import Suggestion, check_limit, prototype_scores, suggest
 from media_platform.tags.classifier import ClassifierStore
 from media_platform.tags.labels import LabelStore, check_label_name
-from media_platform.tags.pool import load_pool
+from media_platform.tags.pool import analysable_partitions, load_pool
 
 
 @dataclass
@@ -44,7 +44,7 @@ def suggest_for_label(store: Store, label: str, limit: int = 20, *, seed: int = 
     labels = LabelStore(catalogue)
     examples = labels.examples(label)
     clf = ClassifierStore(store).current(label)
-    partitions = [e.partition_key for e in catalogue.iter_episodes()]
+    partitions, refused = analysable_partitions(catalogue)
     if clf is not None:
         pool = load_pool(store, partitions, layout_signature=clf.layout_signature)
         scores = clf.score(pool.matrix) if len(pool.keys) else np.zeros(0)
@@ -63,6 +63,7 @@ def suggest_for_label(store: Store, label: str, limit: int = 20, *, seed: int = 
             f"label {label!r} has no examples and no classifier: label a few shots first "
             f"(media-platform label {label} --positive PARTITION:SHOT ...)"
         )
+    pool.skipped.update(refused)
     labelled = {(e.partition, e.shot) for e in examples}
     picks = suggest(pool.keys, scores, labelled, limit, threshold=threshold, seed=seed) if pool.keys else []
     return LabelSuggestions(label=label, suggestions=picks, scorer=scorer, threshold=threshold,
