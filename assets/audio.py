@@ -35,6 +35,7 @@ from media_platform.audio.decode import (
     to_mono_16k,
 )
 from media_platform.audio.embedding_store import (
+    AUDIO_EMBEDDING_SOURCE,
     embeddings_from_table,
     events_embeddings_table,
     mean_embedding_per_span,
@@ -336,7 +337,7 @@ def shot_audio_features(context: dg.AssetExecutionContext, storage: MediaStorage
         metadata={
             "shots": len(shot_list),
             "dimension": int(audio_embedding.shape[1]),
-            "audio_embedding": "yamnet-1024 (ONNX embedding layer, mean over shot)",
+            "audio_embedding": AUDIO_EMBEDDING_SOURCE,
             "top_classes": dg.MetadataValue.md("\n".join(f"- shot {s.index}: {', '.join(t)}" for s, t in zip(shot_list[:50], top))),
             "uri": uri,
         }

@@ -319,14 +319,19 @@ def labelling_curve(
     layout, active: bool, seed: int = 0, start: int = 3, batch: int = 5,
     feeds: tuple[str, ...] | None = None,
 ) -> dict[int, float]:
-    """AP on ``test`` after each budget of labels. Both strategies start from ``start``
-    positives and ``start`` negatives drawn at random (what an editor brings); then ``active``
-    asks :func:`media_platform.tags.active_learning.suggest` for ``batch`` shots at a time
-    (Video Annotator's four feeds over the current head's scores, threshold = its max-F1
-    threshold), and the random strategy takes ``batch`` unlabelled shots at random."""
+    """AP on ``test`` after each budget of labels, measured with exactly that many labels.
+    Both strategies start from ``start`` positives and ``start`` negatives drawn at random (what
+    an editor brings); then ``active`` asks :func:`media_platform.tags.active_learning.suggest`
+    for ``batch`` shots at a time (Video Annotator's four feeds over the current head's scores,
+    threshold = its max-F1 threshold), and the random strategy takes ``batch`` unlabelled shots
+    at random. The last batch before each budget is shortened so that it lands on the budget
+    (start 3 + 3, batches of 5, budgets 10, 25: 6, 10, 15, 20, 25 labels)."""
     from media_platform.tags.active_learning import suggest
     from media_platform.tags.classifier import train_classifier
 
+    if not budgets or min(budgets) < 2 * start or batch < 1:
+        raise ValueError(f"labelling_curve: budgets {budgets} must be at least the {2 * start} "
+                         f"starting labels, batch {batch} at least 1")
     rng = np.random.default_rng(seed)
     labelled = list(sample_examples(y, pool, start, start, seed))
     candidates = [("pool", int(i)) for i in pool]
@@ -337,18 +342,19 @@ def labelling_curve(
         clf = train_classifier("experiment", X[lab][y[lab]], X[lab][~y[lab]],
                                layout_signature=layout.signature, layout=layout,
                                examples_digest="-", version=1, seed=seed)
-        for b in budgets:
-            if b not in out and len(labelled) >= b:
-                from sklearn.metrics import average_precision_score
+        if len(labelled) in budgets:
+            from sklearn.metrics import average_precision_score
 
-                out[b] = float(average_precision_score(y[test], clf.score(X[test])))
+            out[len(labelled)] = float(average_precision_score(y[test], clf.score(X[test])))
         if len(labelled) >= max(budgets):
             return out
-        want = min(batch, max(budgets) - len(labelled))
+        want = min(batch, min(b for b in budgets if b > len(labelled)) - len(labelled))
         if active:
             picks = suggest(candidates, clf.score(X[pool]), {("pool", int(i)) for i in labelled},
                             want, threshold=clf.evaluation.threshold, seed=seed * 1000 + round_,
                             **({"feeds": feeds} if feeds else {}))
+            if not picks:
+                raise ValueError(f"labelling_curve: the pool has no unlabelled shot left at {len(labelled)} labels")
             labelled += [s.shot for s in picks]
         else:
             rest = np.setdiff1d(pool, labelled)

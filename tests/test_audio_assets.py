@@ -15,10 +15,15 @@ from platform_harness import check_results, platform_for_test
 
 from assets import audio, ingest, video
 from media_platform.audio import yamnet
-from media_platform.audio.embedding_store import embeddings_from_table, mean_embedding_per_span
+from media_platform.audio.embedding_store import (
+    AUDIO_EMBEDDING_SOURCE,
+    embeddings_from_table,
+    mean_embedding_per_span,
+)
 from media_platform.cli.show import show_rows
 from media_platform.layout import episode_key
 from media_platform.storage import read_table
+from media_platform.tags.features import make_layout
 
 AUDIO_SELECTION = dg.AssetSelection.assets("master", "media_probe", "audio", "audio_events", "transcript")
 
@@ -107,6 +112,10 @@ def test_video_episode_gets_per_shot_audio_features(platform) -> None:
     spans = list(zip(shots["start_s"].to_list(), shots["end_s"].to_list()))
     mean = np.asarray(feats["audio_embedding"].to_list(), np.float32)
     assert np.allclose(mean, mean_embedding_per_span(times, 0.48, emb, spans), atol=1e-6)
+    # the asset names the same source the shot features' audio block records in its layout
+    metadata = result.asset_materializations_for_node("shot_audio_features")[0].metadata
+    audio_block = next(b for b in make_layout(clip_dim=8, clip_source="any").blocks if b.name == "audio")
+    assert metadata["audio_embedding"].value == audio_block.source == AUDIO_EMBEDDING_SOURCE
     assert (mean >= 0).all() and (mean.max(axis=1) > 0).all()
     scores = np.asarray(feats["class_scores"].to_list(), np.float32)
     peaks = np.asarray(feats["class_peaks"].to_list(), np.float32)

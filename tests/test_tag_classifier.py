@@ -47,7 +47,7 @@ def test_training_evaluates_with_out_of_fold_predictions():
     assert (ev.positives, ev.negatives, ev.folds) == (20, 20, 5)
     assert ev.cv_average_precision == pytest.approx(1.0)
     assert 0.0 < ev.threshold < 1.0
-    assert 0.0 <= ev.train_seconds < 5.0
+    assert np.isfinite(ev.train_seconds) and ev.train_seconds >= 0.0  # how long: benchmarks/video_annotator.py
     s = clf.score(X)
     assert s.min() >= 0.0 and s.max() <= 1.0
     assert s[y].min() > s[~y].max()
@@ -287,6 +287,33 @@ def test_fusion_matches_or_beats_the_best_single_modality_across_modalities(data
         assert fused >= max(single.values()) - 0.02, (name, fused, single)
         gains.append(fused - max(single.values()))
     assert np.mean(gains) >= 0.1, gains
+
+
+@pytest.mark.parametrize("active", [True, False])
+def test_labelling_curve_measures_each_budget_with_exactly_that_many_labels(dataset, monkeypatch, active):
+    """From 3 + 3 labels in batches of 5, the heads behind the 10- and 25-label points are
+    trained on 10 and 25 labels (the last batch before a budget is shortened), not on the 11
+    and 26 that whole batches reach."""
+    from tag_dataset import LABELS, labelling_curve, split_episodes
+
+    import media_platform.tags.classifier as classifier
+
+    sizes, real = [], classifier.train_classifier
+
+    def recording(label, positives, negatives, **kw):
+        sizes.append(len(positives) + len(negatives))
+        return real(label, positives, negatives, **kw)
+
+    monkeypatch.setattr(classifier, "train_classifier", recording)
+    name = next(iter(LABELS))
+    pool, test = split_episodes(dataset, 0)
+    out = labelling_curve(dataset.fused(), dataset.label(name), pool, test, (10, 25),
+                          layout=dataset.layout, active=active, seed=0)
+    assert sizes == [6, 10, 15, 20, 25]
+    assert sorted(out) == [10, 25] and all(0.0 <= v <= 1.0 for v in out.values())
+    with pytest.raises(ValueError, match="at least the 6 starting labels"):
+        labelling_curve(dataset.fused(), dataset.label(name), pool, test, (5, 10), layout=dataset.layout,
+                        active=active)
 
 
 def test_active_learning_beats_random_selection(dataset):

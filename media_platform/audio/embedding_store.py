@@ -29,8 +29,12 @@ import polars as pl
 
 from media_platform.audio.events import span_frame_ranges
 from media_platform.audio.types import AudioEvents
-from media_platform.audio.yamnet import EMBEDDING_DIM, FRAME_HOP_S
+from media_platform.audio.yamnet import EMBEDDING_DIM, FRAME_HOP_S, dequantise_embeddings
 from media_platform.errors import InvalidInputError
+
+# what ``shot_audio_features``' ``audio_embedding`` column holds (mean_embedding_per_span over a
+# shot); the shot features' audio block names this source in its layout
+AUDIO_EMBEDDING_SOURCE = "yamnet-1024 (ONNX embedding layer, mean over shot)"
 
 EMBEDDING_TABLE_SCHEMA = {
     "frame": pl.Int32,
@@ -108,7 +112,7 @@ def embeddings_from_table(df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``(times (n,) float64, embeddings (n, 1024) float32)``, dequantised with the table's
     recorded scale and zero point."""
     times, codes, scale, zero, _ = embedding_codes_from_table(df)
-    return times, (np.float32(scale) * (codes.astype(np.float32) - np.float32(zero))).astype(np.float32)
+    return times, dequantise_embeddings(codes, scale, zero)
 
 
 def mean_embedding_per_span(

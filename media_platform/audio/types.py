@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from media_platform.audio.yamnet import dequantise_embeddings
+
 EventLabel = Literal["speech", "music", "speech_over_music", "noise", "silence"]
 EVENT_LABELS: tuple[EventLabel, ...] = ("speech", "music", "speech_over_music", "noise", "silence")
 
@@ -91,5 +93,4 @@ class AudioEvents:
         """The dequantised embeddings ``(n, 1024)`` float32, or ``None`` when absent."""
         if self.embedding_codes is None:
             return None
-        codes = np.asarray(self.embedding_codes, np.float32)
-        return (np.float32(self.embedding_scale) * (codes - np.float32(self.embedding_zero_point))).astype(np.float32)
+        return dequantise_embeddings(self.embedding_codes, self.embedding_scale, self.embedding_zero_point)

@@ -326,12 +326,13 @@ class YamnetOutput:
 
     @property
     def embeddings(self) -> np.ndarray:
-        return dequantise_embeddings(self.embedding_codes, self.quantisation)
+        return dequantise_embeddings(self.embedding_codes, self.quantisation.scale, self.quantisation.zero_point)
 
 
-def dequantise_embeddings(codes: np.ndarray, q: EmbeddingQuantisation) -> np.ndarray:
-    """uint8 embedding codes -> float32 ``scale * (code - zero_point)``."""
-    return (np.float32(q.scale) * (np.asarray(codes, np.float32) - np.float32(q.zero_point))).astype(np.float32)
+def dequantise_embeddings(codes: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """uint8 embedding codes -> float32 ``scale * (code - zero_point)``: the one dequantisation
+    rule (YAMNet's output, :attr:`AudioEvents.embeddings`, the stored embedding table)."""
+    return (np.float32(scale) * (np.asarray(codes, np.float32) - np.float32(zero_point))).astype(np.float32)
 
 
 def run_yamnet(waveform: np.ndarray, num_threads: int | None = None) -> YamnetOutput:

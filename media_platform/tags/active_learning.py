@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from media_platform.errors import InvalidInputError
+from media_platform.tags.vectors import unit_rows
 
 FEEDS = ("top_positive", "top_negative", "borderline", "random")
 MAX_LIMIT = 500
@@ -150,14 +151,11 @@ def _unit_rows(matrix: np.ndarray, what: str) -> np.ndarray:
         raise InvalidInputError(f"{what}: expected a 2-d matrix, got shape {m.shape}")
     if not np.isfinite(m).all():
         raise InvalidInputError(f"{what}: holds values that are not finite numbers")
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
+    return unit_rows(m)[0]
 
 
 def _direction(examples: np.ndarray) -> np.ndarray:
-    mean = examples.mean(axis=0)
-    norm = np.linalg.norm(mean)
-    return mean / norm if norm > 0 else mean
+    return unit_rows(examples.mean(axis=0, keepdims=True))[0][0]
 
 
 def prototype_scores(features: np.ndarray, positives: np.ndarray, negatives: np.ndarray | None = None) -> np.ndarray:

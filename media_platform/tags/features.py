@@ -38,15 +38,16 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from media_platform.audio.embedding_store import AUDIO_EMBEDDING_SOURCE
 from media_platform.audio.types import Transcript
 from media_platform.errors import InvalidInputError
+from media_platform.tags.vectors import unit_rows
 
 BLOCKS = ("clip", "audio", "text", "context")
 BASE_BLOCKS = ("clip", "audio", "text")
 LAYOUT_VERSION = 1
 
 AUDIO_EMBEDDING_DIM = 1024
-AUDIO_EMBEDDING_SOURCE = "yamnet-1024 (ONNX embedding layer, mean over shot)"
 AUDIO_CLASS_SCORES_DIM = 521
 AUDIO_CLASS_SCORES_SOURCE = "yamnet-521 (class scores, mean over shot)"
 TEXT_DIM = 384
@@ -170,18 +171,6 @@ class ShotFeatures:
         return int(self.shots.shape[0])
 
 
-def _unit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows scaled to unit length; rows that are zero or not finite become zero and absent."""
-    x = np.asarray(x, dtype=np.float64)
-    finite = np.isfinite(x).all(axis=1)
-    x = np.where(finite[:, None], x, 0.0)
-    norms = np.linalg.norm(x, axis=1)
-    present = finite & (norms > 1e-12)
-    out = np.zeros_like(x)
-    out[present] = x[present] / norms[present, None]
-    return out.astype(np.float32), present
-
-
 def _modality(
     values: np.ndarray | None, n: int, dim: int, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +179,8 @@ def _modality(
     values = np.asarray(values)
     if values.ndim != 2 or values.shape != (n, dim):
         raise InvalidInputError(f"shot features: {name} is {values.shape}, expected ({n}, {dim})")
-    return _unit_rows(values)
+    unit, present = unit_rows(values)  # rows that are zero or not finite: zero and absent
+    return unit.astype(np.float32), present
 
 
 def text_per_shot(
@@ -235,10 +225,10 @@ def context_block(
         s = cx[hi] - cx[lo] - x * p[:, None]
         c = cp[hi] - cp[lo] - p.astype(np.int64)
         mean = np.where(c[:, None] > 0, s / np.maximum(c, 1)[:, None], 0.0)
-        unit, has = _unit_rows(mean)
+        unit, has = unit_rows(mean)
         parts.append(unit)
         any_present = has if any_present is None else (any_present | has)
-    return _unit_rows(np.hstack(parts))[0], any_present
+    return unit_rows(np.hstack(parts))[0].astype(np.float32), any_present
 
 
 def build_shot_features(

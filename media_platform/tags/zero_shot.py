@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from media_platform.tags.vectors import sigmoid, unit_rows
 from media_platform.tags.vocabulary import Vocabulary
 
 DEFAULT_LOGIT_SCALE = 100.0  # CLIP's learned temperature hits its clamp, 100, in training
@@ -34,14 +35,10 @@ class PromptBank:
         return int(self.tag_embeddings.shape[1])
 
 
-def _unit(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
-
-
 def ensemble(embeddings: np.ndarray) -> np.ndarray:
     """The prompt-ensemble embedding: mean of the unit rows, renormalised to a unit vector."""
-    return _unit(_unit(embeddings).mean(axis=0)).astype(np.float32)
+    unit, _ = unit_rows(embeddings)
+    return unit_rows(unit.mean(axis=0, keepdims=True))[0][0].astype(np.float32)
 
 
 def prompt_bank(vocab: Vocabulary, encode_text: Callable[[list[str]], np.ndarray]) -> PromptBank:
@@ -100,12 +97,12 @@ def visual_scores(
         raise ValueError(f"image embeddings of shape {x.shape}, expected (n, {bank.dim})")
     if not np.isfinite(logit_scale) or logit_scale <= 0:
         raise ValueError(f"logit_scale must be a positive number, got {logit_scale}")
-    absent = ~(np.linalg.norm(x, axis=1) > 0) if x.size else np.zeros(0, bool)  # zero rows, NaN
-    x = _unit(x) if x.size else x.reshape(0, bank.dim)
+    x, kept = unit_rows(x) if x.size else (x.reshape(0, bank.dim), np.zeros(0, bool))
+    absent = ~kept  # zero rows, NaN
     tag_sim = x @ bank.tag_embeddings.astype(np.float64).T  # (n, T)
     bg_sim = x @ bank.background.astype(np.float64)  # (n,)
     margin = float(logit_scale) * (tag_sim - bg_sim[:, None])
-    scores = 0.5 * (1.0 + np.tanh(0.5 * margin))  # sigmoid without overflow
+    scores = sigmoid(margin)
     scores[:, ~bank.has_prompts] = np.nan
     scores[absent] = np.nan
     return scores.astype(np.float32)
