@@ -17,7 +17,6 @@ train from labelled examples (Netflix's Video Annotator).
 import io
 import json
 from collections.abc import Iterator
-from datetime import date
 
 import dagster as dg
 import numpy as np
@@ -41,27 +40,22 @@ from media_platform.audio.transcript_store import transcript_from_table
 from media_platform.audio.yamnet import class_names
 from media_platform.catalogue import Catalogue
 from media_platform.errors import InvalidInputError
+from media_platform.keys import printable
 from media_platform.layout import episode_key
-from media_platform.licences import load_operator_licences, refusal_reason
-from media_platform.licences.episodes import licence_in_force
 from media_platform.settings import get_settings
 from media_platform.storage import Store, read_table, write_table
 from media_platform.tags.audio_scores import audio_scores
-from media_platform.tags.classifier import (
-    MIN_NEGATIVES,
-    MIN_POSITIVES,
-    ClassifierStore,
-    train_classifier,
-)
+from media_platform.tags.classifier import ClassifierStore, require_min_examples, train_classifier
 from media_platform.tags.features import build_shot_features, features_to_table, sentence_spans
-from media_platform.tags.labels import LabelStore
-from media_platform.tags.pool import episode_features, example_matrices
+from media_platform.tags.labels import LabelStore, examples_digest
+from media_platform.tags.pool import episode_features, training_set
 from media_platform.tags.tagging import (
     parse_classifier_source,
     score_problems,
     searchable_tags,
     summary,
     tag_episode,
+    tags_licence_problem,
 )
 from media_platform.tags.vocabulary import load_vocabulary
 from media_platform.tags.zero_shot import prompt_bank, visual_scores
@@ -101,11 +95,15 @@ def shot_features(context: dg.AssetExecutionContext, storage: MediaStorage) -> I
     sentences = sentence_spans(transcript, stored["text"].to_list(), vectors.reshape(len(stored), -1) if len(stored) else np.zeros((0, 0), np.float32))
     if sentences is None:
         context.log.warning(f"{key}: stored sentence embeddings do not match the transcript; no text features (re-run chapters)")
+    if not ids:
+        raise dg.Failure(description=f"{key}: the shots table is empty; re-run shots")
+    has_track = json.loads(store.read_bytes(episode_key(key, layout.LOUDNESS_REPORT))).get("stream_index") is not None
     features = build_shot_features(
         [(s.start_s, s.end_s) for s in shot_list], ids,
         clip=np.asarray(clip_df["embedding"].to_list(), dtype=np.float32).reshape(len(ids), -1),
         clip_source=_stored_clip_model(store, key),
-        audio=np.asarray(audio_df["audio_embedding"].to_list(), dtype=np.float32).reshape(len(ids), -1),
+        # the silence given to a video without an audio track is no evidence: the block is absent
+        audio=np.asarray(audio_df["audio_embedding"].to_list(), dtype=np.float32).reshape(len(ids), -1) if has_track else None,
         sentences=sentences,
     )
     uri = write_table(store, episode_key(key, layout.SHOT_FEATURES), features_to_table(features))
@@ -150,42 +148,40 @@ def features_match_layout(context: dg.AssetCheckExecutionContext, storage: Media
     kinds={"scikit-learn"},
     owners=OWNERS,
     deps=[dg.AssetDep(shot_features, partition_mapping=dg.AllPartitionMapping())],
+    output_required=False,
 )
 def tag_classifier(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """One label's few-shot classifier: a logistic-regression head on the frozen fused shot
     features of the editors' positive and negative examples (stored in the catalogue
     database). Each training that sees new examples is a new version, stored with its
-    cross-validated average precision and example counts; the same examples keep the version."""
+    cross-validated average precision and example counts. The same examples on the same
+    features keep the current version and materialize nothing, so no episode is re-tagged."""
     store = storage.get_store()
     label = context.partition_key
     labels = LabelStore(Catalogue(store))
     examples = labels.examples(label)
-    positives, negatives = labels.counts(label)
-    if positives < MIN_POSITIVES or negatives < MIN_NEGATIVES:
-        raise dg.Failure(description=f"label {label!r}: {positives} positive and {negatives} negative examples; "
-                         f"training needs at least {MIN_POSITIVES} of each")
-    pos, neg, features_layout, left_out = example_matrices(store, examples)
-    for reason in left_out[:20]:
+    data = training_set(store, examples)
+    for reason in data.left_out[:20]:
         context.log.warning(f"label {label!r}: example left out: {reason}")
-    if len(pos) < MIN_POSITIVES or len(neg) < MIN_NEGATIVES:
-        raise dg.Failure(description=f"label {label!r}: {len(pos)} positive and {len(neg)} negative examples have "
-                         f"stored shot features; training needs at least {MIN_POSITIVES} of each"
-                         + (f" ({len(left_out)} left out, e.g. {left_out[0]})" if left_out else ""))
-    signature = features_layout.signature
+    try:
+        require_min_examples(label, len(data.positives), len(data.negatives), detail=" with usable shot features" + (
+            f" ({len(data.left_out)} left out, e.g. {data.left_out[0]})" if data.left_out else ""))
+    except InvalidInputError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    signature = data.layout.signature
     classifiers = ClassifierStore(store)
-    digest = labels.digest(label)
+    digest = examples_digest(data.used)
     current = classifiers.current(label)
     if current is not None and current.examples_digest == digest and current.layout_signature == signature:
-        clf, uri, new = current, store.uri(ClassifierStore.key(label, current.version)), False
-    else:
-        clf = train_classifier(label, pos, neg, layout_signature=signature, examples_digest=digest,
-                               version=labels.reserve_classifier_version(label, classifiers.next_version(label)),
-                               layout=features_layout)
-        uri, new = classifiers.save(clf), True
+        context.log.info(f"label {label!r}: same examples and features as v{current.version}, which stays current")
+        return  # nothing new: no materialization, so nothing downstream re-runs
+    clf = train_classifier(label, data.positives, data.negatives, layout_signature=signature, examples_digest=digest,
+                           version=labels.reserve_classifier_version(label, classifiers.next_version(label)),
+                           layout=data.layout)
+    uri = classifiers.save(clf)
     evaluation = clf.evaluation
     yield dg.MaterializeResult(metadata={
         "version": clf.version,
-        "new_version": new,
         "cv_average_precision": round(evaluation.cv_average_precision, 4),
         "positives": evaluation.positives,
         "negatives": evaluation.negatives,
@@ -193,9 +189,13 @@ def tag_classifier(context: dg.AssetExecutionContext, storage: MediaStorage) -> 
         "threshold": round(evaluation.threshold, 4),
         "train_seconds": round(evaluation.train_seconds, 3),
         "layout_signature": signature,
-        "examples_left_out": dg.MetadataValue.md("\n".join(f"- {r}" for r in left_out[:100]) or "none"),
-        "examples": dg.MetadataValue.md("\n".join(
-            f"- {'+' if e.positive else '−'} `{e.partition}:{e.shot}` {e.editor}" for e in examples[:200])),
+        "examples_left_out": dg.MetadataValue.json(data.left_out[:100]),
+        "examples": dg.MetadataValue.table(
+            [dg.TableRecord({"shot": f"{e.partition}:{e.shot}", "positive": e.positive, "editor": printable(e.editor),
+                             "labelled_at": e.labelled_at}) for e in data.used[:200]],
+            schema=dg.TableSchema(columns=[dg.TableColumn("shot", "string"), dg.TableColumn("positive", "bool"),
+                                           dg.TableColumn("editor", "string"), dg.TableColumn("labelled_at", "string")]),
+        ),
         "uri": uri,
     })
 
@@ -213,8 +213,10 @@ def _evaluation_problems(clf, label: str) -> list[str]:
         return [f"label {label!r} has no stored classifier"]
     e = clf.evaluation
     problems = []
-    if e.positives < MIN_POSITIVES or e.negatives < MIN_NEGATIVES:
-        problems.append(f"{label}@v{clf.version}: {e.positives}+/{e.negatives}- examples, minimum {MIN_POSITIVES}/{MIN_NEGATIVES}")
+    try:
+        require_min_examples(f"{label}@v{clf.version}", e.positives, e.negatives)
+    except InvalidInputError as exc:
+        problems.append(str(exc))
     if not 0.0 <= e.cv_average_precision <= 1.0:
         problems.append(f"{label}@v{clf.version}: no cross-validated average precision")
     return problems
@@ -258,11 +260,26 @@ def shot_tags(
         visual[~features.present["clip"]] = np.nan
         if "random" in encoder.spec.weights:
             notes.append("CLIP runs with untrained weights: zero-shot visual scores are not semantic")
-    audio_df = read_table(store, episode_key(key, layout.SHOT_AUDIO_FEATURES)).sort("shot")
-    audio = audio_scores(np.asarray(audio_df["class_scores"].to_list(), dtype=np.float32),
-                         np.asarray(audio_df["class_peaks"].to_list(), dtype=np.float32), vocab, class_names())
+    audio = None
+    if features.present["audio"].any():  # a video without an audio track has no audio evidence
+        audio_df = read_table(store, episode_key(key, layout.SHOT_AUDIO_FEATURES)).sort("shot")
+        if audio_df["shot"].to_list() != [int(x) for x in features.shots]:
+            raise dg.Failure(description=f"{key}: shot_audio_features do not match shot_features; re-run shot_features")
+        audio = audio_scores(np.asarray(audio_df["class_scores"].to_list(), dtype=np.float32),
+                             np.asarray(audio_df["class_peaks"].to_list(), dtype=np.float32), vocab, class_names())
+        audio[~features.present["audio"]] = np.nan
+    else:
+        notes.append("no audio track: no audio scores, fusion uses the picture alone")
     classifiers = ClassifierStore(store)
-    current = [c for c in (classifiers.current(label) for label in classifiers.labels()) if c is not None]
+    current = []
+    for label in classifiers.labels():
+        try:
+            clf = classifiers.current(label)
+        except InvalidInputError as exc:  # one damaged file never stops the other labels
+            notes.append(f"classifier {label!r} skipped: {exc}")
+            continue
+        if clf is not None:
+            current.append(clf)
     result = tag_episode(features, vocab, visual=visual, audio=audio, classifiers=current)
     notes += result.notes
     for note in notes:
@@ -331,14 +348,5 @@ def classifiers_in_use_are_evaluated(context: dg.AssetCheckExecutionContext, sto
 @episode_check(asset=shot_tags)
 def tags_only_where_analysis_allowed(context: dg.AssetCheckExecutionContext, storage: MediaStorage) -> dg.AssetCheckResult:
     """Tags exist only for an episode whose licence in force allows analysis today."""
-    store = storage.get_store()
-    episode = Catalogue(store).get(context.partition_key)
-    table = _tags_table(storage, context.partition_key)
-    if episode is None:
-        reason = "the episode is not in the catalogue"
-    else:
-        reason = refusal_reason(licence_in_force(episode, load_operator_licences()), "shot_tags", date.today())
-    passed = reason is None or table is None or table.height == 0
-    return dg.AssetCheckResult(passed=passed, metadata={
-        "licence": reason or "allows analysis", "rows": 0 if table is None else table.height})
-
+    problem = tags_licence_problem(storage.get_store(), context.partition_key)
+    return dg.AssetCheckResult(passed=problem is None, metadata={"problem": problem or "none"})

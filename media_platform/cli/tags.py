@@ -17,8 +17,14 @@ from media_platform.cli.code_location import load_code_location, open_instance, 
 from media_platform.cli.inputs import EXIT_OK, EXIT_RUN_FAILED, CliError, check_text
 from media_platform.cli.read import print_rows
 from media_platform.layout import SHOTS, episode_key
-from media_platform.storage import Store, read_table
-from media_platform.tags.classifier import MIN_NEGATIVES, MIN_POSITIVES, ClassifierStore
+from media_platform.storage import read_table
+from media_platform.tags.classifier import (
+    MIN_NEGATIVES,
+    MIN_POSITIVES,
+    ClassifierStore,
+    require_min_examples,
+)
+from media_platform.tags.examples import require_labellable
 from media_platform.tags.labels import LabelStore, ShotRef, check_label_name, parse_shot_ref
 from media_platform.tags.suggestions import suggest_for_label
 
@@ -31,22 +37,6 @@ def _refs(values: list[str] | None, what: str) -> list[ShotRef]:
     return refs
 
 
-def check_shots_exist(store: Store, refs: list[ShotRef]) -> None:
-    """Every shot is a shot of a catalogued episode whose shots are stored."""
-    catalogue = Catalogue(store)
-    known: dict[str, set[int]] = {}
-    for ref in refs:
-        if ref.partition not in known:
-            if catalogue.get(ref.partition) is None:
-                raise CliError(f"{ref}: unknown partition {ref.partition!r} (see `media-platform list`)")
-            key = episode_key(ref.partition, SHOTS)
-            if not store.exists(key):
-                raise CliError(f"{ref}: {ref.partition} has no shots yet (run: media-platform run {ref.partition})")
-            known[ref.partition] = set(read_table(store, key)["shot"].to_list())
-        if ref.shot not in known[ref.partition]:
-            raise CliError(f"{ref}: unknown shot; {ref.partition} has shots 0-{max(known[ref.partition], default=-1)}")
-
-
 def cmd_label(args: argparse.Namespace) -> int:
     label = check_label_name(args.label)
     positives = _refs(args.positive, "--positive")
@@ -56,12 +46,11 @@ def cmd_label(args: argparse.Namespace) -> int:
         raise CliError("give at least one --positive, --negative or --remove PARTITION:SHOT")
     store = open_store()
     labels = LabelStore(Catalogue(store))
-    removed = labels.remove(label, removals) if removals else 0
-    check_shots_exist(store, positives + negatives)
-    result = labels.add(label, positives, negatives, editor=args.editor or "")
+    require_labellable(store, positives + negatives)
+    result = labels.add(label, positives, negatives, editor=args.editor or "", remove=removals)
     load_code_location().add_label_partition(open_instance(), label)
     pos, neg = labels.counts(label)
-    row = {"label": label, "added": result.added, "unchanged": result.unchanged, "removed": removed,
+    row = {"label": label, "added": result.added, "unchanged": result.unchanged, "removed": result.removed,
            "positives": pos, "negatives": neg}
     print_rows([row], args.json)
     if not args.json and (pos < MIN_POSITIVES or neg < MIN_NEGATIVES):
@@ -73,10 +62,8 @@ def cmd_label(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     label = check_label_name(args.label)
     store = open_store()
-    pos, neg = LabelStore(Catalogue(store)).counts(label)
-    if pos < MIN_POSITIVES or neg < MIN_NEGATIVES:
-        raise CliError(f"label {label!r} has {pos} positive and {neg} negative examples; training needs at least "
-                       f"{MIN_POSITIVES} of each (media-platform label {label} --positive P:S --negative P:S)")
+    require_min_examples(label, *LabelStore(Catalogue(store)).counts(label),
+                         detail=f" (add some: media-platform label {label} --positive P:S --negative P:S)")
     code = load_code_location()
     run_id = str(uuid.uuid4())
     result = code.train_label(open_instance(), label, run_id)

@@ -35,6 +35,7 @@ from media_platform.errors import InvalidInputError
 from media_platform.storage import Store
 from media_platform.tags.features import FeatureLayout
 from media_platform.tags.labels import LABEL_PATTERN, check_label_name
+from media_platform.tags.vectors import sigmoid
 
 MIN_POSITIVES = 3
 MIN_NEGATIVES = 3
@@ -63,10 +64,6 @@ class Evaluation:
     train_seconds: float
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
-
-
 @dataclass(frozen=True)
 class TagClassifier:
     label: str
@@ -87,7 +84,7 @@ class TagClassifier:
                 f"classifier {self.label} v{self.version}: features are {X.shape}, "
                 f"it was trained on {self.coef.size}-d fused features"
             )
-        return _sigmoid(X @ self.coef.astype(np.float32) + np.float32(self.intercept)).astype(np.float64)
+        return sigmoid(X @ self.coef.astype(np.float32) + np.float32(self.intercept)).astype(np.float64)
 
     def to_json(self) -> dict:
         return {
@@ -127,6 +124,15 @@ class TagClassifier:
         if coef.ndim != 1 or not np.isfinite(coef).all() or not np.isfinite(clf.intercept):
             raise InvalidInputError("tag classifier: coefficients are not a finite vector")
         return clf
+
+
+def require_min_examples(label: str, positives: int, negatives: int, detail: str = "") -> None:
+    """The one rule on how many examples a classifier needs (TooFewExamples names it)."""
+    if positives < MIN_POSITIVES or negatives < MIN_NEGATIVES:
+        raise TooFewExamples(
+            f"label {label!r}: {positives} positive and {negatives} negative examples{detail}; a classifier "
+            f"needs at least {MIN_POSITIVES} positive and {MIN_NEGATIVES} negative examples"
+        )
 
 
 def _model(c: float, seed: int):
@@ -188,7 +194,7 @@ def out_of_fold_scores(
     oof = np.zeros(len(y), dtype=np.float64)
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
         coef, intercept = fit_head(X[train], y[train], slices, c=c, seed=seed)
-        oof[test] = _sigmoid(X[test] @ coef + intercept)
+        oof[test] = sigmoid(X[test] @ coef + intercept)
     return oof
 
 
@@ -216,11 +222,7 @@ def train_classifier(
     pos = np.asarray(positives, dtype=np.float32)
     neg = np.asarray(negatives, dtype=np.float32)
     n_pos, n_neg = (pos.shape[0] if pos.ndim else 0), (neg.shape[0] if neg.ndim else 0)
-    if n_pos < MIN_POSITIVES or n_neg < MIN_NEGATIVES:
-        raise TooFewExamples(
-            f"label {label}: {n_pos} positive and {n_neg} negative examples; a classifier "
-            f"needs at least {MIN_POSITIVES} positive and {MIN_NEGATIVES} negative examples"
-        )
+    require_min_examples(label, n_pos, n_neg)
     if pos.ndim != 2 or neg.ndim != 2 or pos.shape[1] != neg.shape[1]:
         raise InvalidInputError(f"label {label}: examples are {pos.shape} and {neg.shape}")
     X = np.vstack([pos, neg])
@@ -282,7 +284,7 @@ def score_features(clf: TagClassifier, features) -> np.ndarray:
     z = np.full(len(features.shots), np.float32(clf.intercept), dtype=np.float32)
     for name, sl in features.layout.slices().items():
         z += np.asarray(features.blocks[name], dtype=np.float32) @ coef[sl]
-    return _sigmoid(z).astype(np.float64)
+    return sigmoid(z).astype(np.float64)
 
 
 class ClassifierStore:
@@ -362,7 +364,9 @@ class ClassifierStore:
                 f"versions are immutable (next is {self.next_version(clf.label)})"
             )
         uri = self.store.write_bytes(key, json.dumps(clf.to_json()).encode())
-        self.store.write_bytes(
-            self.pointer_key(clf.label), json.dumps({"version": clf.version}).encode()
-        )
+        newest = self.current_version(clf.label)
+        if newest is None or clf.version > newest:  # a slower trainer never moves the pointer back
+            self.store.write_bytes(
+                self.pointer_key(clf.label), json.dumps({"version": clf.version}).encode()
+            )
         return uri

@@ -6,8 +6,9 @@ A shot is labelled one way per label: the table's primary key is (label, partiti
 every change is one transaction, so editors working at once, in several processes or on several
 hosts (PostgreSQL), never lose each other's labels nor store a shot both ways. Adding what is
 already stored changes nothing; labelling a stored shot the other way is refused
-(:class:`ContradictoryLabels`) until the old label is removed. Whether a shot exists is the
-caller's check (it needs the episodes' stored shots).
+(:class:`ContradictoryLabels`) until the old label is removed. Whether a shot exists and may be
+analysed is checked before, by :func:`media_platform.tags.examples.require_labellable` (it
+needs the episodes' stored shots).
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class AddResult:
     unchanged: int
     positives: int = 0
     negatives: int = 0
+    removed: int = 0
 
 
 def _now() -> str:
@@ -186,8 +188,11 @@ class LabelStore:
         negatives: Sequence[ShotRef | str] = (),
         *,
         editor: str = "",
+        remove: Sequence[ShotRef | str] = (),
     ) -> AddResult:
-        """Store ``positives`` and ``negatives`` as examples of ``label`` in one transaction.
+        """Store ``positives`` and ``negatives`` as examples of ``label`` in one transaction,
+        after forgetting the examples of ``remove`` in the same transaction (so an editor can
+        turn a shot from positive to negative in one step, and a refused change removes nothing).
 
         Raises:
             ContradictoryLabels: a shot is in both lists, or stored the other way (nothing is
@@ -196,7 +201,8 @@ class LabelStore:
         """
         label = check_label_name(label)
         editor = require_text(editor, "editor", max_length=MAX_EDITOR_LENGTH)
-        pos, neg = _refs(positives), _refs(negatives)
+        pos, neg, gone = _refs(positives), _refs(negatives), _refs(remove)
+        _check_size(gone, f"label {label!r}")
         both = sorted(set(pos) & set(neg))
         if both:
             raise ContradictoryLabels(label, both)
@@ -206,6 +212,7 @@ class LabelStore:
             db = self._db
             try:
                 with db.errors(), db.writer.begin() as conn:
+                    removed = _delete(conn, label, gone)
                     stored = _stored(conn, label, wanted, lock=True)
                     clash = sorted(r for r, positive in wanted.items() if r in stored and stored[r] != positive)
                     if clash:
@@ -219,7 +226,7 @@ class LabelStore:
                             for r in new
                         ])
                     counts = _counts(conn, label)
-                return AddResult(len(new), len(wanted) - len(new), *counts)
+                return AddResult(len(new), len(wanted) - len(new), *counts, removed=removed)
             except sa.exc.IntegrityError:
                 # another writer stored one of these shots after we read: read again and decide
                 if attempt == _ATTEMPTS - 1:
@@ -232,19 +239,9 @@ class LabelStore:
         label = check_label_name(label)
         refs = _refs(shots)
         _check_size(refs, f"label {label!r}")
-        by_partition: dict[str, list[int]] = {}
-        for r in refs:
-            by_partition.setdefault(r.partition, []).append(r.shot)
-        removed = 0
         db = self._db
         with db.errors(), db.writer.begin() as conn:
-            for partition, numbers in by_partition.items():
-                removed += conn.execute(
-                    sa.delete(LABELS).where(
-                        LABELS.c.label == label, LABELS.c.partition_key == partition, LABELS.c.shot.in_(numbers)
-                    )
-                ).rowcount
-        return removed
+            return _delete(conn, label, refs)
 
     def reserve_classifier_version(self, label: str, at_least: int) -> int:
         """A version number ``>= at_least`` for a new classifier of ``label`` that no other
@@ -297,8 +294,14 @@ class LabelStore:
         """A stable hash of the label's examples (partition, shot, polarity; not who or when):
         what a classifier version was trained on. The same examples give the same digest on
         any database."""
-        lines = sorted(f"{e.partition}:{e.shot}:{'+' if e.positive else '-'}" for e in self.examples(label))
-        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+        return examples_digest(self.examples(label))
+
+
+def examples_digest(examples: Iterable[LabelExample]) -> str:
+    """A stable hash of examples (partition, shot, polarity; not who or when): what a classifier
+    version was trained on."""
+    lines = sorted(f"{e.partition}:{e.shot}:{'+' if e.positive else '-'}" for e in examples)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def _stored(conn: sa.Connection, label: str, wanted: dict[ShotRef, bool], *, lock: bool) -> dict[ShotRef, bool]:
@@ -316,6 +319,21 @@ def _stored(conn: sa.Connection, label: str, wanted: dict[ShotRef, bool], *, loc
             if ref in wanted:
                 found[ref] = bool(positive)
     return found
+
+
+def _delete(conn: sa.Connection, label: str, refs: Sequence[ShotRef]) -> int:
+    """Delete these shots' examples of ``label`` (either polarity); returns how many there were."""
+    by_partition: dict[str, list[int]] = {}
+    for r in refs:
+        by_partition.setdefault(r.partition, []).append(r.shot)
+    removed = 0
+    for partition, numbers in by_partition.items():
+        removed += conn.execute(
+            sa.delete(LABELS).where(
+                LABELS.c.label == label, LABELS.c.partition_key == partition, LABELS.c.shot.in_(numbers)
+            )
+        ).rowcount
+    return removed
 
 
 def _counts(conn: sa.Connection, label: str) -> tuple[int, int]:

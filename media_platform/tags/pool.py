@@ -116,16 +116,22 @@ def load_pool(
     return ShotPool(keys=keys, matrix=matrix, layout=layout, skipped=skipped)
 
 
-def example_matrices(
-    store: Store, examples: Sequence[LabelExample]
-) -> tuple[np.ndarray, np.ndarray, FeatureLayout | None, list[str]]:
-    """The fused features of a label's positive and negative examples, their layout, and the
-    examples left out with the reason (their episode has no features any more, e.g. its
-    licence was withdrawn, or a re-run of shot detection no longer has that shot).
+@dataclass
+class TrainingSet:
+    """A label's usable examples as fused features, their layout, and what was left out."""
 
-    All examples must share one feature layout: the first episode's decides, and examples of
-    episodes embedded otherwise are left out with the reason too.
-    """
+    positives: np.ndarray
+    negatives: np.ndarray
+    layout: FeatureLayout | None
+    used: list[LabelExample]
+    left_out: list[str]
+
+
+def training_set(store: Store, examples: Sequence[LabelExample]) -> TrainingSet:
+    """The fused features of a label's examples that can be used today, and the others with the
+    reason: the episode's licence no longer allows analysis, it has no features, another
+    feature layout than the first usable episode's, or no such shot any more (shot detection
+    was re-run). ``used`` is what a classifier trained on this set is trained on (its digest)."""
     partitions, refused = analysable_partitions(Catalogue(store), {e.partition for e in examples})
     pool = load_pool(store, sorted(partitions))
     pool.skipped.update(refused)
@@ -137,4 +143,4 @@ def example_matrices(
     usable = [e for e in usable if (e.partition, e.shot) in known]
     positive = pool.rows((e.partition, e.shot) for e in usable if e.positive)
     negative = pool.rows((e.partition, e.shot) for e in usable if not e.positive)
-    return pool.matrix[positive], pool.matrix[negative], pool.layout, left_out
+    return TrainingSet(pool.matrix[positive], pool.matrix[negative], pool.layout, usable, left_out)

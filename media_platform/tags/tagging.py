@@ -22,9 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from media_platform.catalogue import Catalogue
+from media_platform.layout import SHOT_TAGS, episode_key
+from media_platform.storage import Store, read_table
 from media_platform.tags.classifier import TagClassifier
 from media_platform.tags.features import ShotFeatures, fused_matrix
 from media_platform.tags.fusion import fuse
+from media_platform.tags.pool import analysable_partitions
 from media_platform.tags.vocabulary import Vocabulary
 
 ZERO_SHOT = "zero-shot"
@@ -132,7 +136,7 @@ def _rows(
         {
             "shot": shot_col[keep],
             "tag": tag_col[keep].tolist(),
-            "score": np.clip(score_col[keep], 0.0, 1.0),
+            "score": score_col[keep],  # not clipped: the asset check judges the range
             "source": [source] * int(keep.sum()),
             "above_threshold": above[keep],
             "weight": weight_col[keep],
@@ -168,3 +172,14 @@ def summary(table: pl.DataFrame) -> Mapping[str, int]:
         for tag in tags:
             counts[tag] = counts.get(tag, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def tags_licence_problem(store: Store, partition: str) -> str | None:
+    """Why the episode's stored tags should not exist (its licence in force refuses analysis
+    today and tags are stored), or None: the asset check's decision."""
+    _, refused = analysable_partitions(Catalogue(store), [partition])
+    key = episode_key(partition, SHOT_TAGS)
+    if partition not in refused or not store.exists(key):
+        return None
+    rows = read_table(store, key).height
+    return f"{rows} tag rows stored, but {refused[partition]}" if rows else None
