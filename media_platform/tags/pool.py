@@ -9,7 +9,7 @@ sees why they are missing instead of getting wrong scores.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -114,6 +114,31 @@ def load_pool(
     dim = blocks[0].shape[1] if blocks else 0
     matrix = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype=np.float32)
     return ShotPool(keys=keys, matrix=matrix, layout=layout, skipped=skipped)
+
+
+def score_episodes(
+    store: Store,
+    partitions: Iterable[str],
+    score: Callable[[ShotFeatures], np.ndarray],
+    *,
+    layout_signature: str | None,
+) -> tuple[list[ShotKey], np.ndarray, dict[str, str]]:
+    """``score`` applied to each episode's stored features in turn (one episode in memory at a
+    time, so 100,000 shots never make one fused matrix): the keys, their scores, and the
+    episodes left out with the reason (no features, another layout)."""
+    keys: list[ShotKey] = []
+    scores: list[np.ndarray] = []
+    skipped: dict[str, str] = {}
+    for partition in partitions:
+        features = episode_features(store, partition)
+        if features is None:
+            skipped[partition] = "no shot_features (run its episode pipeline)"
+        elif layout_signature is not None and features.layout.signature != layout_signature:
+            skipped[partition] = f"feature layout {features.layout.signature} is not {layout_signature}"
+        else:
+            keys.extend((partition, int(s)) for s in features.shots)
+            scores.append(np.asarray(score(features), dtype=np.float64))
+    return keys, (np.concatenate(scores) if scores else np.zeros(0)), skipped
 
 
 @dataclass

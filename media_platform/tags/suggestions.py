@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from media_platform.catalogue import Catalogue
 from media_platform.errors import InvalidInputError
 from media_platform.storage import Store
 from media_platform.tags.active_learning import Suggestion, check_limit, prototype_scores, suggest
-from media_platform.tags.classifier import ClassifierStore
+from media_platform.tags.classifier import ClassifierStore, score_features
+from media_platform.tags.features import fused_matrix
 from media_platform.tags.labels import LabelStore, check_label_name
-from media_platform.tags.pool import analysable_partitions, load_pool
+from media_platform.tags.pool import analysable_partitions, score_episodes, training_set
 
 
 @dataclass
@@ -46,25 +45,26 @@ def suggest_for_label(store: Store, label: str, limit: int = 20, *, seed: int = 
     clf = ClassifierStore(store).current(label)
     partitions, refused = analysable_partitions(catalogue)
     if clf is not None:
-        pool = load_pool(store, partitions, layout_signature=clf.layout_signature)
-        scores = clf.score(pool.matrix) if len(pool.keys) else np.zeros(0)
+        keys, scores, skipped = score_episodes(store, partitions, lambda f: score_features(clf, f),
+                                               layout_signature=clf.layout_signature)
         scorer, threshold = f"classifier {label}@v{clf.version}", clf.evaluation.threshold
     elif examples:
-        pool = load_pool(store, partitions)
-        index = {k: i for i, k in enumerate(pool.keys)}
-        pos = [index[(e.partition, e.shot)] for e in examples if e.positive and (e.partition, e.shot) in index]
-        neg = [index[(e.partition, e.shot)] for e in examples if not e.positive and (e.partition, e.shot) in index]
-        if not pos and not neg:
-            raise InvalidInputError(f"label {label!r}: none of its examples has stored shot features yet")
-        scores = prototype_scores(pool.matrix, pool.matrix[pos] if pos else None, pool.matrix[neg] if neg else None)
+        data = training_set(store, examples)
+        if data.layout is None or not (len(data.positives) or len(data.negatives)):
+            raise InvalidInputError(f"label {label!r}: none of its examples has usable shot features yet")
+        keys, scores, skipped = score_episodes(
+            store, partitions,
+            lambda f: prototype_scores(fused_matrix(f), data.positives if len(data.positives) else None,
+                                       data.negatives if len(data.negatives) else None),
+            layout_signature=data.layout.signature)
         scorer, threshold = "prototype of the examples (no classifier trained yet)", 0.5
     else:
         raise InvalidInputError(
             f"label {label!r} has no examples and no classifier: label a few shots first "
             f"(media-platform label {label} --positive PARTITION:SHOT ...)"
         )
-    pool.skipped.update(refused)
+    skipped.update(refused)
     labelled = {(e.partition, e.shot) for e in examples}
-    picks = suggest(pool.keys, scores, labelled, limit, threshold=threshold, seed=seed) if pool.keys else []
+    picks = suggest(keys, scores, labelled, limit, threshold=threshold, seed=seed) if keys else []
     return LabelSuggestions(label=label, suggestions=picks, scorer=scorer, threshold=threshold,
-                            pool_size=len(pool.keys), skipped=pool.skipped)
+                            pool_size=len(keys), skipped=skipped)
