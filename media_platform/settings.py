@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         None, description="shot-tag vocabulary YAML (default: the packaged default_vocabulary.yaml)"
     )
 
+    # The metadata database (dbt on DuckDB)
+    metadata_db: Path | None = Field(
+        None, description="the metadata DuckDB file (default: metadata/metadata.duckdb in the local home)"
+    )
+
     # The command-line tool
     progress: bool = False
 
@@ -90,7 +95,7 @@ class Settings(BaseSettings):
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("tag_vocabulary", mode="before")
+    @field_validator("tag_vocabulary", "metadata_db", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -137,6 +142,13 @@ class Settings(BaseSettings):
         if self.dagster_home_dir:
             return Path(self.dagster_home_dir).expanduser().resolve()
         return self.local_home / "dagster"
+
+    @property
+    def metadata_db_path(self) -> Path:
+        """``$MEDIA_PLATFORM_METADATA_DB``, else ``metadata/metadata.duckdb`` in the local home."""
+        if self.metadata_db is not None:
+            return self.metadata_db.expanduser().resolve()
+        return self.local_home / "metadata" / "metadata.duckdb"
 
     @property
     def feeds_path(self) -> Path:

@@ -1,0 +1,82 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='partition_key',
+    post_hook="{{ delete_stale_partitions() }}",
+) }}
+{#- One row per shot of an episode whose licence allows analysis: its span, keyframe, the tags
+    that count for search (fusion or classifier rows above threshold, best score per tag), its
+    chapter (the one holding the shot's midpoint) and the words spoken during it (words whose
+    start lies in [start_s, end_s)). Rows of episodes that forbid search indexing carry
+    searchable = false. -#}
+with state as (
+    select * from {{ ref('stg_partition_state') }}
+    where allows_analysis and {{ changed_partitions() }}
+),
+shots as (
+    select s.*, state.fingerprint, state.allows_search_indexing
+    from {{ ref('stg_shots') }} as s
+    join state using (partition_key)
+),
+tags as (
+    select partition_key, shot, tag, max(score) as score
+    from {{ ref('stg_shot_tags') }}
+    where above_threshold and source_kind in ('fusion', 'classifier')
+      and partition_key in (select partition_key from state)
+    group by partition_key, shot, tag
+),
+shot_tags as (
+    select partition_key, shot,
+           list({'tag': tag, 'score': score} order by score desc, tag) as tags,
+           list(tag order by score desc, tag) as tag_names
+    from tags
+    group by partition_key, shot
+),
+words as (
+    select t.partition_key, t.segment, w.idx, w.word.word as word, w.word."start" as word_start
+    from {{ ref('stg_transcript') }} as t,
+         unnest(t.words) with ordinality as w(word, idx)
+    where t.partition_key in (select partition_key from state)
+),
+shot_words as (
+    select s.partition_key, s.shot,
+           list(trim(w.word) order by w.word_start, w.segment, w.idx) as words
+    from shots as s
+    join words as w
+      on w.partition_key = s.partition_key
+     and w.word_start >= s.start_s and w.word_start < s.end_s
+    group by s.partition_key, s.shot
+),
+chapters as (
+    select s.partition_key, s.shot, min_by(c.title, c.start_s) as chapter
+    from shots as s
+    join {{ ref('stg_chapters') }} as c
+      on c.partition_key = s.partition_key
+     and (s.start_s + s.end_s) / 2 >= c.start_s and (s.start_s + s.end_s) / 2 < c.end_s
+    group by s.partition_key, s.shot
+)
+select
+    s.partition_key || '/' || s.shot as shot_id,
+    s.partition_key,
+    s.shot,
+    s.start_frame,
+    s.end_frame,
+    s.start_s,
+    s.end_s,
+    s.end_s - s.start_s as duration_s,
+    s.confidence,
+    k.uri as keyframe_uri,
+    k.time_s as keyframe_time_s,
+    coalesce(t.tags, []) as tags,
+    coalesce(t.tag_names, []) as tag_names,
+    ch.chapter,
+    coalesce(w.words, []) as words,
+    array_to_string(coalesce(w.words, []), ' ') as spoken_text,
+    s.allows_search_indexing as searchable,
+    s.fingerprint as source_fingerprint,
+    current_timestamp as loaded_at
+from shots as s
+left join {{ ref('stg_keyframes') }} as k using (partition_key, shot)
+left join shot_tags as t using (partition_key, shot)
+left join shot_words as w using (partition_key, shot)
+left join chapters as ch using (partition_key, shot)
