@@ -10,7 +10,7 @@ the instance in ``$DAGSTER_HOME`` (prepared once, under a lock), so they appear 
 
 Modules: ``inputs`` (checks at the door), ``code_location`` (instance and definitions),
 ``ingest``, ``licence`` (the ``--licence`` argument), ``run``, ``read`` (list, show, search),
-``show`` (stored outputs as rows) and ``tags`` (label, train, suggest).
+``show`` (stored outputs as rows), ``tags`` (label, train, suggest) and ``metadata`` (info, sql).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sys
 from media_platform.cli.code_location import prepare_instance
 from media_platform.cli.ingest import cmd_ingest
 from media_platform.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, EXIT_RUN_FAILED, CliError
+from media_platform.cli.metadata import add_parsers as add_metadata_parsers
 from media_platform.cli.read import cmd_list, cmd_search, cmd_show
 from media_platform.cli.run import cmd_run
 from media_platform.cli.tags import add_parsers as add_tag_parsers
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_search)
 
     add_tag_parsers(sub)
+    add_metadata_parsers(sub)
     return parser
 
 
