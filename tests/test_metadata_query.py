@@ -4,7 +4,6 @@ time, and a database that stays readable while another process swaps in a rebuil
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,13 @@ import duckdb
 import pytest
 
 from media_platform.errors import InvalidInputError
-from media_platform.metadata.query import MetadataDatabaseError, QueryResult, check_select, run_query, shorten
+from media_platform.metadata.query import (
+    MetadataDatabaseError,
+    QueryResult,
+    check_select,
+    run_query,
+    shorten,
+)
 
 
 def make_db(path: Path, rows: int = 100) -> Path:

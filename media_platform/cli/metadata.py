@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from decimal import Decimal
 from typing import Any
 
 from media_platform.cli.inputs import EXIT_OK, CliError
@@ -56,11 +57,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _plain(value: Any) -> Any:
+    """DuckDB's DECIMAL values as numbers (JSON has no decimal type), also inside lists and structs."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= MAX_LIMIT:
         raise CliError(f"--limit must be between 1 and {MAX_LIMIT}")
     result = run_query(get_settings().metadata_db_path, args.sql, limit=args.limit)
-    rows = result.as_dicts()
+    rows = [{k: _plain(v) for k, v in row.items()} for row in result.as_dicts()]
     if not rows and result.columns and not args.json:
         print(f"(no rows; columns: {', '.join(printable(c) for c in result.unique_columns())})")
     else:
