@@ -264,3 +264,22 @@ def test_readable_while_another_process_swaps_in_new_builds(tmp_path: Path):
     assert len(seen) >= 3, seen  # the reader saw the swaps while they happened
     assert sorted(seen) == sorted(seen & set(range(generations + 1)))
     assert not list(tmp_path.glob("*.build-*"))
+
+
+def test_the_dbt_built_database_is_queryable_read_only(tmp_path: Path):
+    """The database that dbt builds (an empty home here) answers through run_query: its marts
+    are tables, readable with external access disabled."""
+    from media_platform.metadata import build_metadata_db
+
+    home = tmp_path / "home"
+    home.mkdir()
+    db = tmp_path / "metadata" / "metadata.duckdb"
+    build_metadata_db(home=home, db_path=db)
+    tables = run_query(db, "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'")
+    names = {name for (name,) in tables.rows}
+    assert {"dim_titles", "dim_episodes", "fct_shots", "fct_transcript_segments", "fct_audio_events",
+            "fct_previews", "title_summary"} <= names
+    for name in sorted(names):
+        assert run_query(db, f"SELECT count(*) FROM {name}").rows == [(0,)] or name.startswith("stg_")
+    with pytest.raises(InvalidInputError, match="query the tables"):
+        run_query(db, f"SELECT * FROM read_parquet('{home}/episodes/*/shots.parquet')")

@@ -184,7 +184,10 @@ def run_query(
         except duckdb.Error as exc:
             if deadline.fired:
                 raise InvalidInputError(f"{where}: stopped after {timeout_s:g} s (time limit)") from None
-            raise InvalidInputError(f"{where}: {_problem(exc)}") from None
+            hint = ""
+            if isinstance(exc, duckdb.PermissionException):
+                hint = " (no file, URL or extension access here: query the tables, e.g. dim_episodes, fct_shots)"
+            raise InvalidInputError(f"{where}: {_problem(exc)}{hint}") from None
     finally:
         conn.close()
     truncated = len(rows) > limit
