@@ -219,3 +219,13 @@ def test_a_failing_build_leaves_the_database_as_it_was(platform, tmp_path) -> No
 def test_an_s3_home_is_refused_clearly(tmp_path) -> None:
     with pytest.raises(InvalidInputError, match="S3 home is not supported"):
         build_metadata_db(home="s3://bucket/prefix", db_path=tmp_path / "m.duckdb")
+
+
+def test_the_database_path_setting(tmp_path, monkeypatch) -> None:
+    from media_platform.settings import get_settings
+
+    monkeypatch.setenv("MEDIA_PLATFORM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MEDIA_PLATFORM_METADATA_DB", raising=False)
+    assert get_settings().metadata_db_path == (tmp_path / "home").resolve() / "metadata" / "metadata.duckdb"
+    monkeypatch.setenv("MEDIA_PLATFORM_METADATA_DB", str(tmp_path / "elsewhere.duckdb"))
+    assert get_settings().metadata_db_path == (tmp_path / "elsewhere.duckdb").resolve()

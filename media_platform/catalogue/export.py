@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from media_platform.catalogue.episode import COLUMNS
+from media_platform.catalogue.episode import COLUMNS, Episode
 from media_platform.storage import write_table
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from media_platform.catalogue.store import Catalogue
+    from media_platform.licences.model import Licence
 
 EXPORT_KEY = "exports/episodes.parquet"
 EXPORT_SCHEMA = {
@@ -35,7 +38,9 @@ ANALYSIS_ASSET = "transcript"
 SEARCH_INDEXING_ASSET = "shot_index"
 
 
-def licence_decisions(episode, entries, today: dt.date) -> dict:
+def licence_decisions(
+    episode: Episode, entries: Mapping[str, Licence] | None, today: dt.date
+) -> dict[str, bool | str]:
     """``allows_analysis``, ``allows_search_indexing`` and ``licence_status`` of ``episode``
     today under the operator's ``entries`` (None: the file is unreadable; nothing is allowed)."""
     from media_platform.errors import InvalidInputError
