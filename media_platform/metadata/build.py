@@ -161,6 +161,38 @@ def _close_duckdb_connections() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
+def dbt_build_args(home: Path, build_path: Path, *, select: str | None = None, full_refresh: bool = False) -> list[str]:
+    """The ``dbt build`` arguments for building ``home``'s outputs into ``build_path`` (the
+    builder's and the Dagster dbt assets' one recipe)."""
+    args = ["build", "--vars", json.dumps({"home": str(home), "db_path": str(build_path)})]
+    if select:
+        args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+@contextmanager
+def building(db_path: Path, *, full_refresh: bool = False) -> Iterator[Path]:
+    """Under the builders' lock, a copy of ``db_path`` to build into (empty for a full
+    refresh), moved onto ``db_path`` when the block completes without an exception; removed
+    otherwise, so the database is left as it was."""
+    db_path = Path(db_path).expanduser().resolve()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(db_path):
+        build_path = db_path.with_name(f"{db_path.name}.build-{os.getpid()}.duckdb")
+        build_path.unlink(missing_ok=True)
+        if db_path.exists() and not full_refresh:
+            shutil.copy2(db_path, build_path)
+        try:
+            yield build_path
+            _close_duckdb_connections()
+            os.replace(build_path, db_path)
+        finally:
+            build_path.unlink(missing_ok=True)
+            build_path.with_name(build_path.name + ".wal").unlink(missing_ok=True)
+
+
 def build_metadata_db(
     *, home: Path, db_path: Path, select: str | None = None, full_refresh: bool = False
 ) -> BuildReport:
@@ -184,34 +216,16 @@ def build_metadata_db(
     db_path = Path(db_path).expanduser().resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     project = project_dir()
-    with _build_lock(db_path):
-        build_path = db_path.with_name(f"{db_path.name}.build-{os.getpid()}.duckdb")
-        build_path.unlink(missing_ok=True)
-        if db_path.exists() and not full_refresh:
-            shutil.copy2(db_path, build_path)
-        try:
-            with tempfile.TemporaryDirectory(prefix="dbt-metadata-") as scratch:
-                args = [
-                    "build",
-                    "--project-dir", str(project),
-                    "--profiles-dir", str(project),
-                    "--target-path", str(Path(scratch) / "target"),
-                    "--log-path", str(Path(scratch) / "logs"),
-                    "--vars", json.dumps({"home": str(home), "db_path": str(build_path)}),
-                    "--quiet",
-                ]
-                if select:
-                    args += ["--select", select]
-                if full_refresh:
-                    args.append("--full-refresh")
-                outcome = _run_dbt(args)
-            nodes = _node_results(outcome.result)
-            failed = [n for n in nodes if n.status in ("error", "fail")]
-            if failed or not outcome.success:
-                detail = "; ".join(f"{n.name}: {n.status}: {n.message}" for n in failed) or "dbt build failed"
-                raise MetadataBuildError(f"{db_path}: metadata build failed, database unchanged: {detail}")
-            os.replace(build_path, db_path)
-        finally:
-            build_path.unlink(missing_ok=True)
-            build_path.with_name(build_path.name + ".wal").unlink(missing_ok=True)
+    with building(db_path, full_refresh=full_refresh) as build_path:
+        with tempfile.TemporaryDirectory(prefix="dbt-metadata-") as scratch:
+            args = [*dbt_build_args(home, build_path, select=select, full_refresh=full_refresh),
+                    "--project-dir", str(project), "--profiles-dir", str(project),
+                    "--target-path", str(Path(scratch) / "target"), "--log-path", str(Path(scratch) / "logs"),
+                    "--quiet"]
+            outcome = _run_dbt(args)
+        nodes = _node_results(outcome.result)
+        failed = [n for n in nodes if n.status in ("error", "fail")]
+        if failed or not outcome.success:
+            detail = "; ".join(f"{n.name}: {n.status}: {n.message}" for n in failed) or "dbt build failed"
+            raise MetadataBuildError(f"{db_path}: metadata build failed, database unchanged: {detail}")
     return BuildReport(db_path=db_path, seconds=time.perf_counter() - start, nodes=nodes)
