@@ -14,6 +14,7 @@ from assets import ALL_ASSET_MODULES
 from resources import initialized, resources_from_env
 from resources.partitions import (
     EPISODE_JOB_NAME,
+    METADATA_JOB_NAME,
     TRAIN_JOB_NAME,
     episodes_partitions,
     labels_partitions,
@@ -23,8 +24,9 @@ from sensors import ALL_SENSORS
 all_assets = dg.load_assets_from_modules(ALL_ASSET_MODULES)
 all_asset_checks = dg.load_asset_checks_from_modules(ALL_ASSET_MODULES)
 
-# Everything partitioned by episode; the catalogue and the trained models are not.
-EPISODE_ASSETS = dg.AssetSelection.all() - dg.AssetSelection.groups("models", "catalogue")
+# Everything partitioned by episode; the catalogue, the trained models and the metadata
+# database's dbt models are not.
+EPISODE_ASSETS = dg.AssetSelection.all() - dg.AssetSelection.groups("models", "catalogue", "metadata")
 
 episode_pipeline = dg.define_asset_job(
     EPISODE_JOB_NAME,
@@ -38,10 +40,16 @@ train_tag_classifier = dg.define_asset_job(
     description="Train one label's few-shot classifier from the editors' examples (partition = label).",
 )
 
+metadata_database = dg.define_asset_job(
+    METADATA_JOB_NAME,
+    selection=dg.AssetSelection.groups("metadata"),
+    description="Build the metadata database (the dbt models and their tests) from every episode's outputs.",
+)
+
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_asset_checks,
-    jobs=[episode_pipeline, train_tag_classifier],
+    jobs=[episode_pipeline, train_tag_classifier, metadata_database],
     sensors=ALL_SENSORS,
     resources=resources_from_env(),
 )
@@ -80,6 +88,17 @@ def train_label(instance: dg.DagsterInstance, label: str, run_id: str) -> dg.Exe
     return defs.resolve_job_def(TRAIN_JOB_NAME).execute_in_process(
         instance=instance,
         partition_key=label,
+        run_id=run_id,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        tags={"media_platform/launched_by": "cli"},
+    )
+
+
+def build_metadata(instance: dg.DagsterInstance, run_id: str) -> dg.ExecuteInProcessResult:
+    """Materialize the metadata database's dbt models (and run their tests) in this process."""
+    return defs.resolve_job_def(METADATA_JOB_NAME).execute_in_process(
+        instance=instance,
         run_id=run_id,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+from dagster_dbt import DbtCliResource
 from pydantic import Field
 
 from media_platform.audio.transcribe import transcribe
@@ -20,6 +21,7 @@ from media_platform.audio.transcriber import Transcriber
 from media_platform.audio.types import Transcript
 from media_platform.audio.whisper_backends import load_transcriber
 from media_platform.catalogue import Catalogue
+from media_platform.metadata.build import project_dir as metadata_project_dir
 from media_platform.search.edge import EmbeddedQdrantIndex
 from media_platform.search.index import VectorIndex
 from media_platform.search.qdrant_server import QdrantServerIndex
@@ -176,6 +178,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     - ``MEDIA_PLATFORM_QDRANT_URL``; its secret ``MEDIA_PLATFORM_QDRANT_API_KEY`` (``dg.EnvVar``).
     - ``MEDIA_PLATFORM_WHISPER_BACKEND`` (faster-whisper, openai-whisper),
       ``MEDIA_PLATFORM_WHISPER_MODEL`` (name or local path).
+    - ``dbt``: the dbt CLI on the metadata project ``dbt_metadata/`` (its database:
+      ``MEDIA_PLATFORM_METADATA_DB``, default ``<local home>/metadata/metadata.duckdb``).
     """
     settings = get_settings()
     if settings.home_is_s3:
@@ -199,7 +203,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     transcriber = TranscriberResource(
         backend=settings.whisper_backend, model=settings.whisper_model, device=settings.device
     )
-    return {"storage": storage, "clip": clip, "vector_index": index, "transcriber": transcriber}
+    dbt = DbtCliResource(project_dir=str(metadata_project_dir()))
+    return {"storage": storage, "clip": clip, "vector_index": index, "transcriber": transcriber, "dbt": dbt}
 
 
 def initialized(resource: dg.ConfigurableResource) -> dg.ConfigurableResource:

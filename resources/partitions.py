@@ -19,3 +19,6 @@ labels_partitions = dg.DynamicPartitionsDefinition(name=LABELS_PARTITIONS_NAME)
 
 TRAIN_JOB_NAME = "train_tag_classifier"
 """The job that trains one label's classifier (defined in ``definitions.py``)."""
+
+METADATA_JOB_NAME = "metadata_database"
+"""The job that builds the metadata database's dbt models (defined in ``definitions.py``)."""

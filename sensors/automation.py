@@ -1,4 +1,5 @@
-"""The declarative-automation sensor: keeps tags and the shot index up to date.
+"""The declarative-automation sensors: keep tags, the shot index and the metadata database up
+to date.
 
 When an editor trains a label (a new ``tag_classifier`` version), every episode that already
 has ``shot_tags`` is re-tagged, and its ``shot_index`` payload follows, through the assets'
@@ -18,4 +19,12 @@ tags_automation_sensor = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description="Re-tags the tagged episodes and refreshes their index payload when a classifier changes.",
+)
+
+metadata_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "metadata_follows_outputs",
+    target=dg.AssetSelection.groups("metadata"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Rebuilds the metadata database's dbt models when an episode's outputs change.",
 )

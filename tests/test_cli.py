@@ -42,6 +42,11 @@ def test_ingest_run_show_search(cli_env, shared_media: Path) -> None:
     assert len(rows) == 1 and rows[0]["partition"] == key and rows[0]["start"] == 0.0 and rows[0]["end"] == 3.0
     assert set(rows[0]) >= {"partition", "start", "end", "score"}
 
+    # the run brought the metadata database up to date: the episode's shot is queryable at once
+    assert "metadata database updated" in run.stdout
+    counted = cli(cli_env, "sql", "SELECT count(*) AS n, min(duration_s) AS d FROM fct_shots", "--json")
+    assert counted.returncode == 0, counted.stderr
+    assert json.loads(counted.stdout) == [{"n": 1, "d": 3.0}]
     listing = cli(cli_env, "list", "--json")
     assert [r["partition_key"] for r in json.loads(listing.stdout)] == [key]
 

@@ -30,7 +30,8 @@ def test_definitions_load_and_validate() -> None:
     assert {"master", "media_probe", "shots", "transcript", "preview"} <= names
     assert "preview_ranker" not in names and "episode_catalogue" not in names
     repo = defs.get_repository_def()
-    assert {s.name for s in repo.sensor_defs} == {"rss_feeds", "upload_landing", "licence_expiry", "tags_follow_classifiers"}
+    assert {s.name for s in repo.sensor_defs} == {"rss_feeds", "upload_landing", "licence_expiry",
+                                                   "tags_follow_classifiers", "metadata_follows_outputs"}
     assert all(s.job_name == "episode_pipeline" for s in repo.sensor_defs if s.name in {"rss_feeds", "upload_landing"})
     automation = repo.get_sensor_def("tags_follow_classifiers")
     assert automation.default_status == dg.DefaultSensorStatus.RUNNING
@@ -41,7 +42,14 @@ def test_definitions_load_and_validate() -> None:
     assert {"content_hash_matches_catalogue", "shots_tile_duration", "preview_is_clean", "licence_compliance",
             "features_match_layout", "tag_scores_in_range", "classifier_is_evaluated",
             "classifiers_in_use_are_evaluated", "tags_only_where_analysis_allowed"} <= checks
-    assert set(defs.resources) == {"storage", "clip", "vector_index", "transcriber"}
+    assert set(defs.resources) == {"storage", "clip", "vector_index", "transcriber", "dbt"}
+    # the dbt models sit below the Python assets that feed them; their tests are asset checks
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey("shots") in graph.get(dg.AssetKey("stg_shots")).parent_keys
+    assert {"fct_shots", "dim_episodes", "title_summary"} <= {k.to_user_string() for k in graph.get_all_asset_keys()}
+    fct_shots_checks = {c.name for c in graph.asset_check_keys if c.asset_key == dg.AssetKey("fct_shots")}
+    assert {"unique_fct_shots_shot_id", "shots_tile_episode_duration",
+            "no_searchable_rows_without_indexing_licence"} <= fct_shots_checks
 
 
 def test_the_optional_ranker_blocks_nothing() -> None:

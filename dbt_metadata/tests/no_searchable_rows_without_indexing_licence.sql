@@ -1,3 +1,4 @@
+{{ config(meta={"dagster": {"ref": {"name": "fct_shots"}}}) }}
 -- No row of an episode whose licence forbids search indexing is searchable, and no row of an
 -- episode whose licence forbids analysis exists at all. Returns one row per violation.
 {% set facts = ['fct_shots', 'fct_shot_tags', 'fct_transcript_segments', 'fct_audio_events', 'fct_previews'] %}

@@ -1,3 +1,4 @@
+{{ config(meta={"dagster": {"ref": {"name": "fct_shots"}}}) }}
 -- Shots tile each video episode: the first starts at frame 0 / 0 s, each starts where the one
 -- before ended (next frame, same second), and the last ends within half a second of the
 -- episode's duration (container and video stream durations differ by a few milliseconds).

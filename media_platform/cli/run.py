@@ -24,6 +24,7 @@ from media_platform.cli.inputs import (
     check_partition,
     check_text,
 )
+from media_platform.settings import get_settings
 
 
 def require_known_partition(partition: str) -> None:
@@ -84,4 +85,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"run {run_id} failed", file=sys.stderr)
         return EXIT_RUN_FAILED
     print(f"run {run_id} succeeded for partition {args.partition!r}")
+    return refresh_metadata(code, instance)
+
+
+def refresh_metadata(code: Any, instance: Any) -> int:
+    """Bring the metadata database up to date after a run (a daemon's automation would do it
+    too), so that `media-platform sql` sees the episode at once."""
+    settings = get_settings()
+    if settings.home_is_s3:
+        print("note: the metadata database reads a local home only; not rebuilt for an S3 home", file=sys.stderr)
+        return EXIT_OK
+    run_id = str(uuid.uuid4())
+    result = code.build_metadata(instance, run_id)
+    if not result.success:
+        for step, kind, message in code.run_step_events(instance, run_id):
+            if kind == "STEP_FAILURE":
+                print(f"error: metadata database not updated ({step}): {message}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(f"metadata database updated: {settings.metadata_db_path}")
     return EXIT_OK

@@ -79,7 +79,8 @@ def project_dir() -> Path:
     return root
 
 
-def _local_home(home: Path | str) -> Path:
+def local_home(home: Path | str) -> Path:
+    """The media home as a local folder the models can read (an S3 home is refused)."""
     text = str(home)
     if text.startswith("s3://"):
         raise InvalidInputError(
@@ -211,7 +212,7 @@ def build_metadata_db(
             is left as it was).
     """
     start = time.perf_counter()
-    home = _local_home(home)
+    home = local_home(home)
     _check_export(home)
     db_path = Path(db_path).expanduser().resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
