@@ -7,7 +7,8 @@ expired, lost its territories, or an operator narrowed it in the catalogue), cal
 ``episodes/<partition>/`` are deleted, the episode's vector index points too when
 ``shot_index`` is forbidden, and the catalogue row records ``removed_assets`` and
 ``licence_status``. Masters and probes are kept (they need no licence). What was removed is
-logged (``context.log.info``); a tick with nothing to do returns a ``SkipReason``. An episode
+logged (``context.log.info``), and the tick requests a run of the metadata database's job, so
+those episodes' rows leave the database too; a tick with nothing to do returns a ``SkipReason``. An episode
 whose stored licence cannot be read is logged and left alone (deleting data on a parse error
 would be worse; the catalogue's compliance check reports it).
 
@@ -38,6 +39,7 @@ from media_platform.licences.retention import (
     remove_forbidden_outputs,
 )
 from resources import MediaStorage, VectorIndexResource
+from resources.partitions import METADATA_JOB_NAME
 from sensors.common import load_licence_catalogue
 
 INTERVAL_S = 3600
@@ -50,16 +52,17 @@ def build_licence_expiry_sensor(
 
     @dg.sensor(
         name=name,
+        job_name=METADATA_JOB_NAME,
         minimum_interval_seconds=INTERVAL_S,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Removes the stored outputs (and index points) that an episode's licence "
-        "no longer allows, e.g. after it expired.",
+        "no longer allows, e.g. after it expired, then rebuilds the metadata database without them.",
     )
     def _licence_expiry(
         context: dg.SensorEvaluationContext,
         storage: MediaStorage,
         vector_index: VectorIndexResource,
-    ) -> dg.SkipReason | None:
+    ) -> dg.SkipReason | dg.RunRequest:
         return evaluate_licence_expiry(context, storage, vector_index, today())
 
     return _licence_expiry
@@ -70,9 +73,10 @@ def evaluate_licence_expiry(
     storage: MediaStorage,
     vector_index: VectorIndexResource,
     today: dt.date,
-) -> dg.SkipReason | None:
-    """One tick: remove forbidden outputs everywhere; returns a SkipReason when nothing was
-    removed (the sensor starts no runs)."""
+) -> dg.SkipReason | dg.RunRequest:
+    """One tick: remove forbidden outputs everywhere; when something was removed or a licence
+    changed, request a build of the metadata database (its rows of those episodes go too);
+    otherwise a SkipReason."""
     store = storage.get_store()
     catalogue = storage.get_catalogue()
     index = None
@@ -114,7 +118,7 @@ def evaluate_licence_expiry(
         if callable(close):
             close()
     if removed_any:
-        return None
+        return dg.RunRequest(tags={"media_platform/reason": "licence_expiry"})
     return dg.SkipReason("no episode holds outputs its licence forbids")
 
 

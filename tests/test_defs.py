@@ -33,6 +33,7 @@ def test_definitions_load_and_validate() -> None:
     assert {s.name for s in repo.sensor_defs} == {"rss_feeds", "upload_landing", "licence_expiry",
                                                    "tags_follow_classifiers", "metadata_follows_outputs"}
     assert all(s.job_name == "episode_pipeline" for s in repo.sensor_defs if s.name in {"rss_feeds", "upload_landing"})
+    assert repo.get_sensor_def("licence_expiry").job_name == "metadata_database"
     automation = repo.get_sensor_def("tags_follow_classifiers")
     assert automation.default_status == dg.DefaultSensorStatus.RUNNING
     train = defs.resolve_job_def("train_tag_classifier")

@@ -12,6 +12,7 @@ from dagster_dbt import DbtCliResource
 from platform_harness import check_results, platform_for_test
 
 from assets import audio, catalogue, ingest, metadata, previews, tags, video
+from media_platform.catalogue import Catalogue
 from media_platform.layout import SHOTS, episode_key
 from media_platform.metadata.build import project_dir
 from media_platform.metadata.query import run_query
@@ -56,3 +57,24 @@ def test_episode_outputs_flow_into_the_metadata_database(platform) -> None:
     rows = run_query(platform.db_path, f"SELECT shot, duration_s FROM fct_shots WHERE partition_key = '{key}' ORDER BY shot")
     assert [r[0] for r in rows.rows] == shots["shot"].to_list()
     assert [round(r[1], 6) for r in rows.rows] == [round(e - s, 6) for s, e in zip(shots["start_s"], shots["end_s"])]
+
+
+def test_a_purged_episode_leaves_the_metadata_database(platform, tmp_path, monkeypatch) -> None:
+    """The operator withdraws the title's licence: licence_expiry removes its outputs and asks
+    for the metadata job; that build leaves none of its rows."""
+    from sensors.licence_expiry import build_licence_expiry_sensor
+
+    key = next(e.partition_key for e in Catalogue(platform.store).episodes() if e.title == "GoldenEye")
+    assert run_query(platform.db_path, f"SELECT count(*) FROM fct_shots WHERE partition_key = '{key}'").rows[0][0] > 0
+    licences = tmp_path / "licences.yaml"
+    licences.write_text("licences:\n  GoldenEye:\n    uses: []\n")
+    monkeypatch.setenv("MEDIA_PLATFORM_LICENCES", str(licences))
+    sensor = build_licence_expiry_sensor()
+    request = sensor(dg.build_sensor_context(instance=platform.instance, resources=platform.resources))
+    assert isinstance(request, dg.RunRequest) and sensor.job_name == "metadata_database"
+    assert not platform.store.exists(episode_key(key, SHOTS))
+    rebuilt = dg.materialize(platform.definitions, instance=platform.instance, resources=platform.resources,
+                             selection=METADATA)
+    assert rebuilt.success and all(check_results(rebuilt).values())
+    for table in ("fct_shots", "fct_shot_tags", "fct_transcript_segments", "fct_audio_events"):
+        assert run_query(platform.db_path, f"SELECT count(*) FROM {table} WHERE partition_key = '{key}'").rows[0][0] == 0

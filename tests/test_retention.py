@@ -215,7 +215,7 @@ def test_licence_expiry_sensor(world, tmp_path: Path) -> None:
     resources = _sensor_resources(store, tmp_path)
     with dg.instance_for_test() as instance:
         first = sensor(dg.build_sensor_context(instance=instance, resources=resources))
-        assert first is None  # something was removed (no runs to start)
+        assert isinstance(first, dg.RunRequest)  # something was removed: rebuild the metadata database
         for asset in ("shots", "keyframes", "shot_embeddings"):
             for key in files["expired-title"][asset]:
                 assert not store.exists(key)
@@ -258,7 +258,7 @@ def test_licence_expiry_sensor_applies_a_withdrawal_in_the_operator_catalogue(
     sensor = build_licence_expiry_sensor(today=lambda: TODAY)
     resources = _sensor_resources(store, tmp_path)
     with dg.instance_for_test() as instance:
-        assert sensor(dg.build_sensor_context(instance=instance, resources=resources)) is None
+        assert isinstance(sensor(dg.build_sensor_context(instance=instance, resources=resources)), dg.RunRequest)
         row = catalogue.get("some-show-e01")
         expected = licence_record(licence_from_dict(withdrawn, source="catalogue", where="test"))
         assert row.licence == expected and row.licence["derivatives"] is False
@@ -296,7 +296,7 @@ def test_licence_expiry_sensor_with_a_broken_operator_catalogue(
     sensor = build_licence_expiry_sensor(today=lambda: TODAY)
     resources = _sensor_resources(store, tmp_path)
     with dg.instance_for_test() as instance:
-        assert sensor(dg.build_sensor_context(instance=instance, resources=resources)) is None
+        assert isinstance(sensor(dg.build_sensor_context(instance=instance, resources=resources)), dg.RunRequest)
     assert {e.partition_key: e.licence for e in catalogue.episodes()} == before
     assert not store.exists(files["expired-title"]["shots"][0])
 
