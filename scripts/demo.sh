@@ -42,6 +42,7 @@ for partition in $(media-platform list --json | "$PYTHON" -c 'import json,sys; p
 done
 media-platform show big-buck-bunny-opening shots
 media-platform search "a rabbit in a meadow" --limit 3
+media-platform sql "SELECT title, episodes, round(hours, 3) AS hours, shots_per_minute, speech_share, music_share FROM title_summary"
 
 if [ "${DEMO_NO_UI:-0}" = 1 ]; then exit 0; fi
 echo "demo: serving the Dagster UI on http://127.0.0.1:${DAGSTER_PORT:-3000} (Ctrl-C to stop)"
