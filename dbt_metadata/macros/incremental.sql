@@ -28,3 +28,47 @@
       and s.allows_analysis
   )
 {% endmacro %}
+
+{#- What an incremental fact reads of `output` (shots, keyframes, ...): on an incremental run,
+    only the files of the partitions it must rebuild, listed from stg_partition_state and read
+    with read_parquet([...]) (so the cost follows the change, not the catalogue); otherwise the
+    staging view. `anchor` is the output whose presence makes a partition worth reading (a
+    partition without it yields no rows of this fact). The models name their staging refs in a
+    `depends_on` comment so that dbt orders them. -#}
+{% macro changed_rows(output, anchor=none) %}
+  {%- if is_incremental() -%}
+    {%- set files = changed_files(output ~ '.parquet', (anchor or output) ~ '.parquet') -%}
+    {%- if files | length > 0 -%}
+      {%- set quoted = [] -%}
+      {%- for f in files %}{% do quoted.append("'" ~ f ~ "'") %}{% endfor -%}
+      ({{ staged(output, "read_parquet([" ~ quoted | join(", ") ~ "], filename=true, union_by_name=true)") }})
+    {%- else -%}
+      ({{ staged(output, none) }})
+    {%- endif -%}
+  {%- else -%}
+    {{ ref('stg_' ~ output) }}
+  {%- endif -%}
+{% endmacro %}
+
+{#- The files named `file_name` of the analysable partitions whose rows in this model are missing
+    or stale (fingerprint differs), among those holding `anchor_name`. -#}
+{% macro changed_files(file_name, anchor_name) %}
+  {% if not execute %}{{ return([]) }}{% endif %}
+  {% set query %}
+    with changed as (
+        select s.partition_key, s.files
+        from {{ ref('stg_partition_state') }} as s
+        where s.allows_analysis
+          and list_contains(s.files, s.partition_key || '/' || '{{ anchor_name }}')
+          and not exists (
+            select 1 from {{ this }} as t
+            where t.partition_key = s.partition_key and t.source_fingerprint = s.fingerprint
+          )
+    )
+    select '{{ var("home") }}/episodes/' || f
+    from (select unnest(files) as f from changed)
+    where ends_with(f, '/{{ file_name }}')
+    order by 1
+  {% endset %}
+  {{ return(run_query(query).columns[0].values() | list) }}
+{% endmacro %}

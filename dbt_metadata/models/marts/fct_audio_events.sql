@@ -5,6 +5,7 @@
     post_hook="{{ delete_stale_partitions() }}",
 ) }}
 {#- One row per audio event interval, for episodes whose licence allows analysis. -#}
+-- depends_on: {{ ref('stg_audio_events') }}
 with state as (
     select * from {{ ref('stg_partition_state') }}
     where allows_analysis and {{ changed_partitions() }}
@@ -21,5 +22,5 @@ select
     state.allows_search_indexing as searchable,
     state.fingerprint as source_fingerprint,
     current_timestamp as loaded_at
-from {{ ref('stg_audio_events') }} as e
+from {{ changed_rows('audio_events') }} as e
 join state using (partition_key)

@@ -5,6 +5,7 @@
     post_hook="{{ delete_stale_partitions() }}",
 ) }}
 {#- Every tag score of every shot (all sources), for episodes whose licence allows analysis. -#}
+-- depends_on: {{ ref('stg_shot_tags') }}
 with state as (
     select * from {{ ref('stg_partition_state') }}
     where allows_analysis and {{ changed_partitions() }}
@@ -22,5 +23,5 @@ select
     state.allows_search_indexing as searchable,
     state.fingerprint as source_fingerprint,
     current_timestamp as loaded_at
-from {{ ref('stg_shot_tags') }} as t
+from {{ changed_rows('shot_tags') }} as t
 join state using (partition_key)

@@ -9,18 +9,23 @@
     chapter (the one holding the shot's midpoint) and the words spoken during it (words whose
     start lies in [start_s, end_s)). Rows of episodes that forbid search indexing carry
     searchable = false. -#}
+-- depends_on: {{ ref('stg_shots') }}
+-- depends_on: {{ ref('stg_keyframes') }}
+-- depends_on: {{ ref('stg_shot_tags') }}
+-- depends_on: {{ ref('stg_transcript') }}
+-- depends_on: {{ ref('stg_chapters') }}
 with state as (
     select * from {{ ref('stg_partition_state') }}
     where allows_analysis and {{ changed_partitions() }}
 ),
 shots as (
     select s.*, state.fingerprint, state.allows_search_indexing
-    from {{ ref('stg_shots') }} as s
+    from {{ changed_rows('shots') }} as s
     join state using (partition_key)
 ),
 tags as (
     select partition_key, shot, tag, max(score) as score
-    from {{ ref('stg_shot_tags') }}
+    from {{ changed_rows('shot_tags', anchor='shots') }}
     where above_threshold and source_kind in ('fusion', 'classifier')
       and partition_key in (select partition_key from state)
     group by partition_key, shot, tag
@@ -34,7 +39,7 @@ shot_tags as (
 ),
 words as (
     select t.partition_key, t.segment, w.idx, w.word.word as word, w.word."start" as word_start
-    from {{ ref('stg_transcript') }} as t,
+    from {{ changed_rows('transcript', anchor='shots') }} as t,
          unnest(t.words) with ordinality as w(word, idx)
     where t.partition_key in (select partition_key from state)
 ),
@@ -50,7 +55,7 @@ shot_words as (
 chapters as (
     select s.partition_key, s.shot, min_by(c.title, c.start_s) as chapter
     from shots as s
-    join {{ ref('stg_chapters') }} as c
+    join {{ changed_rows('chapters', anchor='shots') }} as c
       on c.partition_key = s.partition_key
      and (s.start_s + s.end_s) / 2 >= c.start_s and (s.start_s + s.end_s) / 2 < c.end_s
     group by s.partition_key, s.shot
@@ -76,7 +81,7 @@ select
     s.fingerprint as source_fingerprint,
     current_timestamp as loaded_at
 from shots as s
-left join {{ ref('stg_keyframes') }} as k using (partition_key, shot)
+left join {{ changed_rows('keyframes', anchor='shots') }} as k using (partition_key, shot)
 left join shot_tags as t using (partition_key, shot)
 left join shot_words as w using (partition_key, shot)
 left join chapters as ch using (partition_key, shot)

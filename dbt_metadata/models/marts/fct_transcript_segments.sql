@@ -5,6 +5,7 @@
     post_hook="{{ delete_stale_partitions() }}",
 ) }}
 {#- One row per transcript segment, for episodes whose licence allows analysis. -#}
+-- depends_on: {{ ref('stg_transcript') }}
 with state as (
     select * from {{ ref('stg_partition_state') }}
     where allows_analysis and {{ changed_partitions() }}
@@ -24,5 +25,5 @@ select
     state.allows_search_indexing as searchable,
     state.fingerprint as source_fingerprint,
     current_timestamp as loaded_at
-from {{ ref('stg_transcript') }} as t
+from {{ changed_rows('transcript') }} as t
 join state using (partition_key)

@@ -1,7 +1,8 @@
 {{ config(materialized="table") }}
 {#- One row per catalogued partition: its licence decisions and the fingerprint of the outputs
     the incremental models read (name, size, modification time of each file) together with
-    those decisions. A partition whose fingerprint differs from the one its rows were built
+    those decisions, and the list of those files (`<partition>/<file name>`, read by the incremental
+    facts: see changed_rows). A partition whose fingerprint differs from the one its rows were built
     from is rebuilt. read_blob reads no content when only metadata columns are selected. -#}
 {% set globs = [] %}
 {% for name in fingerprinted_outputs() %}{% do globs.append("'" ~ episode_glob(name) ~ "'") %}{% endfor %}
@@ -15,7 +16,8 @@ with files as (
 ),
 per_partition as (
     select partition_key,
-           string_agg(filename || ':' || size || ':' || modified_us, ',' order by filename) as files
+           string_agg(filename || ':' || size || ':' || modified_us, ',' order by filename) as stamps,
+           list(regexp_extract(filename, '/episodes/([^/]+/[^/]+)$', 1) order by filename) as files
     from files
     group by partition_key
 )
@@ -23,6 +25,7 @@ select
     c.partition_key,
     c.allows_analysis,
     c.allows_search_indexing,
-    md5(coalesce(p.files, '') || '|' || c.allows_analysis || '|' || c.allows_search_indexing) as fingerprint
+    coalesce(p.files, []::varchar[]) as files,
+    md5(coalesce(p.stamps, '') || '|' || c.allows_analysis || '|' || c.allows_search_indexing) as fingerprint
 from {{ ref('stg_catalogue') }} as c
 left join per_partition as p using (partition_key)
