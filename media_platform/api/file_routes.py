@@ -1,0 +1,5 @@
+"""Keyframes, episode media and preview audio, with range requests (owner: server helper)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
