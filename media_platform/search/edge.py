@@ -70,16 +70,29 @@ def _edge_filter(
     partition_key: str | None,
     min_duration_s: float | None = None,
     tags: Sequence[str] | None = None,
+    *,
+    max_duration_s: float | None = None,
+    partition_keys: Sequence[str] | None = None,
+    exclude_partitions: Sequence[str] | None = None,
 ) -> qdrant_edge.Filter | None:
     qe = _edge()
     must: list[Any] = []
+    must_not: list[Any] = []
     if partition_key is not None:
         must.append(qe.FieldCondition("partition", match=qe.MatchValue(partition_key)))
-    if min_duration_s is not None:
-        must.append(qe.FieldCondition("duration_s", range=qe.RangeFloat(gte=float(min_duration_s))))
+    if partition_keys is not None:
+        must.append(qe.FieldCondition("partition", match=qe.MatchAny([str(p) for p in partition_keys])))
+    if exclude_partitions:
+        must_not.append(qe.FieldCondition("partition", match=qe.MatchAny([str(p) for p in exclude_partitions])))
+    if min_duration_s is not None or max_duration_s is not None:
+        lo = None if min_duration_s is None else float(min_duration_s)
+        hi = None if max_duration_s is None else float(max_duration_s)
+        must.append(qe.FieldCondition("duration_s", range=qe.RangeFloat(gte=lo, lte=hi)))
     for tag in tags or ():
         must.append(qe.FieldCondition("tags", match=qe.MatchValue(str(tag))))
-    return qe.Filter(must=must) if must else None
+    if not must and not must_not:
+        return None
+    return qe.Filter(must=must or None, must_not=must_not or None)
 
 
 class EmbeddedQdrantIndex:
@@ -390,12 +403,19 @@ class EmbeddedQdrantIndex:
         partition_key: str | None = None,
         min_duration_s: float | None = None,
         tags: Sequence[str] | None = None,
+        max_duration_s: float | None = None,
+        partition_keys: Sequence[str] | None = None,
+        exclude_partitions: Sequence[str] | None = None,
     ) -> list[SearchHit]:
-        """Nearest points by cosine similarity, best first, filters ANDed (all ``tags`` needed)."""
-        if limit <= 0:
+        """Nearest points by cosine similarity, best first, filters ANDed (all ``tags`` needed;
+        ``partition_keys``: any of these; ``exclude_partitions``: none of these)."""
+        if limit <= 0 or (partition_keys is not None and not partition_keys):
             return []
         qe = _edge()
-        flt = _edge_filter(partition_key, min_duration_s, tags)
+        flt = _edge_filter(
+            partition_key, min_duration_s, tags, max_duration_s=max_duration_s,
+            partition_keys=partition_keys, exclude_partitions=exclude_partitions,
+        )
         with self._mutex:
             shard = self._read_shard()
             request = qe.QueryRequest(
@@ -406,3 +426,17 @@ class EmbeddedQdrantIndex:
             )
             scored = shard.query(request)
         return search_hits(scored)
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of the points with these ids (unknown ids are left out)."""
+        if not ids:
+            return {}
+        checked = [check_point_id(i) for i in ids]
+        with self._mutex:
+            records = self._read_shard().retrieve(checked, False, True)
+        out: dict[str, np.ndarray] = {}
+        for r in records:
+            vector = r.vector.get("") if isinstance(r.vector, dict) else r.vector
+            if vector is not None:
+                out[str(r.id)] = np.asarray(vector, dtype=np.float32)
+        return out

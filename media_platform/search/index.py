@@ -104,12 +104,21 @@ class VectorIndex(Protocol):
         partition_key: str | None = None,
         min_duration_s: float | None = None,
         tags: Sequence[str] | None = None,
+        max_duration_s: float | None = None,
+        partition_keys: Sequence[str] | None = None,
+        exclude_partitions: Sequence[str] | None = None,
     ) -> list[SearchHit]:
         """The ``limit`` points nearest to ``vector``, best first.
 
         Filters combine with AND: only ``partition_key``, only shots lasting at least
-        ``min_duration_s`` seconds, only shots carrying *every* tag in ``tags``.
+        ``min_duration_s`` and at most ``max_duration_s`` seconds, only shots carrying *every*
+        tag in ``tags``, only partitions in ``partition_keys`` (an empty list matches nothing),
+        none in ``exclude_partitions``.
         """
+        ...
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of the points with these ids (unknown ids are left out)."""
         ...
 
     def delete_partition(self, partition_key: str) -> int:

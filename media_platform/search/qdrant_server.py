@@ -70,23 +70,40 @@ class QdrantServerIndex:
         partition_key: str | None,
         min_duration_s: float | None = None,
         tags: Sequence[str] | None = None,
+        *,
+        max_duration_s: float | None = None,
+        partition_keys: Sequence[str] | None = None,
+        exclude_partitions: Sequence[str] | None = None,
     ) -> Any:
         from qdrant_client import models
 
         must: list[Any] = []
+        must_not: list[Any] = []
         if partition_key is not None:
             must.append(
                 models.FieldCondition(key="partition", match=models.MatchValue(value=partition_key))
             )
-        if min_duration_s is not None:
+        if partition_keys is not None:
+            must.append(models.FieldCondition(key="partition", match=models.MatchAny(any=[str(p) for p in partition_keys])))
+        if exclude_partitions:
+            must_not.append(
+                models.FieldCondition(key="partition", match=models.MatchAny(any=[str(p) for p in exclude_partitions]))
+            )
+        if min_duration_s is not None or max_duration_s is not None:
             must.append(
                 models.FieldCondition(
-                    key="duration_s", range=models.Range(gte=float(min_duration_s))
+                    key="duration_s",
+                    range=models.Range(
+                        gte=None if min_duration_s is None else float(min_duration_s),
+                        lte=None if max_duration_s is None else float(max_duration_s),
+                    ),
                 )
             )
         for tag in tags or ():
             must.append(models.FieldCondition(key="tags", match=models.MatchValue(value=str(tag))))
-        return models.Filter(must=must) if must else None
+        if not must and not must_not:
+            return None
+        return models.Filter(must=must or None, must_not=must_not or None)
 
     def _collection_dim(self) -> int | None:
         if self._dim is None and self.client.collection_exists(self.collection):
@@ -193,18 +210,40 @@ class QdrantServerIndex:
         partition_key: str | None = None,
         min_duration_s: float | None = None,
         tags: Sequence[str] | None = None,
+        max_duration_s: float | None = None,
+        partition_keys: Sequence[str] | None = None,
+        exclude_partitions: Sequence[str] | None = None,
     ) -> list[SearchHit]:
-        """Nearest points by cosine similarity, best first, filters ANDed (all ``tags`` needed)."""
-        if limit <= 0:
+        """Nearest points by cosine similarity, best first, filters ANDed (all ``tags`` needed;
+        ``partition_keys``: any of these; ``exclude_partitions``: none of these)."""
+        if limit <= 0 or (partition_keys is not None and not partition_keys):
             return []
+        flt = self._filter(
+            partition_key, min_duration_s, tags, max_duration_s=max_duration_s,
+            partition_keys=partition_keys, exclude_partitions=exclude_partitions,
+        )
         response = self.client.query_points(
             self.collection,
             query=as_vector(vector, self._collection_dim()),
-            query_filter=self._filter(partition_key, min_duration_s, tags),
+            query_filter=flt,
             limit=int(limit),
             with_payload=True,
         )
         return search_hits(response.points)
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of the points with these ids (unknown ids are left out)."""
+        if not ids:
+            return {}
+        records = self.client.retrieve(
+            self.collection, ids=[check_point_id(i) for i in ids], with_payload=False, with_vectors=True
+        )
+        out: dict[str, np.ndarray] = {}
+        for r in records:
+            vector = r.vector.get("") if isinstance(r.vector, dict) else r.vector
+            if vector is not None:
+                out[str(r.id)] = np.asarray(vector, dtype=np.float32)
+        return out
 
     def delete_partition(self, partition_key: str) -> int:
         """Delete every point of ``partition_key``; returns how many were deleted."""
