@@ -1,0 +1,280 @@
+"""The shot search's pure parts (media_platform.search.shot_query) against a brute-force
+reference: durations, cursors, the browse SQL over a synthetic metadata database (the real
+marts' columns), diversification and the similarity pages over a real embedded vector index."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import duckdb
+import numpy as np
+import pytest
+
+from media_platform.search import shot_query as sq
+from media_platform.search.edge import EmbeddedQdrantIndex
+from media_platform.search.index import IndexPoint, shot_point_id
+
+TAGS = ["car", "boat", "night", "face", "crowd"]
+
+
+# ---- durations -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("1.5", 1.5), ("5s", 5.0), ("1m30s", 90.0), ("2m", 120.0), ("1h", 3600.0),
+     ("1h2m3.5s", 3723.5), (" 5S ", 5.0), ("0", 0.0), ("0.25s", 0.25)],
+)
+def test_durations_parse(text: str, seconds: float) -> None:
+    assert sq.parse_duration(text, "min_duration") == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "5x", "-5", "1m30", "s", "m5", "1e3", "5s5s", "99999999h", "nan", "inf"])
+def test_bad_durations_name_the_parameter(text: str) -> None:
+    with pytest.raises(sq.ParameterError) as err:
+        sq.parse_duration(text, "max_duration")
+    assert err.value.parameter == "max_duration"
+    assert str(err.value).startswith("max_duration: ")
+
+
+def test_min_above_max_is_refused() -> None:
+    with pytest.raises(sq.ParameterError) as err:
+        sq.ShotFilters(min_duration_s=10, max_duration_s=5)
+    assert err.value.parameter == "max_duration"
+
+
+@pytest.mark.parametrize(("limit", "per_episode", "parameter"), [(0, 3, "limit"), (201, 3, "limit"), (10, -1, "per_episode")])
+def test_bad_page_parameters(limit: int, per_episode: int, parameter: str) -> None:
+    with pytest.raises(sq.ParameterError) as err:
+        sq.ShotQuery(limit=limit, per_episode=per_episode)
+    assert err.value.parameter == parameter
+
+
+# ---- cursors -------------------------------------------------------------------------------------
+
+
+def test_cursor_round_trip_and_refusals() -> None:
+    q = sq.ShotQuery(filters=sq.ShotFilters(tags=("car",)))
+    fp = q.fingerprint("browse")
+    cursor = sq.encode_cursor(fp, {"k": [0.5, 1.25, "p-1", 3]})
+    assert sq.browse_position(cursor, fp) == (0.5, 1.25, "p-1", 3)
+    other = sq.ShotQuery(filters=sq.ShotFilters(tags=("boat",))).fingerprint("browse")
+    for bad, problem in [(cursor, "another query"), ("!!!", "malformed"), ("e30", "malformed"),
+                         (sq.encode_cursor(fp, {"k": [1, 2, 3]}), "malformed"),
+                         (sq.encode_cursor(fp, {"o": -1}), "malformed")]:
+        with pytest.raises(sq.ParameterError, match=problem) as err:
+            if problem == "another query":
+                sq.browse_position(bad, other)
+            elif "o" in sq.decode_cursor(bad, fp) if bad not in ("!!!", "e30") else False:
+                sq.offset_position(bad, fp)
+            else:
+                sq.browse_position(bad, fp)
+        assert err.value.parameter == "cursor"
+    # the page size is not part of the query: a cursor survives a new limit
+    assert sq.ShotQuery(filters=q.filters, limit=7).fingerprint("browse") == fp
+
+
+# ---- a synthetic metadata database ---------------------------------------------------------------
+
+
+def make_database(seed: int = 0, episodes: int = 6, shots: int = 40) -> tuple[duckdb.DuckDBPyConnection, list[dict]]:
+    """fct_shots, fct_shot_tags and dim_episodes with the real marts' columns; one episode is
+    not searchable. Scores are drawn from few values so that ties exercise the order."""
+    rng = np.random.default_rng(seed)
+    conn = duckdb.connect()
+    conn.execute("""create table dim_episodes (partition_key varchar, title varchar, episode_id varchar,
+                    allows_search_indexing boolean)""")
+    conn.execute("""create table fct_shots (shot_id varchar, partition_key varchar, shot integer,
+                    start_s double, end_s double, duration_s double,
+                    tags struct(tag varchar, score double)[], tag_names varchar[], searchable boolean)""")
+    conn.execute("""create table fct_shot_tags (shot_id varchar, partition_key varchar, shot integer,
+                    tag varchar, score double, source varchar, source_kind varchar, above_threshold boolean)""")
+    truth = []
+    for e in range(episodes):
+        part = f"episode-{e:02d}-{e:08x}"
+        searchable = e != episodes - 1
+        title = f"Title {e % 3}"
+        conn.execute("insert into dim_episodes values (?, ?, ?, ?)", [part, title, f"e{e}", searchable])
+        t = 0.0
+        for n in range(shots):
+            d = float(rng.choice([0.5, 1.0, 2.0, 5.0, 8.0, 30.0]))
+            chosen = sorted(rng.choice(TAGS, size=int(rng.integers(0, 4)), replace=False))
+            scores = {tag: float(rng.choice([0.3, 0.5, 0.75, 0.9])) for tag in chosen}
+            tags = sorted(({"tag": k, "score": v} for k, v in scores.items()), key=lambda x: (-x["score"], x["tag"]))
+            conn.execute("insert into fct_shots values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         [f"{part}/{n}", part, n, t, t + d, d, tags, [x["tag"] for x in tags], searchable])
+            for k, v in scores.items():
+                conn.execute("insert into fct_shot_tags values (?, ?, ?, ?, ?, ?, ?, ?)",
+                             [f"{part}/{n}", part, n, k, v, "fusion", "fusion", True])
+                conn.execute("insert into fct_shot_tags values (?, ?, ?, ?, ?, ?, ?, ?)",
+                             [f"{part}/{n}", part, n, k, v / 2, "zero-shot", "zero_shot", True])
+            truth.append({"partition": part, "shot": n, "start": t, "duration": d, "scores": scores,
+                          "searchable": searchable, "title": title})
+            t += d
+    return conn, truth
+
+
+def reference_browse(truth: list[dict], q: sq.ShotQuery) -> list[tuple[str, int]]:
+    f = q.filters
+    rows = []
+    for s in truth:
+        if not s["searchable"] or not all(t in s["scores"] for t in f.tags):
+            continue
+        if f.min_duration_s is not None and s["duration"] < f.min_duration_s:
+            continue
+        if f.max_duration_s is not None and s["duration"] > f.max_duration_s:
+            continue
+        if f.partitions is not None and s["partition"] not in f.partitions:
+            continue
+        if f.title is not None and s["title"] != f.title:
+            continue
+        if s["partition"] in f.exclude:
+            continue
+        score = min(s["scores"][t] for t in f.tags) if f.tags else max(s["scores"].values(), default=0.0)
+        rows.append((-score, s["start"], s["partition"], s["shot"]))
+    rows.sort()
+    if q.per_episode:
+        seen: dict[str, int] = {}
+        kept = []
+        for r in rows:
+            seen[r[2]] = seen.get(r[2], 0) + 1
+            if seen[r[2]] <= q.per_episode:
+                kept.append(r)
+        rows = kept
+    return [(r[2], r[3]) for r in rows]
+
+
+def all_pages(conn: duckdb.DuckDBPyConnection, q: sq.ShotQuery) -> list[tuple[str, int]]:
+    fp = q.fingerprint("browse")
+    cursor, out, pages = None, [], 0
+    while True:
+        sql, params = sq.browse_sql(q, sq.browse_position(cursor, fp))
+        page, cursor = sq.browse_page(conn.execute(sql, params).fetchall(), q, fp)
+        assert len(page) <= q.limit
+        out += [(s.partition, s.shot) for s in page]
+        pages += 1
+        if cursor is None:
+            return out
+        assert pages < 500
+
+
+@pytest.fixture(scope="module")
+def database():
+    conn, truth = make_database()
+    yield conn, truth
+    conn.close()
+
+
+FILTERS = [
+    sq.ShotFilters(),
+    sq.ShotFilters(tags=("car",)),
+    sq.ShotFilters(tags=("car", "night")),
+    sq.ShotFilters(min_duration_s=5.0),
+    sq.ShotFilters(max_duration_s=1.0),
+    sq.ShotFilters(tags=("boat",), min_duration_s=2.0, max_duration_s=8.0),
+    sq.ShotFilters(partitions=("episode-01-00000001", "episode-05-00000005")),
+    sq.ShotFilters(title="Title 1"),
+    sq.ShotFilters(exclude=("episode-00-00000000",), tags=("face",)),
+    sq.ShotFilters(tags=("no-such-tag",)),
+]
+
+
+@pytest.mark.parametrize(("filters", "per_episode", "limit"),
+                         list(itertools.product(FILTERS, [0, 1, 3], [1, 7, 200])))
+def test_browse_pages_match_the_reference(database, filters: sq.ShotFilters, per_episode: int, limit: int) -> None:
+    conn, truth = database
+    q = sq.ShotQuery(filters=filters, per_episode=per_episode, limit=limit)
+    expected = reference_browse(truth, q)
+    assert all_pages(conn, q) == expected
+    # the hidden (not searchable) episode never appears
+    assert not any(p == "episode-05-00000005" for p, _ in expected)
+
+
+def test_browse_orders_by_tag_score_then_time(database) -> None:
+    conn, _ = database
+    q = sq.ShotQuery(filters=sq.ShotFilters(tags=("car",)), per_episode=0, limit=200)
+    sql, params = sq.browse_sql(q, None)
+    page, _ = sq.browse_page(conn.execute(sql, params).fetchall(), q, q.fingerprint("browse"))
+    keys = [(-s.score, s.start) for s in page]
+    assert keys == sorted(keys) and len({s.score for s in page}) > 1
+
+
+def test_shot_rows_carry_best_source_and_title(database) -> None:
+    conn, truth = database
+    ids = [f"{s['partition']}/{s['shot']}" for s in truth[:5]]
+    rows = sq.shot_rows(conn.execute(sq.SHOT_ROWS_SQL, {"ids": ids}).fetchall(),
+                        conn.execute(sq.SHOT_TAGS_SQL, {"ids": ids}).fetchall())
+    assert len(rows) == 5
+    for s in truth[:5]:
+        row = rows[(s["partition"], s["shot"])]
+        assert [t for t, _, _ in row.tags] == [k for k, _ in sorted(s["scores"].items(), key=lambda kv: (-kv[1], kv[0]))]
+        assert all(src == "fusion" for _, _, src in row.tags)
+        result = sq.shot_result(row, 0.5)
+        assert result["id"] == f"{s['partition']}:{s['shot']}"
+        assert result["keyframe_url"] == f"/shots/{s['partition']}:{s['shot']}/keyframe"
+        assert result["media_url"].startswith(f"/episodes/{s['partition']}/media#t=")
+        assert math.isclose(result["duration"], s["duration"])
+
+
+# ---- similarity: diversified pages over a real embedded index ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((600, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    payloads = [{"partition": f"p{i % 12:02d}", "shot": i // 12, "duration_s": float(1 + i % 7),
+                 "tags": [TAGS[i % 5]]} for i in range(600)]
+    ix = EmbeddedQdrantIndex(tmp_path_factory.mktemp("ix"))
+    ix.ensure_collection(16)
+    ix.upsert([IndexPoint(shot_point_id(p["partition"], p["shot"]), v, p) for v, p in zip(vectors, payloads, strict=True)])
+    yield ix, vectors, payloads
+    ix.close()
+
+
+@pytest.mark.parametrize(("per_episode", "limit", "min_d", "tag"),
+                         [(0, 10, None, None), (1, 5, None, None), (2, 7, 3.0, None), (3, 20, None, "car"), (1, 50, 6.0, "boat")])
+def test_similarity_pages_match_brute_force(index, per_episode: int, limit: int, min_d, tag) -> None:
+    ix, vectors, payloads = index
+    query_vec = vectors[7] + 0.1
+    query_vec /= np.linalg.norm(query_vec)
+    order = np.argsort(-(vectors @ query_vec), kind="stable")
+    expected = []
+    seen: dict[str, int] = {}
+    for i in order:
+        p = payloads[i]
+        if (min_d is not None and p["duration_s"] < min_d) or (tag is not None and tag not in p["tags"]):
+            continue
+        seen[p["partition"]] = seen.get(p["partition"], 0) + 1
+        if not per_episode or seen[p["partition"]] <= per_episode:
+            expected.append((p["partition"], p["shot"]))
+    q = sq.ShotQuery(text="x", filters=sq.ShotFilters(tags=(tag,) if tag else (), min_duration_s=min_d),
+                     limit=limit, per_episode=per_episode)
+    fp = q.fingerprint("text")
+    calls: list[int] = []
+
+    def search(n: int) -> list[sq.RankedShot]:
+        calls.append(n)
+        hits = ix.search(query_vec, n, min_duration_s=min_d, tags=[tag] if tag else None)
+        return [sq.RankedShot(h.payload["partition"], h.payload["shot"], h.score) for h in hits]
+
+    got, cursor = [], None
+    for _ in range(200):
+        offset = sq.offset_position(cursor, fp)
+        ranked, exhausted = sq.ranked_similar(search, q, offset)
+        page, cursor = sq.similarity_page(ranked, offset, q, fp, exhausted)
+        assert len(page) <= limit
+        got += [(s.partition, s.shot) for s in page]
+        if cursor is None:
+            break
+    assert got == expected
+    assert max(calls) <= sq.MAX_HITS
+
+
+def test_diversify_keeps_the_best_of_each_episode() -> None:
+    shots = [sq.RankedShot(p, n, 1.0 - k / 10) for k, (p, n) in enumerate([("a", 1), ("a", 2), ("b", 1), ("a", 3), ("b", 2), ("c", 1)])]
+    assert [(s.partition, s.shot) for s in sq.diversify(shots, 1)] == [("a", 1), ("b", 1), ("c", 1)]
+    assert [(s.partition, s.shot) for s in sq.diversify(shots, 2)] == [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("c", 1)]
+    assert sq.diversify(shots, 0) == shots
