@@ -5,8 +5,7 @@
 
 const PAGE_SIZE = 24;
 const SUGGESTIONS = 24;
-const TOKEN_KEY = "media-platform-token";
-const TOKEN_COOKIE = "media_platform_token";
+const LOGIN_PATH = "/login";  // the server's sign-in (media_platform/api/auth.py)
 const LABEL_KEY = "media-platform-label";
 const EDITOR = "editors-page";
 const LOC_SOURCES = new Set(["query", "body", "path", "header", "cookie"]);
@@ -37,8 +36,8 @@ const state = {
   marks: new Map(),   // shot id -> true (positive) | false (negative), for state.label
   episodes: new Map(),// partition -> {title, kind, dagster_url}
   episodesLoaded: null,
-  token: localStorage.getItem(TOKEN_KEY) || "",
   tokenPrompt: null,
+  labelQueue: Promise.resolve(),
   training: false,
   span: null,         // {start, end} the player stops at
 };
@@ -67,39 +66,56 @@ function describe(status, statusText, data) {
   return `${status} ${statusText || "error"}`;
 }
 
-function setToken(token) {
-  state.token = token;
-  if (token) localStorage.setItem(TOKEN_KEY, token);
-  else localStorage.removeItem(TOKEN_KEY);
-  // Keyframes and media are loaded by <img> and <video>, which send no header: the cookie
-  // carries the token for them (same origin only, never to another site).
-  const value = token ? encodeURIComponent(token) : "";
-  const expiry = token ? "" : "; max-age=0";
-  document.cookie = `${TOKEN_COOKIE}=${value}; path=/; SameSite=Strict${expiry}`;
+/** Sign in through the server's ``/login`` (it sets an HttpOnly cookie that every later request,
+ *  keyframes and media included, carries; the page never keeps the token itself). */
+async function signIn(token) {
+  const response = await fetch(LOGIN_PATH, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token }),
+  });
+  return response.ok;
 }
 
-/** Ask for the token once (all requests waiting share the one dialog). */
-function askToken(refused) {
+/** Ask for the token once (all requests waiting share the one dialog). Resolves true once
+ *  signed in, false when the editor closes the dialog. */
+function askToken() {
   if (state.tokenPrompt) return state.tokenPrompt;
   const dialog = $("token-dialog");
   state.tokenPrompt = new Promise((resolve) => {
-    $("token-error").hidden = !refused;
+    $("token-error").hidden = true;
     $("token").value = "";
-    const done = (ok) => {
+    let signedIn = false;
+    const onSubmit = async (event) => {
+      event.preventDefault();
+      const token = $("token").value;
+      if (!token) return;
+      $("token-submit").disabled = true;
+      try {
+        signedIn = await signIn(token);
+      } catch {
+        signedIn = false;
+      } finally {
+        $("token-submit").disabled = false;
+      }
+      if (signedIn) {
+        dialog.close();
+        // Keyframes refused while signed out load again.
+        for (const img of document.querySelectorAll(".thumb img")) {
+          if (img.complete && !img.naturalWidth && img.src) img.src = img.src;
+        }
+      }
+      else {
+        $("token-error").hidden = false;
+        $("token").select();
+      }
+    };
+    const onClose = () => {
       dialog.removeEventListener("close", onClose);
       $("token-form").removeEventListener("submit", onSubmit);
       state.tokenPrompt = null;
-      resolve(ok);
+      resolve(signedIn);
     };
-    const onSubmit = (event) => {
-      event.preventDefault();
-      const token = $("token").value.trim();
-      if (!token) return;
-      setToken(token);
-      dialog.close("ok");
-    };
-    const onClose = () => done(dialog.returnValue === "ok");
-    dialog.returnValue = "";
     dialog.addEventListener("close", onClose);
     $("token-form").addEventListener("submit", onSubmit);
     dialog.showModal();
@@ -109,10 +125,8 @@ function askToken(refused) {
 }
 
 async function api(path, { method = "GET", body } = {}) {
-  let refused = false;
-  for (let attempt = 0; attempt < 4; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     const headers = { Accept: "application/json" };
-    if (state.token) headers.Authorization = `Bearer ${state.token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
@@ -124,9 +138,7 @@ async function api(path, { method = "GET", body } = {}) {
       throw new ApiError(0, `the server cannot be reached (${error.message})`);
     }
     if (response.status === 401) {
-      refused = refused || Boolean(state.token);
-      if (!(await askToken(refused))) throw new ApiError(401, "this server requires an access token");
-      refused = true;
+      if (!(await askToken())) throw new ApiError(401, "this server requires its access token");
       continue;
     }
     let data = null;
@@ -269,6 +281,7 @@ function card(shot, index) {
     class: "card" + (mark === true ? " positive" : mark === false ? " negative" : ""),
     role: "option", id: `shot-${index}`, "data-id": shot.id, "aria-selected": "false",
   }, thumb, meta, tags, el("div", { class: "mark" }, pos, neg));
+  node.addEventListener("click", () => select(index, false));
   return node;
 }
 
@@ -525,8 +538,11 @@ async function markShot(index, positive) {
   // At once on the page; undone if the server refuses.
   if (after === null) state.marks.delete(shot.id); else state.marks.set(shot.id, after);
   refreshCard(index);
+  // One request at a time, in the editor's order (a quick p, p, u reaches the server as typed).
+  const request = state.labelQueue.then(() => api(`/labels/${encodeURIComponent(label)}`, { method: "POST", body }));
+  state.labelQueue = request.catch(() => {});
   try {
-    const data = await api(`/labels/${encodeURIComponent(label)}`, { method: "POST", body });
+    const data = await request;
     if (label === state.label) showCounts(data.positives, data.negatives);
   } catch (error) {
     if (label === state.label) {
@@ -672,8 +688,6 @@ function start() {
       if (entries.some((e) => e.isIntersecting)) more();
     }, { rootMargin: "200px" }).observe($("more"));
   }
-  if (state.token) setToken(state.token);  // the cookie, for keyframes and media
-
   const params = new URLSearchParams(location.search);
   fillForm(params);
   const label = params.get("label") || localStorage.getItem(LABEL_KEY) || "";
