@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from media_platform.errors import InvalidInputError
@@ -87,15 +87,43 @@ class Settings(BaseSettings):
         None, description="the metadata DuckDB file (default: metadata/metadata.duckdb in the local home)"
     )
 
+    # Scale-out: how steps execute (resources/executors.py; deploy/README.md)
+    executor: Literal["default", "celery", "k8s"] = Field(
+        "default", description="default: in this process (CLI) or Dagster's multiprocess executor; "
+        "celery: every step a Celery task (GPU steps on the gpu queue); k8s: every step a Kubernetes Job",
+    )
+    celery_broker: str = Field("redis://127.0.0.1:6379/0", description="Celery broker URL (Redis)")
+    celery_backend: str = Field("", description="Celery result backend URL (default: the broker)")
+    celery_visibility_timeout_s: int = Field(
+        3600, ge=10, description="an unacknowledged step of a vanished worker is redelivered after this; "
+        "longer than the longest step",
+    )
+    celery_step_retries: int = Field(2, ge=0, le=20, description="re-deliveries of a step whose worker died")
+    celery_retry_delay_s: float = Field(1.0, ge=0, le=600, description="wait before a lost step is re-sent")
+    gpu_resource: str = Field("nvidia.com/gpu", description="Kubernetes extended resource of a GPU step")
+    gpu_count: int = Field(1, ge=1, le=16, description="GPUs a Kubernetes GPU step requests")
+    gpu_toleration_key: str = Field("nvidia.com/gpu", description="taint key of the GPU nodes (tolerated)")
+    gpu_node_selector: str = Field(
+        "", description="node selector of GPU steps: key=value[,key=value] (e.g. nvidia.com/gpu.present=true)"
+    )
+
     # The command-line tool
     progress: bool = False
+
+    # The search API (media-platform serve)
+    api_token: SecretStr | None = Field(
+        None, description="token every API request must carry (required to bind beyond loopback)"
+    )
+    dagster_ui_url: str = Field(
+        "http://127.0.0.1:3000", description="base URL of the Dagster UI that episode pages link to"
+    )
 
     @field_validator("*", mode="before")
     @classmethod
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("tag_vocabulary", "metadata_db", mode="before")
+    @field_validator("tag_vocabulary", "metadata_db", "api_token", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from api_harness import api_home, api_server  # noqa: F401 - the search API's session fixtures
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MEDIA = Path(os.environ.get("MEDIA_PLATFORM_SHARED_MEDIA", REPO_ROOT.parent / "shared" / "media"))

@@ -13,8 +13,13 @@ from typing import Any
 
 import duckdb
 
+from media_platform.errors import MediaPlatformError
 from media_platform.settings import Settings, get_settings
 from media_platform.storage import Store
+
+
+class MetadataUnavailable(MediaPlatformError):
+    """The metadata database does not exist yet (no build has run): the API answers 503."""
 
 
 @dataclass
@@ -38,13 +43,26 @@ class ApiContext:
     def metadata(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the metadata database (read-only). The file is replaced atomically by
         each build: a new file (inode) opens a new connection; readers of the old keep it."""
-        st = os.stat(self.metadata_db)
+        try:
+            st = os.stat(self.metadata_db)
+        except FileNotFoundError:
+            raise MetadataUnavailable(
+                "the metadata database does not exist yet: run an episode (media-platform run PARTITION) "
+                "or materialize the metadata assets in Dagster to build it"
+            ) from None
         ident = (st.st_dev, st.st_ino)
         with self._lock:
             if self._conn is None or self._conn_id != ident:
                 self._conn = duckdb.connect(str(self.metadata_db), read_only=True)
                 self._conn_id = ident
             return self._conn.cursor()
+
+    def dagster_url(self, partition: str) -> str:
+        """The episode's asset page in the Dagster UI."""
+        from urllib.parse import quote
+
+        base = self.settings.dagster_ui_url.rstrip("/")
+        return f"{base}/assets/shots?partition={quote(partition, safe='')}"
 
     def code(self) -> ModuleType:
         from media_platform.cli.code_location import load_code_location

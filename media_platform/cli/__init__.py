@@ -24,7 +24,9 @@ from media_platform.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, EXIT_RUN_FAILED, 
 from media_platform.cli.metadata import add_parsers as add_metadata_parsers
 from media_platform.cli.read import cmd_list, cmd_search, cmd_show
 from media_platform.cli.run import cmd_run
+from media_platform.cli.serve import add_parsers as add_serve_parsers
 from media_platform.cli.tags import add_parsers as add_tag_parsers
+from media_platform.cli.worker import add_parsers as add_worker_parsers
 from media_platform.errors import InvalidInputError, MediaPlatformError
 from media_platform.keys import printable
 from media_platform.settings import get_settings
@@ -86,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tag_parsers(sub)
     add_metadata_parsers(sub)
+    add_serve_parsers(sub)
+    add_worker_parsers(sub)
     return parser
 
 
