@@ -36,18 +36,29 @@
     partition without it yields no rows of this fact). The models name their staging refs in a
     `depends_on` comment so that dbt orders them. -#}
 {% macro changed_rows(output, anchor=none) %}
+  {{- return(adapter.dispatch('changed_rows')(output, anchor)) -}}
+{% endmacro %}
+
+{#- PostgreSQL: the staging views over the raw tables (indexed by partition_key); the models'
+    join with the changed partitions' state selects the rows, and the planner pushes it down. -#}
+{% macro postgres__changed_rows(output, anchor) %}
+  {{- return(ref('stg_' ~ output)) -}}
+{% endmacro %}
+
+{% macro default__changed_rows(output, anchor) %}
   {%- if is_incremental() -%}
     {%- set files = changed_files(output ~ '.parquet', (anchor or output) ~ '.parquet') -%}
     {%- if files | length > 0 -%}
       {%- set quoted = [] -%}
       {%- for f in files %}{% do quoted.append("'" ~ f ~ "'") %}{% endfor -%}
-      ({{ staged(output, "read_parquet([" ~ quoted | join(", ") ~ "], filename=true, union_by_name=true)") }})
+      {%- set rows = "(" ~ staged(output, "read_parquet([" ~ quoted | join(", ") ~ "], filename=true, union_by_name=true)") ~ ")" -%}
     {%- else -%}
-      ({{ staged(output, none) }})
+      {%- set rows = "(" ~ staged(output, none) ~ ")" -%}
     {%- endif -%}
   {%- else -%}
-    {{ ref('stg_' ~ output) }}
+    {%- set rows = ref('stg_' ~ output) -%}
   {%- endif -%}
+  {{- return(rows) -}}
 {% endmacro %}
 
 {#- The files named `file_name` of the analysable partitions whose rows in this model are missing

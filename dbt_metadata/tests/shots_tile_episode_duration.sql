@@ -1,4 +1,6 @@
-{{ config(meta={"dagster": {"ref": {"name": "fct_shots"}}}) }}
+{{ config(severity="warn", meta={"dagster": {"ref": {"name": "fct_shots"}}}) }}
+-- Severity warn: a shot detector's gap in one episode is reported, not a reason to hold back
+-- every other episode's update (see models/marts/schema.yml).
 -- Shots tile each video episode: the first starts at frame 0 / 0 s, each starts where the one
 -- before ended (next frame, same second), and the last ends within half a second of the
 -- episode's duration (container and video stream durations differ by a few milliseconds).

@@ -32,20 +32,22 @@ tags as (
 ),
 shot_tags as (
     select partition_key, shot,
-           list({'tag': tag, 'score': score} order by score desc, tag) as tags,
-           list(tag order by score desc, tag) as tag_names
+           {{ object_list_agg({'tag': 'tag', 'score': 'score'}, 'score desc, tag') }} as tags,
+           {{ list_agg('tag', 'score desc, tag') }} as tag_names
     from tags
     group by partition_key, shot
 ),
 words as (
-    select t.partition_key, t.segment, w.idx, w.word.word as word, w.word."start" as word_start
+    select t.partition_key, t.segment, w.idx,
+           {{ object_field('w.word', 'word', 'varchar') }} as word,
+           {{ object_field('w.word', 'start', 'double') }} as word_start
     from {{ changed_rows('transcript', anchor='shots') }} as t,
-         unnest(t.words) with ordinality as w(word, idx)
+         {{ object_list_elements('t.words') }} with ordinality as w(word, idx)
     where t.partition_key in (select partition_key from state)
 ),
 shot_words as (
     select s.partition_key, s.shot,
-           list(trim(w.word) order by w.word_start, w.segment, w.idx) as words
+           {{ list_agg('trim(w.word)', 'w.word_start, w.segment, w.idx') }} as words
     from shots as s
     join words as w
       on w.partition_key = s.partition_key
@@ -53,7 +55,7 @@ shot_words as (
     group by s.partition_key, s.shot
 ),
 chapters as (
-    select s.partition_key, s.shot, min_by(c.title, c.start_s) as chapter
+    select s.partition_key, s.shot, {{ first_by('c.title', 'c.start_s') }} as chapter
     from shots as s
     join {{ changed_rows('chapters', anchor='shots') }} as c
       on c.partition_key = s.partition_key
@@ -72,11 +74,11 @@ select
     s.confidence,
     k.uri as keyframe_uri,
     k.time_s as keyframe_time_s,
-    coalesce(t.tags, []) as tags,
-    coalesce(t.tag_names, []) as tag_names,
+    coalesce(t.tags, {{ empty_object_list() }}) as tags,
+    coalesce(t.tag_names, {{ empty_text_list() }}) as tag_names,
     ch.chapter,
-    coalesce(w.words, []) as words,
-    array_to_string(coalesce(w.words, []), ' ') as spoken_text,
+    coalesce(w.words, {{ empty_text_list() }}) as words,
+    array_to_string(coalesce(w.words, {{ empty_text_list() }}), ' ') as spoken_text,
     s.allows_search_indexing as searchable,
     s.fingerprint as source_fingerprint,
     current_timestamp as loaded_at

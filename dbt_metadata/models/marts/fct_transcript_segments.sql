@@ -18,7 +18,7 @@ select
     t.end_s,
     t.end_s - t.start_s as duration_s,
     t.text,
-    len(t.words) as word_count,
+    {{ object_list_length('t.words') }} as word_count,
     t.words,
     t.language,
     t.transcriber,

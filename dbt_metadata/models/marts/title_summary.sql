@@ -14,13 +14,14 @@ audio as (
     group by partition_key
 ),
 tag_counts as (
-    select e.title_id, tag.tag as tag, count(*) as n
+    select e.title_id, u.tag, count(*) as n
     from {{ ref('fct_shots') }} as s
-    join episodes as e using (partition_key), unnest(s.tags) as u(tag)
-    group by e.title_id, tag.tag
+    join episodes as e using (partition_key)
+    cross join unnest(s.tag_names) as u(tag)
+    group by e.title_id, u.tag
 ),
 top_tags as (
-    select title_id, list(tag order by n desc, tag)[1:5] as top_tags
+    select title_id, ({{ list_agg('tag', 'n desc, tag') }})[1:5] as top_tags
     from tag_counts group by title_id
 ),
 previews as (
@@ -28,7 +29,7 @@ previews as (
 )
 select
     e.title_id,
-    any_value(e.title) as title,
+    min(e.title) as title,  -- one title per title_id
     count(*) as episodes,
     coalesce(sum(e.duration_s), 0) / 3600.0 as hours,
     case when sum(e.duration_s) filter (where e.kind = 'video') > 0
@@ -36,11 +37,11 @@ select
     end as shots_per_minute,
     case when sum(e.duration_s) > 0 then coalesce(sum(a.speech_s), 0) / sum(e.duration_s) end as speech_share,
     case when sum(e.duration_s) > 0 then coalesce(sum(a.music_s), 0) / sum(e.duration_s) end as music_share,
-    coalesce(any_value(t.top_tags), []) as top_tags,
+    coalesce(min(t.top_tags), {{ empty_text_list() }}) as top_tags,  -- one list per title_id
     count(*) filter (where p.ready) as episodes_with_preview,
     case when count(*) filter (where p.ready) = count(*) then 'all'
          when count(*) filter (where p.ready) > 0 then 'some' else 'none' end as preview_status,
-    list(distinct coalesce(e.licence_identifier, e.licence_status)) as licences,
+    {{ distinct_list_agg('coalesce(e.licence_identifier, e.licence_status)') }} as licences,
     bool_and(e.allows_search_indexing) as searchable
 from episodes as e
 left join shots as s using (partition_key)

@@ -1,2 +1,2 @@
 {% set src = source('media', 'audio_events') %}
-{{ staged_audio_events(src if output_exists('audio_events.parquet') else none) }}
+{{ staged('audio_events', src if output_exists('audio_events.parquet') else none) }}

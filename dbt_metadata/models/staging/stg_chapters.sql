@@ -1,2 +1,2 @@
 {% set src = source('media', 'chapters') %}
-{{ staged_chapters(src if output_exists('chapters.parquet') else none) }}
+{{ staged('chapters', src if output_exists('chapters.parquet') else none) }}

@@ -1,2 +1,2 @@
 {% set src = source('media', 'keyframes') %}
-{{ staged_keyframes(src if output_exists('keyframes.parquet') else none) }}
+{{ staged('keyframes', src if output_exists('keyframes.parquet') else none) }}

@@ -1,2 +1,2 @@
 {% set src = source('media', 'shot_tags') %}
-{{ staged_shot_tags(src if output_exists('shot_tags.parquet') else none) }}
+{{ staged('shot_tags', src if output_exists('shot_tags.parquet') else none) }}

@@ -1,2 +1,2 @@
 {% set src = source('media', 'shots') %}
-{{ staged_shots(src if output_exists('shots.parquet') else none) }}
+{{ staged('shots', src if output_exists('shots.parquet') else none) }}

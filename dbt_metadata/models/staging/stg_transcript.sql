@@ -1,2 +1,2 @@
 {% set src = source('media', 'transcript') %}
-{{ staged_transcript(src if output_exists('transcript.parquet') else none) }}
+{{ staged('transcript', src if output_exists('transcript.parquet') else none) }}
