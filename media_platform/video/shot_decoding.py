@@ -10,6 +10,7 @@ from pathlib import Path
 
 import av
 
+from media_platform.video.frame_hashes import FrameHashes
 from media_platform.video.frames import FrameIndex, open_video
 from media_platform.video.shot_config import ShotDetectorConfig
 from media_platform.video.shot_signatures import Sig, blend_error, score, signature, spread
@@ -41,6 +42,7 @@ class Coarse:
         self.stds: list[float] = []  # luma standard deviation of decoded frame j
         self.spread: list[float] = []  # spread(j-1, j) where s1 >= min_score, else 1.0
         self.blend: list[float] = []  # blend error of (j-L, j-L/2, j); inf if not testable or sl[j] is too low
+        self.hashes = FrameHashes()  # perceptual hashes of the thumbnails, a few per second (markers)
 
 
 def coarse_pass(
@@ -80,6 +82,7 @@ def coarse_pass(
                 last_pts = pts
                 counter += 1
                 sig = signature(frame, cfg)
+                coarse.hashes.offer(fi, frame.time, sig.luma.reshape(cfg.analysis_height, cfg.analysis_width))
                 coarse.frames.append(fi)
                 coarse.means.append(sig.mean)
                 coarse.stds.append(sig.std)

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from media_platform.errors import MediaError
+from media_platform.video.frame_hashes import FrameHashes
 from media_platform.video.frames import FrameIndex, probe_frame_index
 from media_platform.video.shot_candidates import (
     confidence,
@@ -112,6 +113,8 @@ class ShotDetectionResult:
         stats: diagnostics: decoded_frames, coarse_decoded_frames, refined_windows,
             refined_frames, dissolves, mode, wall_s, frames_per_s.
         truncated: the file ended early or failed to decode part-way; shots cover the readable part.
+        frame_hashes: perceptual hashes of a few decoded frames a second, from the same pass
+            (the visual fingerprint of :mod:`media_platform.markers`).
     """
 
     shots: list[Shot]
@@ -120,6 +123,7 @@ class ShotDetectionResult:
     frame_times: np.ndarray
     stats: dict[str, Any] = field(default_factory=dict)
     truncated: bool = False
+    frame_hashes: FrameHashes | None = None
 
     @property
     def cut_frames(self) -> list[int]:
@@ -251,4 +255,5 @@ def detect_shots(path: str | Path, config: ShotDetectorConfig | None = None) -> 
         frame_times=frame_times,
         stats=stats,
         truncated=truncated,
+        frame_hashes=coarse.hashes,
     )
