@@ -1,10 +1,11 @@
 """The search API's shared test home and a real server over it.
 
-:func:`build_api_home` ingests and runs four episodes through the command-line tool (real
+:func:`build_api_home` ingests and runs five episodes through the command-line tool (real
 subprocesses, tiny CLIP checkpoint), which also builds the metadata database:
 
 - ``bunny``: "Big Buck Bunny", a 30 s video with cuts;
 - ``counter``: "Counter", a 3 s synthetic video without cuts;
+- ``goldeneye``: "Goldeneye Excerpt", a 10 s film excerpt (variable frame rate) with two cuts;
 - ``podcast``: "Assembled Podcast", 90 s of audio (transcript, chapters, preview);
 - ``hidden``: "Hidden Title", a video under ``analysis-only`` (analysis allowed, search indexing
   forbidden): it must never appear in any response.
@@ -31,6 +32,7 @@ from cli_harness import cli, make_cli_env
 EPISODES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "bunny": ("video/blender_bbb/big_buck_bunny_0_30.webm", "Big Buck Bunny", ()),
     "counter": ("video/pyscenedetect/counter.mp4", "Counter", ()),
+    "goldeneye": ("video/pyscenedetect/goldeneye-vfr-drop3.mp4", "Goldeneye Excerpt", ()),
     "podcast": ("podcast/podcast_assembled.mp3", "Assembled Podcast", ()),
     "hidden": ("video/pyscenedetect/issue-134-rotate.mp4", "Hidden Title", ("--licence", "analysis-only")),
 }
@@ -40,7 +42,7 @@ HIDDEN = "hidden"
 
 @dataclass
 class ApiHome:
-    """A storage root with the four episodes built: ``env`` for subprocesses, ``keys`` maps
+    """A storage root with the five episodes built: ``env`` for subprocesses, ``keys`` maps
     the names above to partition keys."""
 
     root: Path
@@ -65,7 +67,7 @@ class ApiHome:
 
 
 def build_api_home(root: Path, shared_media: Path) -> ApiHome:
-    """Ingest and run the four episodes under ``root`` (metadata database included)."""
+    """Ingest and run the five episodes under ``root`` (metadata database included)."""
     home = ApiHome(root=root, env=make_cli_env(root))
     for name, (relative, title, extra) in EPISODES.items():
         ingest = cli(home.env, "ingest", str(shared_media / relative), "--title", title, *extra, "--json")
@@ -164,7 +166,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def api_home(tmp_path_factory, shared_media: Path) -> ApiHome:
-    """The four-episode home, built once per test session."""
+    """The five-episode home, built once per test session."""
     return build_api_home(tmp_path_factory.mktemp("api-home"), shared_media)
 
 
