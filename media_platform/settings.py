@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     metadata_db: Path | None = Field(
         None, description="the metadata DuckDB file (default: metadata/metadata.duckdb in the local home)"
     )
+    metadata_target: Literal["duckdb", "postgres"] = Field(
+        "duckdb", description="where the metadata models are built: the DuckDB file, or PostgreSQL"
+    )
+    metadata_postgres_url: str = Field(
+        "", description="PostgreSQL URL of the metadata database (default: the catalogue's, when PostgreSQL)"
+    )
+    metadata_postgres_schema: str = Field(
+        "media_metadata", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="schema the metadata models are built in"
+    )
 
     # Scale-out: how steps execute (resources/executors.py; deploy/README.md)
     executor: Literal["default", "celery", "k8s"] = Field(
@@ -177,6 +186,14 @@ class Settings(BaseSettings):
         if self.metadata_db is not None:
             return self.metadata_db.expanduser().resolve()
         return self.local_home / "metadata" / "metadata.duckdb"
+
+    @property
+    def metadata_postgres(self) -> str:
+        """The metadata database's PostgreSQL URL: ``$MEDIA_PLATFORM_METADATA_POSTGRES_URL``, else
+        the catalogue's URL when it is PostgreSQL (the same server), else ""."""
+        if self.metadata_postgres_url:
+            return self.metadata_postgres_url
+        return self.catalogue_url if self.catalogue_url.startswith("postgresql") else ""
 
     @property
     def feeds_path(self) -> Path:

@@ -52,11 +52,13 @@ class NodeResult:
 
 @dataclass
 class BuildReport:
-    """What a build did: the database built (``db_path``), seconds, and every node's result."""
+    """What a build did: the DuckDB file built (``db_path``; None on PostgreSQL, where
+    ``where`` names the server, database and schema), seconds, and every node's result."""
 
-    db_path: Path
+    db_path: Path | None
     seconds: float
     nodes: list[NodeResult] = field(default_factory=list)
+    where: str = ""
 
     @property
     def models(self) -> dict[str, str]:
@@ -124,7 +126,7 @@ def _build_lock(db_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _node_results(result: object) -> list[NodeResult]:
+def node_results(result: object) -> list[NodeResult]:
     nodes = []
     for r in getattr(result, "results", None) or []:
         node = r.node
@@ -142,10 +144,16 @@ def _node_results(result: object) -> list[NodeResult]:
     return nodes
 
 
-def _run_dbt(args: list[str]) -> object:
+def run_dbt(args: list[str]) -> object:
+    """``dbt <args>`` of :func:`project_dir` in this process, its artefacts and logs in a
+    scratch folder (the project's own ``target/`` manifest is Dagster's)."""
     from dbt.cli.main import dbtRunner
 
-    outcome = dbtRunner().invoke(args)
+    project = project_dir()
+    with tempfile.TemporaryDirectory(prefix="dbt-metadata-") as scratch:
+        outcome = dbtRunner().invoke([
+            *args, "--project-dir", str(project), "--profiles-dir", str(project),
+            "--target-path", str(Path(scratch) / "target"), "--log-path", str(Path(scratch) / "logs"), "--quiet"])
     _close_duckdb_connections()
     if outcome.exception is not None:
         raise MetadataBuildError(f"{project_dir()}: dbt failed: {outcome.exception}")
@@ -165,7 +173,12 @@ def _close_duckdb_connections() -> None:
 def dbt_build_args(home: Path, build_path: Path, *, select: str | None = None, full_refresh: bool = False) -> list[str]:
     """The ``dbt build`` arguments for building ``home``'s outputs into ``build_path`` (the
     builder's and the Dagster dbt assets' one recipe)."""
-    args = ["build", "--vars", json.dumps({"home": str(home), "db_path": str(build_path)})]
+    return dbt_args({"home": str(home), "db_path": str(build_path)}, select=select, full_refresh=full_refresh)
+
+
+def dbt_args(variables: dict, *, target: str = "duckdb", select: str | None = None, full_refresh: bool = False) -> list[str]:
+    """``dbt build`` of ``target`` with ``variables`` (see profiles.yml and dbt_project.yml)."""
+    args = ["build", "--target", target, "--vars", json.dumps(variables)]
     if select:
         args += ["--select", select]
     if full_refresh:
@@ -216,15 +229,9 @@ def build_metadata_db(
     _check_export(home)
     db_path = Path(db_path).expanduser().resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    project = project_dir()
     with building(db_path, full_refresh=full_refresh) as build_path:
-        with tempfile.TemporaryDirectory(prefix="dbt-metadata-") as scratch:
-            args = [*dbt_build_args(home, build_path, select=select, full_refresh=full_refresh),
-                    "--project-dir", str(project), "--profiles-dir", str(project),
-                    "--target-path", str(Path(scratch) / "target"), "--log-path", str(Path(scratch) / "logs"),
-                    "--quiet"]
-            outcome = _run_dbt(args)
-        nodes = _node_results(outcome.result)
+        outcome = run_dbt(dbt_build_args(home, build_path, select=select, full_refresh=full_refresh))
+        nodes = node_results(outcome.result)
         failed = [n for n in nodes if n.status in ("error", "fail")]
         if failed or not outcome.success:
             detail = "; ".join(f"{n.name}: {n.status}: {n.message}" for n in failed) or "dbt build failed"
