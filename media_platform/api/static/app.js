@@ -7,7 +7,9 @@ const PAGE_SIZE = 24;
 const SUGGESTIONS = 24;
 const LOGIN_PATH = "/login";  // the server's sign-in (media_platform/api/auth.py)
 const LABEL_KEY = "media-platform-label";
+const RECENT_KEY = "media-platform-recent-labels";
 const EDITOR = "editors-page";
+const SEARCH_FIELDS = ["min_duration", "max_duration", "per_episode", "title"];
 const LOC_SOURCES = new Set(["query", "body", "path", "header", "cookie"]);
 
 const $ = (id) => document.getElementById(id);
@@ -240,6 +242,8 @@ function card(shot, index) {
     el("span", { class: "play", text: "▶", "aria-hidden": "true" }),
     el("span", { class: "badge", text: mark === true ? "positive" : mark === false ? "negative" : "" }));
   thumb.addEventListener("click", () => { select(index, false); play(index); });
+  img.addEventListener("error", () => thumb.classList.add("no-keyframe"));
+  img.addEventListener("load", () => thumb.classList.remove("no-keyframe"));
 
   const dagster = el("a", { class: "dagster", text: "Dagster ↗", target: "_blank", rel: "noopener", hidden: true,
     title: "This episode's asset page in the Dagster UI", "data-partition": shot.partition });
@@ -338,7 +342,7 @@ function formParams() {
   const q = $("q").value.trim();
   if (q) params.set("q", q);
   for (const tag of $("tag").value.split(",").map((t) => t.trim()).filter(Boolean)) params.append("tag", tag);
-  for (const name of ["min_duration", "max_duration", "title"]) {
+  for (const name of SEARCH_FIELDS) {
     const value = $(name).value.trim();
     if (value) params.set(name, value);
   }
@@ -348,7 +352,7 @@ function formParams() {
 function fillForm(params) {
   $("q").value = params.get("q") || "";
   $("tag").value = params.getAll("tag").join(", ");
-  for (const name of ["min_duration", "max_duration", "title"]) $(name).value = params.get(name) || "";
+  for (const name of SEARCH_FIELDS) $(name).value = params.get(name) || "";
 }
 
 function rememberInUrl() {
@@ -495,6 +499,7 @@ async function useLabel(text) {
   if (!label) return;
   state.label = label;
   localStorage.setItem(LABEL_KEY, label);
+  rememberLabel(label);
   rememberInUrl();
   $("train").disabled = false;
   $("suggest").disabled = false;
@@ -513,9 +518,32 @@ async function refreshLabel() {
     for (let i = 0; i < state.items.length; i++) refreshCard(i);
     return data;
   } catch (error) {
+    if (label !== state.label) return null;
+    if (error instanceof ApiError && error.status === 404) {  // a new label: no examples yet
+      state.marks = new Map();
+      showCounts(0, 0);
+      showEvaluation(null);
+      for (let i = 0; i < state.items.length; i++) refreshCard(i);
+      return null;
+    }
     showError(`Label ${label}`, error);
     return null;
   }
+}
+
+function recentLabels() {
+  try {
+    const list = JSON.parse(localStorage.getItem(RECENT_KEY) || "[]");
+    return Array.isArray(list) ? list.filter((l) => typeof l === "string").slice(0, 20) : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberLabel(label) {
+  const list = [label, ...recentLabels().filter((l) => l !== label)].slice(0, 20);
+  localStorage.setItem(RECENT_KEY, JSON.stringify(list));
+  $("known-labels").replaceChildren(...list.map((l) => el("option", { value: l })));
 }
 
 /** Mark the shot at ``index`` positive (true) or negative (false); the same mark again or
@@ -678,7 +706,9 @@ function start() {
   document.addEventListener("keydown", onKey);
   $("search").addEventListener("submit", (event) => { event.preventDefault(); search(); });
   $("label-form").addEventListener("submit", (event) => { event.preventDefault(); useLabel($("label").value); });
-  $("label").addEventListener("change", () => useLabel($("label").value));
+  $("label").addEventListener("change", () => {
+    if (normalLabel($("label").value) !== state.label) useLabel($("label").value);
+  });
   $("train").addEventListener("click", train);
   $("suggest").addEventListener("click", suggestions);
   $("more").addEventListener("click", more);
@@ -688,6 +718,7 @@ function start() {
       if (entries.some((e) => e.isIntersecting)) more();
     }, { rootMargin: "200px" }).observe($("more"));
   }
+  $("known-labels").replaceChildren(...recentLabels().map((l) => el("option", { value: l })));
   const params = new URLSearchParams(location.search);
   fillForm(params);
   const label = params.get("label") || localStorage.getItem(LABEL_KEY) || "";
