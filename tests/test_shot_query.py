@@ -14,6 +14,7 @@ import pytest
 from media_platform.search import shot_query as sq
 from media_platform.search.edge import EmbeddedQdrantIndex
 from media_platform.search.index import IndexPoint, shot_point_id
+from media_platform.search.shot_table import ShotTable
 
 TAGS = ["car", "boat", "night", "face", "crowd"]
 
@@ -145,12 +146,11 @@ def reference_browse(truth: list[dict], q: sq.ShotQuery) -> list[tuple[str, int]
     return [(r[2], r[3]) for r in rows]
 
 
-def all_pages(conn: duckdb.DuckDBPyConnection, q: sq.ShotQuery) -> list[tuple[str, int]]:
+def all_pages(table: ShotTable, q: sq.ShotQuery) -> list[tuple[str, int]]:
     fp = q.fingerprint("browse")
     cursor, out, pages = None, [], 0
     while True:
-        sql, params = sq.browse_sql(q, sq.browse_position(cursor, fp))
-        page, cursor = sq.browse_page(conn.execute(sql, params).fetchall(), q, fp)
+        page, cursor = sq.browse_page(table.browse(q, sq.browse_position(cursor, fp)), q, fp)
         assert len(page) <= q.limit
         out += [(s.partition, s.shot) for s in page]
         pages += 1
@@ -162,7 +162,7 @@ def all_pages(conn: duckdb.DuckDBPyConnection, q: sq.ShotQuery) -> list[tuple[st
 @pytest.fixture(scope="module")
 def database():
     conn, truth = make_database()
-    yield conn, truth
+    yield ShotTable.load(conn), truth
     conn.close()
 
 
@@ -183,38 +183,51 @@ FILTERS = [
 @pytest.mark.parametrize(("filters", "per_episode", "limit"),
                          list(itertools.product(FILTERS, [0, 1, 3], [1, 7, 200])))
 def test_browse_pages_match_the_reference(database, filters: sq.ShotFilters, per_episode: int, limit: int) -> None:
-    conn, truth = database
+    table, truth = database
     q = sq.ShotQuery(filters=filters, per_episode=per_episode, limit=limit)
     expected = reference_browse(truth, q)
-    assert all_pages(conn, q) == expected
+    assert all_pages(table, q) == expected
     # the hidden (not searchable) episode never appears
     assert not any(p == "episode-05-00000005" for p, _ in expected)
 
 
 def test_browse_orders_by_tag_score_then_time(database) -> None:
-    conn, _ = database
+    table, _ = database
     q = sq.ShotQuery(filters=sq.ShotFilters(tags=("car",)), per_episode=0, limit=200)
-    sql, params = sq.browse_sql(q, None)
-    page, _ = sq.browse_page(conn.execute(sql, params).fetchall(), q, q.fingerprint("browse"))
+    page, _ = sq.browse_page(table.browse(q, None), q, q.fingerprint("browse"))
     keys = [(-s.score, s.start) for s in page]
     assert keys == sorted(keys) and len({s.score for s in page}) > 1
 
 
-def test_shot_rows_carry_best_source_and_title(database) -> None:
-    conn, truth = database
-    ids = [f"{s['partition']}/{s['shot']}" for s in truth[:5]]
-    rows = sq.shot_rows(conn.execute(sq.SHOT_ROWS_SQL, {"ids": ids}).fetchall(),
-                        conn.execute(sq.SHOT_TAGS_SQL, {"ids": ids}).fetchall())
-    assert len(rows) == 5
+def test_a_cursor_past_a_vanished_episode_resumes_in_order(database) -> None:
+    """A keyset naming a partition the table no longer has still resumes at the right place."""
+    table, truth = database
+    q = sq.ShotQuery(per_episode=0, limit=200)
+    order = all_pages(table, q)
+    first = next(s for s in truth if (s["partition"], s["shot"]) == order[10])
+    score = max(first["scores"].values(), default=0.0)
+    # just after order[10] in partition order: a name sorting after it, same score and start
+    rest = table.browse(sq.ShotQuery(per_episode=0, limit=200), (score, first["start"], first["partition"] + "~", -1))
+    assert [(s.partition, s.shot) for s in rest][:5] == order[11:16]
+
+
+def test_results_carry_best_source_title_and_urls(database) -> None:
+    table, truth = database
     for s in truth[:5]:
-        row = rows[(s["partition"], s["shot"])]
-        assert [t for t, _, _ in row.tags] == [k for k, _ in sorted(s["scores"].items(), key=lambda kv: (-kv[1], kv[0]))]
-        assert all(src == "fusion" for _, _, src in row.tags)
-        result = sq.shot_result(row, 0.5)
+        row = table.row_of(s["partition"], s["shot"])
+        assert row is not None
+        result = table.result(row, 0.5)
+        assert [t["tag"] for t in result["tags"]] == [k for k, _ in sorted(s["scores"].items(), key=lambda kv: (-kv[1], kv[0]))]
+        assert all(t["source"] == "fusion" for t in result["tags"])  # the fusion row outscores zero-shot
+        assert result["title"] == s["title"]
         assert result["id"] == f"{s['partition']}:{s['shot']}"
         assert result["keyframe_url"] == f"/shots/{s['partition']}:{s['shot']}/keyframe"
         assert result["media_url"].startswith(f"/episodes/{s['partition']}/media#t=")
         assert math.isclose(result["duration"], s["duration"])
+    assert table.row_of("no-such-episode", 0) is None
+    assert table.row_of(truth[0]["partition"], 10_000) is None
+    hidden = next(s for s in truth if not s["searchable"])
+    assert not table.searchable_row(table.row_of(hidden["partition"], hidden["shot"]))
 
 
 # ---- similarity: diversified pages over a real embedded index ------------------------------------

@@ -8,8 +8,9 @@ Every route hides what :mod:`media_platform.api.visibility` hides; the search lo
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from media_platform.errors import InvalidInputError
 from media_platform.keys import printable, require_text, validate_partition_key
 from media_platform.search import shot_query as sq
 from media_platform.search.index import shot_point_id
+from media_platform.search.shot_table import ShotTable
 from media_platform.tags.labels import check_label_name, parse_shot_ref
 
 router = APIRouter(tags=["search"])
@@ -84,22 +86,33 @@ def _rows(ctx: ApiContext, sql: str, params: dict[str, Any] | None = None) -> li
         cursor.close()
 
 
-def _shot_rows(ctx: ApiContext, shots: Sequence[sq.RankedShot]) -> dict[tuple[str, int], sq.ShotRow]:
-    if not shots:
-        return {}
-    ids = {"ids": [s.shot_id for s in shots]}
-    return sq.shot_rows(_rows(ctx, sq.SHOT_ROWS_SQL, ids), _rows(ctx, sq.SHOT_TAGS_SQL, ids))
+_TABLE_LOCK = threading.Lock()
 
 
-def _results(ctx: ApiContext, page: Sequence[sq.RankedShot], scored: bool = True) -> list[dict[str, Any]]:
-    rows = _shot_rows(ctx, page)
-    return [sq.shot_result(rows[(s.partition, s.shot)], s.score if scored else None)
-            for s in page if (s.partition, s.shot) in rows]
+def shot_table(ctx: ApiContext) -> ShotTable:
+    """The shots of the current metadata database in memory, reloaded when a build has
+    replaced the file (a new inode)."""
+    try:
+        st = os.stat(ctx.metadata_db)
+    except FileNotFoundError:
+        ctx.metadata()  # raises the API's "no metadata database yet" (503)
+        raise
+    ident = (st.st_dev, st.st_ino, st.st_mtime_ns)
+    with _TABLE_LOCK:
+        cached = ctx.__dict__.get("_shot_table")
+        if cached is not None and cached[0] == ident:
+            return cached[1]
+        cursor = ctx.metadata()
+        try:
+            table = ShotTable.load(cursor)
+        finally:
+            cursor.close()
+        ctx.__dict__["_shot_table"] = (ident, table)
+        return table
 
 
 def _title_partitions(ctx: ApiContext, title: str) -> list[str]:
-    found = [p for (p,) in _rows(ctx, "select partition_key from dim_episodes where title = $t and allows_search_indexing", {"t": title})]
-    return sorted(visibility(ctx).visible(found))
+    return sorted(visibility(ctx).visible(shot_table(ctx).partitions_of_title(title)))
 
 
 # ---- shots ------------------------------------------------------------------------------------
@@ -109,9 +122,9 @@ def _browse(ctx: ApiContext, query: sq.ShotQuery, cursor: str | None) -> tuple[l
     fingerprint = query.fingerprint("browse")
     after = _param("query", "cursor", lambda c: sq.browse_position(c, fingerprint), cursor)
     current = query
+    table = shot_table(ctx)
     for _ in range(_VISIBILITY_ROUNDS):
-        sql, params = sq.browse_sql(current, after)
-        page, next_cursor = sq.browse_page(_rows(ctx, sql, params), query, fingerprint)
+        page, next_cursor = sq.browse_page(table.browse(current, after), query, fingerprint)
         hidden = visibility(ctx).hidden({s.partition for s in page})
         if not hidden:
             return page, next_cursor
@@ -173,24 +186,23 @@ def search_shots(
     else:
         vector = ctx.encoder().encode_text([text])[0]
         page, next_cursor = _similar(ctx, query, vector, cursor, "text")
-    results = _results(ctx, page)
+    results = shot_table(ctx).results(page)
     return {"results": results, "next_cursor": next_cursor, "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-def _visible_shot(ctx: ApiContext, shot_id: str) -> tuple[sq.RankedShot, sq.ShotRow]:
+def _visible_shot(ctx: ApiContext, shot_id: str) -> tuple[sq.RankedShot, int]:
     ref = _param("path", "shot_id", parse_shot_ref, shot_id)
-    shot = sq.RankedShot(ref.partition, ref.shot, 0.0)
-    if visibility(ctx).is_visible(ref.partition):
-        row = _shot_rows(ctx, [shot]).get((ref.partition, ref.shot))
-        if row is not None:
-            return shot, row
+    table = shot_table(ctx)
+    row = table.row_of(ref.partition, ref.shot)
+    if row is not None and table.searchable_row(row) and visibility(ctx).is_visible(ref.partition):
+        return sq.RankedShot(ref.partition, ref.shot, 0.0), row
     raise not_found(f"shot {printable(shot_id)}: no such shot")
 
 
 @router.get("/shots/{shot_id}", summary="one shot")
 def get_shot(ctx: Ctx, shot_id: Annotated[str, Path(description="PARTITION:SHOT")]) -> dict[str, Any]:
     _, row = _visible_shot(ctx, shot_id)
-    return sq.shot_result(row, None)
+    return shot_table(ctx).result(row, None)
 
 
 @router.get("/shots/{shot_id}/similar", summary="more shots like this one (image to image)")
@@ -213,7 +225,7 @@ def similar_shots(
     if vector is None:
         raise not_found(f"shot {printable(shot_id)}: not in the vector index yet")
     page, next_cursor = _similar(ctx, query, vector, cursor, f"similar:{shot.shot_id}", skip=(shot.partition, shot.shot))
-    return {"results": _results(ctx, page), "next_cursor": next_cursor,
+    return {"results": shot_table(ctx).results(page), "next_cursor": next_cursor,
             "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
@@ -287,8 +299,9 @@ def get_episode(ctx: Ctx, partition: str) -> dict[str, Any]:
     if not found:
         raise not_found(f"episode {printable(partition)}: no such episode")
     title, episode, kind, duration, licence_json, identifier, status, analysis, indexing = found[0]
-    shots = [sq.RankedShot(p, n, 0.0) for p, n in _rows(
-        ctx, "select partition_key, shot from fct_shots where partition_key = $p and searchable order by start_s, shot", {"p": key})]
+    table = shot_table(ctx)
+    rows = table.rows_of_partition(key)
+    shots = [table.result(int(r), None) for r in rows[np.argsort(table.start[rows], kind="stable")] if table.searchable_row(int(r))]
     transcript = [{"start": s, "end": e, "text": t} for s, e, t in _rows(
         ctx, "select start_s, end_s, text from fct_transcript_segments where partition_key = $p order by start_s, segment", {"p": key})]
     preview = None
@@ -303,7 +316,7 @@ def get_episode(ctx: Ctx, partition: str) -> dict[str, Any]:
         "partition": key, "title": title, "episode": episode, "kind": kind, "duration": duration,
         "licence": {"identifier": identifier, "status": status, "allows_analysis": bool(analysis),
                     "allows_search_indexing": bool(indexing), "terms": terms},
-        "shots": _results(ctx, shots, scored=False),
+        "shots": shots,
         "chapters": _chapters(ctx, key),
         "transcript": transcript,
         "preview": preview,

@@ -1,12 +1,11 @@
-"""Finding shots: the parameters of a shot search, its cursor, and the queries over the metadata
-database (``fct_shots``, ``fct_shot_tags``, ``dim_episodes``) and the vector index's hits.
+"""Finding shots: the parameters of a shot search, its cursor, its order and diversification.
 
 Pure and typed: no web framework here. The search API (``media_platform.api.search_routes``)
 turns request parameters into a :class:`ShotQuery` and calls these functions.
 
 Two orders:
 
-* **browse** (no text): shots ordered by tag score (the lowest score among the requested tags;
+* **browse** (no text; :class:`media_platform.search.shot_table.ShotTable`): shots ordered by tag score (the lowest score among the requested tags;
   with no tag, the shot's best tag score, 0 when it has none), then by time (start), then by
   partition and shot number so that the order is total. Pagination is a keyset cursor.
 * **similarity** (text, or a shot's image vector): the vector index's order (cosine, best
@@ -184,7 +183,7 @@ def offset_position(cursor: str | None, fingerprint: str) -> int:
     return offset
 
 
-# ---- browse: SQL over fct_shots ---------------------------------------------------------------
+# ---- browse ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -202,79 +201,10 @@ class RankedShot:
         return f"{self.partition}/{self.shot}"
 
 
-def _filter_sql(f: ShotFilters, params: dict[str, Any]) -> list[str]:
-    where = ["s.searchable"]
-    if f.tags:
-        params["tags"] = list(f.tags)
-        where.append("list_has_all(s.tag_names, $tags)")
-    if f.min_duration_s is not None:
-        params["min_d"] = f.min_duration_s
-        where.append("s.duration_s >= $min_d")
-    if f.max_duration_s is not None:
-        params["max_d"] = f.max_duration_s
-        where.append("s.duration_s <= $max_d")
-    if f.partitions is not None:
-        params["parts"] = list(f.partitions)
-        where.append("list_contains($parts, s.partition_key)")
-    if f.title is not None:
-        params["title"] = f.title
-        where.append("s.partition_key in (select partition_key from dim_episodes where title = $title)")
-    if f.exclude:
-        params["excl"] = list(f.exclude)
-        where.append("not list_contains($excl, s.partition_key)")
-    return where
-
-
-def _score_sql(tags: Sequence[str], params: dict[str, Any]) -> str:
-    if not tags:
-        return "coalesce(list_max(list_transform(s.tags, lambda x: x.score)), 0.0)"
-    parts = []
-    for i, tag in enumerate(tags):
-        params[f"t{i}"] = tag
-        parts.append(f"list_max(list_transform(list_filter(s.tags, lambda x: x.tag = $t{i}), lambda x: x.score))")
-    return parts[0] if len(parts) == 1 else f"least({', '.join(parts)})"
-
-
-def browse_sql(
-    query: ShotQuery, after: tuple[float, float, str, int] | None
-) -> tuple[str, dict[str, Any]]:
-    """SQL (DuckDB, named parameters) of one browse page: ``limit + 1`` rows of ``partition_key,
-    shot, start_s, score`` in browse order, diversified, after the keyset ``after``."""
-    params: dict[str, Any] = {"lim": query.limit + 1}
-    score = _score_sql(query.filters.tags, params)
-    where = _filter_sql(query.filters, params)
-    rank = ""
-    cap = ""
-    if query.per_episode:
-        params["cap"] = query.per_episode
-        rank = ", row_number() over (partition by partition_key order by score desc, start_s, shot) as r"
-        cap = "r <= $cap"
-    keyset = ""
-    if after is not None:
-        params.update(ks=after[0], kt=after[1], kp=after[2], kn=after[3])
-        keyset = (
-            "(score < $ks or (score = $ks and (start_s > $kt or (start_s = $kt and "
-            "(partition_key > $kp or (partition_key = $kp and shot > $kn))))))"
-        )
-    outer = " and ".join(c for c in (cap, keyset) if c) or "true"
-    sql = f"""
-        with base as (
-            select s.partition_key, s.shot, s.start_s, {score} as score
-            from fct_shots as s
-            where {' and '.join(where)}
-        ), ranked as (select *{rank} from base)
-        select partition_key, shot, start_s, score from ranked
-        where {outer}
-        order by score desc, start_s, partition_key, shot
-        limit $lim
-    """
-    return sql, params
-
-
-def browse_page(rows: Sequence[tuple[Any, ...]], query: ShotQuery, fingerprint: str) -> tuple[list[RankedShot], str | None]:
-    """The page (at most ``limit`` shots) from :func:`browse_sql`'s rows and the next cursor."""
-    shots = [RankedShot(str(p), int(n), float(score), float(start)) for p, n, start, score in rows]
-    page = shots[: query.limit]
+def browse_page(shots: Sequence[RankedShot], query: ShotQuery, fingerprint: str) -> tuple[list[RankedShot], str | None]:
+    """The page (at most ``limit`` shots) from up to ``limit + 1`` shots in browse order, and the
+    cursor of the next page (None when there is no further shot)."""
+    page = list(shots[: query.limit])
     if len(shots) <= query.limit or not page:
         return page, None
     last = page[-1]
@@ -336,68 +266,3 @@ def hits_needed(offset: int, limit: int, per_episode: int, attempt: int) -> int:
     if per_episode <= 0 and attempt == 0:
         return base
     return min(max(base * 4 ** (attempt + 1), 64), MAX_HITS)
-
-
-# ---- rows for the response --------------------------------------------------------------------
-
-
-SHOT_ROWS_SQL = """
-    select s.partition_key, s.shot, s.start_s, s.end_s, s.duration_s, e.title, e.episode_id
-    from fct_shots as s join dim_episodes as e using (partition_key)
-    where s.searchable and e.allows_search_indexing and list_contains($ids, s.shot_id)
-"""
-
-SHOT_TAGS_SQL = """
-    select partition_key, shot, tag, max(score) as score, arg_max(source, score) as source
-    from fct_shot_tags
-    where list_contains($ids, shot_id) and above_threshold and source_kind in ('fusion', 'classifier')
-    group by partition_key, shot, tag
-"""
-
-
-@dataclass(frozen=True)
-class ShotRow:
-    """What the database says of one shot, for a response."""
-
-    partition: str
-    shot: int
-    start: float
-    end: float
-    duration: float
-    title: str
-    episode: str | None
-    tags: tuple[tuple[str, float, str], ...] = ()
-
-
-def shot_rows(rows: Iterable[tuple[Any, ...]], tag_rows: Iterable[tuple[Any, ...]]) -> dict[tuple[str, int], ShotRow]:
-    """Rows of :data:`SHOT_ROWS_SQL` and :data:`SHOT_TAGS_SQL` as ShotRows keyed by
-    (partition, shot); tags best first (then by name)."""
-    tags: dict[tuple[str, int], list[tuple[str, float, str]]] = {}
-    for p, n, tag, score, source in tag_rows:
-        tags.setdefault((str(p), int(n)), []).append((str(tag), float(score), str(source)))
-    out = {}
-    for p, n, start, end, duration, title, episode in rows:
-        key = (str(p), int(n))
-        shot_tags = tuple(sorted(tags.get(key, ()), key=lambda t: (-t[1], t[0])))
-        out[key] = ShotRow(key[0], key[1], float(start), float(end), float(duration), str(title),
-                           None if episode is None else str(episode), shot_tags)
-    return out
-
-
-def shot_result(row: ShotRow, score: float | None) -> dict[str, Any]:
-    """The API's shot result (see the shared design: ids ``PARTITION:SHOT``)."""
-    sid = f"{row.partition}:{row.shot}"
-    return {
-        "id": sid,
-        "partition": row.partition,
-        "title": row.title,
-        "episode": row.episode,
-        "shot": row.shot,
-        "start": round(row.start, 3),
-        "end": round(row.end, 3),
-        "duration": round(row.duration, 3),
-        "score": None if score is None else round(float(score), 6),
-        "tags": [{"tag": t, "score": round(s, 4), "source": src} for t, s, src in row.tags],
-        "keyframe_url": f"/shots/{sid}/keyframe",
-        "media_url": f"/episodes/{row.partition}/media#t={row.start:.3f},{row.end:.3f}",
-    }
