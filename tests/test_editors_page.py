@@ -232,6 +232,10 @@ def test_the_page_asks_for_the_token_once(browser, api_home, artifacts: Path) ->
         page.wait_for_selector("#token-dialog", state="hidden")
         page.wait_for_function("() => document.querySelector('#grid-status').textContent.includes('shots')")
         assert page.locator("#error").is_hidden()
+        # Asked once: the signed-in browser reloads the page without being asked again.
+        page.reload()
+        page.wait_for_selector("#grid .card")
+        assert urlsplit(page.url).path == "/" and not page.locator("#token-dialog[open]").count()
         watched.close()
 
 

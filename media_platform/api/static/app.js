@@ -40,6 +40,7 @@ const state = {
   episodesLoaded: null,
   tokenPrompt: null,
   labelQueue: Promise.resolve(),
+  labelLoading: null,  // {label, done} while a label's examples load
   training: false,
   span: null,         // {start, end} the player stops at
 };
@@ -503,7 +504,11 @@ async function useLabel(text) {
   rememberInUrl();
   $("train").disabled = false;
   $("suggest").disabled = false;
-  await refreshLabel();
+  // Enter fires both "change" and "submit": one request for the two.
+  if (state.labelLoading && state.labelLoading.label === label) return state.labelLoading.done;
+  const done = refreshLabel().finally(() => { state.labelLoading = null; });
+  state.labelLoading = { label, done };
+  return done;
 }
 
 async function refreshLabel() {
