@@ -12,6 +12,7 @@ import dagster as dg
 
 from assets import ALL_ASSET_MODULES
 from resources import initialized, resources_from_env
+from resources.executors import platform_executor, runs_outside_this_process
 from resources.partitions import (
     EPISODE_JOB_NAME,
     METADATA_JOB_NAME,
@@ -52,6 +53,7 @@ defs = dg.Definitions(
     jobs=[episode_pipeline, train_tag_classifier, metadata_database],
     sensors=ALL_SENSORS,
     resources=resources_from_env(),
+    executor=platform_executor(),  # MEDIA_PLATFORM_EXECUTOR: default, celery or k8s
 )
 
 
@@ -175,8 +177,11 @@ def materialize_partition(
     log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
     """Run the episode pipeline for one partition in this process, recorded in ``instance``
-    (so the run shows in the UI)."""
+    (so the run shows in the UI); with a distributed executor (``MEDIA_PLATFORM_EXECUTOR``)
+    this process orchestrates and the steps run on the workers."""
     job = defs.resolve_job_def(EPISODE_JOB_NAME)
+    if runs_outside_this_process():
+        return execute_partition_run(instance, partition_key, asset_keys, run_id, log_level)
     return job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
@@ -186,6 +191,47 @@ def materialize_partition(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         tags={"media_platform/launched_by": "cli"},
     )
+
+
+def reconstructable_job(name: str = EPISODE_JOB_NAME):
+    """The job as a pointer to this file, which executors that run steps in other processes
+    (Celery workers, Kubernetes pods) load again."""
+    from pathlib import Path
+
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    here = Path(__file__).resolve()
+    repository = ReconstructableRepository.for_file(str(here), "defs", working_directory=str(here.parent))
+    return repository.get_reconstructable_job(name)
+
+
+def execute_partition_run(
+    instance: dg.DagsterInstance,
+    partition_key: str,
+    asset_keys: list[dg.AssetKey] | None,
+    run_id: str,
+    log_level: str = "WARNING",
+    tags: dict[str, str] | None = None,
+):
+    """Run the episode pipeline for one partition through the job's executor (Celery...): this
+    process orchestrates, the steps run where the executor sends them. The instance must be
+    one the workers share (PostgreSQL: ``deploy/dagster.yaml``)."""
+    from dagster._core.execution.api import execute_run
+
+    recon = reconstructable_job()
+    job = defs.resolve_job_def(EPISODE_JOB_NAME)
+    if asset_keys is not None:
+        recon = recon.get_subset(asset_selection=set(asset_keys))
+        job = job.get_subset(asset_selection=set(asset_keys))
+    run = instance.create_run_for_job(
+        job_def=job,
+        run_id=run_id,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        tags={"media_platform/launched_by": "cli", "dagster/partition": partition_key, **(tags or {})},
+        asset_selection=frozenset(asset_keys) if asset_keys is not None else None,
+        job_code_origin=recon.get_python_origin(),
+    )
+    return execute_run(recon, run, instance)
 
 
 def run_step_events(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str, str]]:

@@ -17,6 +17,8 @@ from media_platform.licences import load_operator_licences, refusal_reason
 from media_platform.licences.episodes import licence_in_force
 from media_platform.probe import MediaProbe
 from media_platform.storage import Store
+from resources.executors import GPU_POOL as GPU_POOL  # re-exported for the asset modules
+from resources.executors import gpu_op_tags
 from resources.partitions import episodes_partitions
 
 # Partitioned asset checks are a preview feature of Dagster 1.13; we rely on them knowingly.
@@ -24,17 +26,9 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partiti
 
 OWNERS = ["team:media-platform"]
 
-GPU_POOL = "gpu"
-GPU_OP_TAGS: dict[str, Any] = {
-    "dagster-k8s/config": {
-        "container_config": {
-            "resources": {"limits": {"nvidia.com/gpu": "1"}, "requests": {"nvidia.com/gpu": "1"}}
-        },
-        "pod_spec_config": {
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-        },
-    }
-}
+# GPU steps (CLIP image embeddings, Whisper): the `gpu` pool, the Celery `gpu` queue and the
+# Kubernetes GPU request, toleration and node selector (resources/executors.py, from the settings).
+GPU_OP_TAGS: dict[str, Any] = gpu_op_tags()
 
 
 FOLLOW_UPSTREAM = (
