@@ -38,6 +38,7 @@ const state = {
   marks: new Map(),   // shot id -> true (positive) | false (negative), for state.label
   episodes: new Map(),// partition -> {title, kind, dagster_url}
   episodesLoaded: null,
+  episodesAt: 0,
   tokenPrompt: null,
   labelQueue: Promise.resolve(),
   labelLoading: null,  // {label, done} while a label's examples load
@@ -172,7 +173,7 @@ function setStatus(text) { $("grid-status").textContent = text; }
 
 function clock(seconds) {
   if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "–";
-  const s = Math.max(0, seconds);
+  const s = Math.round(Math.max(0, seconds) * 10) / 10;  // 59.96 s shows as 1:00.0, not 0:60.0
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const rest = (s % 60).toFixed(1).padStart(4, "0");
@@ -201,6 +202,7 @@ function localPath(url) {
 
 function loadEpisodes() {
   if (state.episodesLoaded) return state.episodesLoaded;
+  state.episodesAt = performance.now();
   state.episodesLoaded = (async () => {
     let cursor = null;
     for (let page = 0; page < 50; page++) {
@@ -217,6 +219,14 @@ function loadEpisodes() {
     showError("Episodes", error);
   });
   return state.episodesLoaded;
+}
+
+/** Episodes added since the page loaded: read the list again (at most every 30 s). */
+function ensureEpisodes(items) {
+  if (!items.some((shot) => !state.episodes.has(shot.partition))) return;
+  if (!state.episodesLoaded || performance.now() - (state.episodesAt || 0) < 30_000) return;
+  state.episodesLoaded = null;
+  loadEpisodes();
 }
 
 function linkEpisodes() {
@@ -260,7 +270,7 @@ function card(shot, index) {
       dagster));
   const scores = [];
   if (typeof shot.label_score === "number") scores.push(`label ${number(shot.label_score, 2)}`);
-  if (shot.feed) scores.push(String(shot.feed));
+  if (shot.feed) scores.push(String(shot.feed).replaceAll("_", " "));
   if (typeof shot.score === "number" && state.mode === "search" && state.params && state.params.get("q")) {
     scores.push(`match ${number(shot.score, 2)}`);
   }
@@ -380,6 +390,7 @@ async function search() {
     state.items = data.results || [];
     state.cursor = data.next_cursor || null;
     render();
+    ensureEpisodes(state.items);
     const took = typeof data.took_ms === "number" ? ` in ${data.took_ms.toFixed(0)} ms` : "";
     setStatus(`${state.items.length}${state.cursor ? "+" : ""} shots${took}`);
   } catch (error) {
@@ -403,6 +414,7 @@ async function more() {
     state.items.push(...(data.results || []));
     state.cursor = data.next_cursor || null;
     render(start);
+    ensureEpisodes(state.items);
     setStatus(`${state.items.length}${state.cursor ? "+" : ""} shots`);
   } catch (error) {
     showError("More shots", error);
@@ -651,6 +663,7 @@ async function suggestions() {
     state.cursor = null;
     $("grid-title").textContent = `Next to label: ${label}`;
     render();
+    ensureEpisodes(state.items);
     const scorer = data.scorer ? ` · ${data.scorer}` : "";
     setStatus(`${state.items.length} suggestions${scorer}`);
     $("grid").focus();
