@@ -1,4 +1,5 @@
-"""The metadata database: the dbt project ``dbt_metadata/`` (dbt-duckdb) as assets, downstream
+"""The metadata database: the dbt project ``dbt_metadata/`` (dbt-duckdb, or dbt-postgres with
+``MEDIA_PLATFORM_METADATA_TARGET=postgres``) as assets, downstream
 of the media assets that feed it.
 
 Every dbt source names its Dagster asset (``meta.dagster.asset_key``: ``shots``, ``shot_tags``,
@@ -21,7 +22,21 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from assets.common import OWNERS
 from media_platform.catalogue import Catalogue
-from media_platform.metadata.build import building, dbt_build_args, local_home, project_dir
+from media_platform.errors import InvalidInputError
+from media_platform.metadata.build import (
+    building,
+    dbt_args,
+    dbt_build_args,
+    local_home,
+    project_dir,
+)
+from media_platform.metadata.postgres_build import (
+    locked,
+    postgres_vars,
+    private_profiles,
+    public_vars,
+)
+from media_platform.metadata.postgres_load import load_raw_tables
 from media_platform.settings import get_settings
 from resources import MediaStorage
 
@@ -73,16 +88,39 @@ class MetadataTranslator(DagsterDbtTranslator):
 def metadata_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, storage: MediaStorage
 ) -> Iterator:
-    """``dbt build`` of the selected models and their tests over the episodes' outputs, into a
-    copy of the metadata database that replaces it when the build succeeds. The catalogue
-    export the models read is refreshed first, with each licence's decisions of today."""
+    """``dbt build`` of the selected models and their tests over the episodes' outputs, into
+    the configured target (``MEDIA_PLATFORM_METADATA_TARGET``): a copy of the DuckDB file that
+    replaces it when the build succeeds, or PostgreSQL after its raw tables are synced (under
+    the builders' advisory lock). The catalogue export the models read is refreshed first, with
+    each licence's decisions of today."""
+    settings = get_settings()
     store = storage.get_store()
+    if settings.metadata_target == "postgres":
+        yield from _build_postgres(context, dbt, store, settings)
+        return
     try:
         home = local_home(storage.root)
-    except Exception as exc:  # an S3 home: not supported by this slice
+    except Exception as exc:  # an S3 home: the DuckDB target reads a local home only
         raise dg.Failure(description=str(exc)) from None
     Catalogue(store).export_parquet()
-    db_path = get_settings().metadata_db_path
+    db_path = settings.metadata_db_path
     with building(db_path) as build_path:
         yield from dbt.cli(dbt_build_args(home, build_path), context=context).stream()
     context.log.info(f"metadata database updated: {db_path}")
+
+
+def _build_postgres(context: dg.AssetExecutionContext, dbt: DbtCliResource, store, settings) -> Iterator:  # noqa: ANN001
+    if not settings.metadata_postgres:
+        raise dg.Failure(description="metadata target postgres: no PostgreSQL URL (set MEDIA_PLATFORM_METADATA_POSTGRES_URL, "
+                                     "or a PostgreSQL MEDIA_PLATFORM_CATALOGUE_URL)")
+    try:
+        target = postgres_vars(settings.metadata_postgres, schema=settings.metadata_postgres_schema)
+    except InvalidInputError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    Catalogue(store).export_parquet()
+    with locked(target) as conn, private_profiles(target) as profiles:
+        loaded = load_raw_tables(conn, store, project_dir(), schema=target["raw_schema"])
+        context.log.info(f"raw tables: {len(loaded.loaded)} partitions loaded, {len(loaded.removed)} removed, "
+                         f"{loaded.unchanged} unchanged")
+        args = [*dbt_args(public_vars(target), target="postgres"), "--profiles-dir", str(profiles)]
+        yield from dbt.cli(args, context=context).stream()

@@ -151,3 +151,27 @@ def test_a_url_that_is_not_postgresql_is_refused() -> None:
         postgres_vars("sqlite:////tmp/x.db", schema=SCHEMA)
     with pytest.raises(InvalidInputError, match="not a database URL"):
         postgres_vars("::nonsense", schema=SCHEMA)
+
+
+def test_the_dagster_dbt_assets_build_the_postgres_target(built, postgres, monkeypatch) -> None:
+    import dagster as dg
+    from dagster_dbt import DbtCliResource
+
+    from assets.metadata import metadata_models
+    from media_platform.metadata.build import project_dir
+    from resources import MediaStorage
+
+    home = built[0]
+    url = postgres.create_database()
+    monkeypatch.setenv("MEDIA_PLATFORM_METADATA_TARGET", "postgres")
+    monkeypatch.setenv("MEDIA_PLATFORM_METADATA_POSTGRES_URL", url)
+    result = dg.materialize([metadata_models], resources={
+        "dbt": DbtCliResource(project_dir=str(project_dir())), "storage": MediaStorage(root=str(home))},
+        instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert len(checks) >= 30 and all(checks.values()), {k for k, v in checks.items() if not v}
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"fct_shots", "dim_episodes", "title_summary"} <= materialized
+    shots = {k for (k,) in _pg(url, "select distinct partition_key from fct_shots")}
+    assert shots and shots == {p.name for p in (home / "episodes").iterdir()}  # every episode with outputs

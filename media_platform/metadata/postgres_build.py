@@ -10,7 +10,12 @@ built (unlike the DuckDB build, whose file is then left as it was); ``warn`` is 
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from media_platform.errors import InvalidInputError
@@ -66,6 +71,40 @@ def connect(target: dict[str, Any]) -> Any:
         raise MetadataBuildError(f"{where}: cannot connect to the metadata PostgreSQL: {exc}") from exc
 
 
+@contextmanager
+def locked(target: dict[str, Any]) -> Iterator[Any]:
+    """A connection holding the builders' advisory lock (waits for another builder to finish);
+    closing the session releases it."""
+    conn = connect(target)
+    try:
+        conn.execute("select pg_advisory_lock(%s)", [BUILD_LOCK])
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def private_profiles(target: dict[str, Any]) -> Iterator[Path]:
+    """A profiles folder (owner-only) whose ``postgres`` target holds the password, for a dbt
+    subprocess (the Dagster dbt resource): the password never appears in its arguments."""
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="dbt-profiles-") as folder:
+        path = Path(folder) / "profiles.yml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            yaml.safe_dump({"media_platform": {"target": "postgres", "outputs": {"postgres": {
+                "type": "postgres", "host": target["pg_host"], "port": target["pg_port"], "user": target["pg_user"],
+                "password": target["pg_password"], "dbname": target["pg_dbname"], "schema": target["pg_schema"],
+                "threads": 1}}}}, handle)
+        yield Path(folder)
+
+
+def public_vars(target: dict[str, Any]) -> dict[str, Any]:
+    """The dbt vars of ``target`` without the password."""
+    return {k: v for k, v in target.items() if k != "pg_password"}
+
+
 def build_metadata_postgres(
     *, store: Store, url: str, schema: str = "media_metadata", select: str | None = None,
     full_refresh: bool = False,
@@ -79,14 +118,9 @@ def build_metadata_postgres(
     """
     start = time.perf_counter()
     target = postgres_vars(url, schema=schema)
-    project = project_dir()
-    lock = connect(target)
-    try:
-        lock.execute("select pg_advisory_lock(%s)", [BUILD_LOCK])
-        loaded = load_raw_tables(lock, store, project, schema=target["raw_schema"], full_refresh=full_refresh)
+    with locked(target) as conn:
+        loaded = load_raw_tables(conn, store, project_dir(), schema=target["raw_schema"], full_refresh=full_refresh)
         outcome = run_dbt(dbt_args(target, target="postgres", select=select, full_refresh=full_refresh))
-    finally:
-        lock.close()  # ends the session: the advisory lock is released
     nodes = node_results(outcome.result)
     where = f"{target['pg_host']}:{target['pg_port']}/{target['pg_dbname']} schema {schema}"
     failed = [n for n in nodes if n.status in ("error", "fail")]
@@ -94,4 +128,3 @@ def build_metadata_postgres(
         detail = "; ".join(f"{n.name}: {n.status}: {n.message}" for n in failed) or "dbt build failed"
         raise MetadataBuildError(f"{where}: metadata build failed: {detail}")
     return BuildReport(db_path=None, seconds=time.perf_counter() - start, nodes=nodes, where=where), loaded
-
