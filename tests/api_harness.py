@@ -164,9 +164,31 @@ class ApiServer:
 import pytest  # noqa: E402
 
 
+REUSE_VARIABLE = "MEDIA_PLATFORM_TEST_API_HOME"
+
+
+def save_api_home(home: ApiHome) -> None:
+    (home.root / "api_home.json").write_text(json.dumps({"env": home.env, "keys": home.keys}))
+
+
+def load_api_home(root: Path) -> ApiHome:
+    saved = json.loads((root / "api_home.json").read_text())
+    env = dict(os.environ)
+    env.update({k: v for k, v in saved["env"].items() if k.startswith(("MEDIA_PLATFORM_", "DAGSTER_HOME"))})
+    env.pop("MEDIA_PLATFORM_QDRANT_URL", None)
+    return ApiHome(root=root, env=env, keys=saved["keys"])
+
+
 @pytest.fixture(scope="session")
 def api_home(tmp_path_factory, shared_media: Path) -> ApiHome:
-    """The five-episode home, built once per test session."""
+    """The five-episode home, built once per test session.
+
+    A developer shortcut on a busy machine: ``python tests/api_harness.py DIR`` builds one in
+    DIR, and ``MEDIA_PLATFORM_TEST_API_HOME=DIR`` reuses it (tests that write to the home, such
+    as labels, then see each other's earlier runs; CI never sets it)."""
+    reuse = os.environ.get(REUSE_VARIABLE)
+    if reuse:
+        return load_api_home(Path(reuse))
     return build_api_home(tmp_path_factory.mktemp("api-home"), shared_media)
 
 
@@ -175,3 +197,15 @@ def api_server(api_home: ApiHome):
     """``media-platform serve`` on 127.0.0.1 over :func:`api_home` (no token), for the session."""
     with ApiServer(api_home.env) as server:
         yield server
+
+
+if __name__ == "__main__":  # python tests/api_harness.py DIR: build a home to reuse (see api_home)
+    import sys
+
+    target = Path(sys.argv[1]).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    shared = Path(os.environ.get("MEDIA_PLATFORM_SHARED_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media"))
+    started = time.monotonic()
+    built = build_api_home(target, shared)
+    save_api_home(built)
+    print(f"built in {time.monotonic() - started:.0f} s: {REUSE_VARIABLE}={target}")

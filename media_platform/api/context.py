@@ -13,9 +13,12 @@ from typing import Any
 
 import duckdb
 
+from media_platform.api.training import TrainingLauncher
+from media_platform.catalogue import Catalogue
 from media_platform.errors import MediaPlatformError
 from media_platform.settings import Settings, get_settings
 from media_platform.storage import Store
+from media_platform.tags.labels import LabelStore
 
 
 class MetadataUnavailable(MediaPlatformError):
@@ -29,9 +32,11 @@ class ApiContext:
     metadata_db: Path
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _conn: Any = field(default=None, repr=False)
-    _conn_id: tuple[int, int] | None = field(default=None, repr=False)
+    _conn_id: tuple[int, ...] | None = field(default=None, repr=False)
     _encoder: Any = field(default=None, repr=False)
     _index: Any = field(default=None, repr=False)
+    _catalogue: Any = field(default=None, repr=False)
+    _launcher: Any = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls) -> ApiContext:
@@ -42,7 +47,12 @@ class ApiContext:
 
     def metadata(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the metadata database (read-only). The file is replaced atomically by
-        each build: a new file (inode) opens a new connection; readers of the old keep it."""
+        each build: a new file (inode) opens a new connection; readers of the old keep it.
+
+        The file is ATTACHed to a private in-memory database rather than opened with
+        ``duckdb.connect(path)``: DuckDB caches databases by path within a process, so a second
+        ``connect`` of the same path would return the old, replaced file while any reader holds it.
+        """
         try:
             st = os.stat(self.metadata_db)
         except FileNotFoundError:
@@ -50,12 +60,15 @@ class ApiContext:
                 "the metadata database does not exist yet: run an episode (media-platform run PARTITION) "
                 "or materialize the metadata assets in Dagster to build it"
             ) from None
-        ident = (st.st_dev, st.st_ino)
+        ident = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
             if self._conn is None or self._conn_id != ident:
-                self._conn = duckdb.connect(str(self.metadata_db), read_only=True)
-                self._conn_id = ident
-            return self._conn.cursor()
+                conn = duckdb.connect(":memory:")
+                conn.execute("ATTACH ? AS metadata (READ_ONLY)", [str(self.metadata_db)])
+                self._conn, self._conn_id = conn, ident
+            cursor = self._conn.cursor()
+        cursor.execute("USE metadata")
+        return cursor
 
     def dagster_url(self, partition: str) -> str:
         """The episode's asset page in the Dagster UI."""
@@ -63,6 +76,25 @@ class ApiContext:
 
         base = self.settings.dagster_ui_url.rstrip("/")
         return f"{base}/assets/shots?partition={quote(partition, safe='')}"
+
+    def catalogue(self) -> Catalogue:
+        """The episode catalogue (its database), opened once."""
+        with self._lock:
+            if self._catalogue is None:
+                self._catalogue = Catalogue(self.store)
+            return self._catalogue
+
+    def labels(self) -> LabelStore:
+        return LabelStore(self.catalogue())
+
+    def launcher(self) -> TrainingLauncher:
+        """The background launcher of training runs (one worker thread per process)."""
+        from media_platform.cli.code_location import load_code_location, open_instance
+
+        with self._lock:
+            if self._launcher is None:
+                self._launcher = TrainingLauncher(load_code_location, open_instance)
+            return self._launcher
 
     def code(self) -> ModuleType:
         from media_platform.cli.code_location import load_code_location
