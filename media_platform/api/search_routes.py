@@ -219,8 +219,9 @@ def similar_shots(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    shot, _ = _visible_shot(ctx, shot_id)
+    ref = _param("path", "shot_id", parse_shot_ref, shot_id)
     query = _query(None, _filters(tag, min_duration, max_duration, title, partition), limit, per_episode)
+    shot, _ = _visible_shot(ctx, str(ref))
     vector = ctx.index().vectors([shot_point_id(shot.partition, shot.shot)]).get(shot_point_id(shot.partition, shot.shot))
     if vector is None:
         raise not_found(f"shot {printable(shot_id)}: not in the vector index yet")
