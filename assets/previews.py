@@ -40,6 +40,7 @@ from media_platform.previews.store import (
     candidates_to_table,
     preview_problems,
 )
+from media_platform.markers.store import avoid_spans
 from media_platform.storage import read_table, write_table
 from media_platform.text import (
     MiniLMEmbedder,
@@ -239,7 +240,9 @@ def preview_selection(context: dg.AssetExecutionContext, storage: MediaStorage) 
             learned = Path(tmp) / "ranker.json"
             learned.write_bytes(store.read_bytes(RANKER_KEY))
         ranker = resolve_ranker(learned)
-    outcome = choose_preview(cset, ranker)
+    markers_key = episode_key(key, layout.EPISODE_MARKERS)  # optional: read when present, never blocking
+    avoid = avoid_spans(read_table(store, markers_key)) if store.exists(markers_key) else []
+    outcome = choose_preview(cset, ranker, avoid=avoid)
     choice = outcome.choice.to_row() if outcome.choice else None
     record = {"choice": choice, "reason": outcome.reason, "candidates": outcome.n_candidates, "clean": outcome.n_clean}
     uri = store.write_bytes(episode_key(key, layout.PREVIEW_SELECTION), json.dumps(record, default=float).encode())

@@ -30,6 +30,7 @@ from assets.common import (
 from assets.ingest import media_probe
 from media_platform.errors import MediaError
 from media_platform.layout import (
+    FRAME_HASHES,
     FRAME_TIMES,
     KEYFRAME_DIR,
     KEYFRAMES,
@@ -135,6 +136,15 @@ def shots(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[
         episode_key(context.partition_key, FRAME_TIMES),
         pl.DataFrame({"frame": np.arange(len(result.frame_times)), "pts_s": np.asarray(result.frame_times, dtype=np.float64)}),
     )
+    hashes = result.frame_hashes
+    if hashes is not None:  # a few perceptual hashes a second from this same pass (markers)
+        kept = np.asarray(hashes.frames, dtype=np.int64)
+        write_table(store, episode_key(context.partition_key, FRAME_HASHES), pl.DataFrame(
+            {"frame": kept, "time_s": np.asarray(result.frame_times, dtype=np.float64)[kept],
+             "hash": np.asarray(hashes.hashes, dtype=np.uint64), "flat": hashes.flat,
+             "level": np.asarray(hashes.level, dtype=np.float32)},
+            schema={"frame": pl.Int64, "time_s": pl.Float64, "hash": pl.UInt64, "flat": pl.Boolean, "level": pl.Float32},
+        ))
     durations = df["end_s"] - df["start_s"]
     store.write_bytes(
         episode_key(context.partition_key, VIDEO_TIMING),

@@ -47,6 +47,11 @@ PREVIEW_RECORD = "preview.json"
 SHOT_FEATURES = "shot_features.parquet"
 SHOT_FEATURES_LAYOUT = "shot_features.json"
 SHOT_TAGS = "shot_tags.parquet"
+FRAME_HASHES = "frame_hashes.parquet"
+AUDIO_FINGERPRINT = "audio_fingerprint.parquet"
+VISUAL_FINGERPRINT = "visual_fingerprint.parquet"
+EPISODE_MARKERS = "episode_markers.parquet"
+EPISODE_MARKERS_REPORT = "episode_markers.json"
 
 
 class OutputKind(StrEnum):
@@ -108,7 +113,7 @@ EPISODE_ASSETS: dict[str, EpisodeAsset] = {
     for a in (
         _asset("master", (), frozenset()),
         _asset("media_probe", ((PROBE, _J),), frozenset()),
-        _asset("shots", ((SHOTS, _T), (FRAME_TIMES, _T), (VIDEO_TIMING, _J)), _ANALYSIS),
+        _asset("shots", ((SHOTS, _T), (FRAME_TIMES, _T), (VIDEO_TIMING, _J), (FRAME_HASHES, _T)), _ANALYSIS),
         _asset("keyframes", ((KEYFRAMES, _T), (KEYFRAME_DIR, _I)), _ANALYSIS),
         _asset("shot_embeddings", ((SHOT_EMBEDDINGS, _T),), _ANALYSIS),
         _asset(
@@ -139,6 +144,9 @@ EPISODE_ASSETS: dict[str, EpisodeAsset] = {
         ),
         _asset("shot_features", ((SHOT_FEATURES, _T), (SHOT_FEATURES_LAYOUT, _J)), _ANALYSIS),
         _asset("shot_tags", ((SHOT_TAGS, _T),), _ANALYSIS),
+        _asset("audio_fingerprint", ((AUDIO_FINGERPRINT, _T),), _ANALYSIS),
+        _asset("visual_fingerprint", ((VISUAL_FINGERPRINT, _T),), _ANALYSIS),
+        _asset("episode_markers", ((EPISODE_MARKERS, _T), (EPISODE_MARKERS_REPORT, _J)), _ANALYSIS),
         _asset("preview_selection", ((PREVIEW_SELECTION, _J),), _ANALYSIS),
         _asset(
             "preview",

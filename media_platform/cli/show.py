@@ -101,6 +101,7 @@ SHOWABLE_ASSETS: dict[str, Callable[[Store, str], Rows]] = {
     "preview_candidates": _table(layout.PREVIEW_CANDIDATES, ["start", "end", "duration", "clean", "flags", "text"]),
     "preview_selection": _preview_selection,
     "preview": _preview,
+    "episode_markers": _table(layout.EPISODE_MARKERS, ["kind", "start", "end", "confidence"]),
 }
 
 

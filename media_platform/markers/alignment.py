@@ -152,8 +152,11 @@ def _runs(mask: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
 
 def _to_seconds(fp: Fingerprint, first: int, last: int) -> tuple[float, float]:
     if fp.kind == "audio":
-        start = fp.times[first] + (AUDIO_START_LAG_S if first > 0 else 0.0)
-        end = fp.times[last] + AUDIO_END_LEAD_S if last < len(fp) - 1 else fp.duration_s
+        start = fp.times[first] + AUDIO_START_LAG_S if first > 2 else 0.0  # nothing before the first points
+        # the last points summarise the final seconds (and the padding after them has no
+        # content): a run reaching them reaches the end
+        rest = fp.flat[last + 4:]
+        end = fp.duration_s if bool(rest.all()) else fp.times[last] + AUDIO_END_LEAD_S
     else:
         # the change happened between the last point that differs and the first that matches
         start = (fp.times[first - 1] + fp.times[first]) / 2.0 if first > 0 else 0.0

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from media_platform.markers.alignment import Match, align
-from media_platform.markers.fingerprints import Fingerprint
+from media_platform.markers.fingerprints import SILENCE_DB, Fingerprint
 from media_platform.markers.fusion import fuse, snap
 
 __all__ = ["MARKER_KINDS", "EpisodeMarkers", "Marker", "MarkerConfig", "SeriesEpisode", "decide_series", "pair_matches"]
@@ -222,8 +222,9 @@ def _extend_to_end(ep: SeriesEpisode, span: Span, cfg: MarkerConfig) -> Span:
     for fp in (ep.visual, ep.audio):
         if fp is None or len(fp) == 0:
             continue
-        tail = fp.times >= span[1]
-        if tail.any() and bool(fp.flat[tail].all()):
+        tail = fp.times >= span[1] + (0.75 if fp.kind == "audio" else 0.0)  # sound edges are ±0.5 s
+        empty = fp.flat if fp.kind == "visual" else fp.level <= SILENCE_DB
+        if tail.any() and bool(empty[tail].all()):
             return span[0], ep.duration_s
     return span
 

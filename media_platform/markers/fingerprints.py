@@ -101,19 +101,46 @@ class Fingerprint:
         )
 
 
-def from_audio_points(points: np.ndarray, duration_s: float) -> Fingerprint:
-    """A fingerprint from raw Chromaprint points (uint32)."""
+SILENCE_DB = -50.0
+"""RMS level (dBFS) under which a point's sound counts as silence."""
+
+
+def from_audio_points(points: np.ndarray, duration_s: float, level_db: np.ndarray | None = None) -> Fingerprint:
+    """A fingerprint from raw Chromaprint points (uint32) and, optionally, the RMS level (dBFS)
+    of every ``AUDIO_POINT_S`` of sound. Chromaprint's last point starts ~2.6 s before the end:
+    the points are padded to the whole duration with content-free points (they never match but
+    carry the level, so silence up to the end is seen)."""
     points = np.asarray(points, dtype=np.uint32)
-    n = points.shape[0]
+    flat = _constant(points)
+    n = max(points.shape[0], int(np.ceil(duration_s / AUDIO_POINT_S)) if level_db is not None else 0)
+    level = np.zeros(n, dtype=np.float32)
+    if level_db is not None:
+        k = min(n, level_db.shape[0])
+        level[:k] = level_db[:k]
+        level[k:] = level_db[-1] if level_db.shape[0] else SILENCE_DB - 10
+    if n > points.shape[0]:
+        points = np.concatenate([points, np.zeros(n - points.shape[0], dtype=np.uint32)])
+        flat = np.concatenate([flat, np.ones(n - flat.shape[0], dtype=bool)])
     return Fingerprint(
         kind="audio",
         times=np.arange(n, dtype=np.float64) * AUDIO_POINT_S,
         hashes=points,
-        flat=points == 0,  # digital silence gives all-zero points
-        level=np.zeros(n, dtype=np.float32),
+        flat=flat,
+        level=level,
         step_s=AUDIO_POINT_S,
         duration_s=float(duration_s),
     )
+
+
+def _constant(points: np.ndarray) -> np.ndarray:
+    """Points inside a run of 3 or more equal points (silence or a steady tone: no content)."""
+    flat = points == 0
+    if points.shape[0] >= 3:
+        same = (points[1:-1] == points[:-2]) & (points[1:-1] == points[2:])
+        flat[1:-1] |= same
+        flat[:-2] |= same
+        flat[2:] |= same
+    return flat
 
 
 def audio_fingerprint(path: str | Path, duration_s: float, *, timeout_s: float = 600.0) -> Fingerprint:
@@ -136,7 +163,25 @@ def audio_fingerprint(path: str | Path, duration_s: float, *, timeout_s: float =
         raise MediaError(path, f"Chromaprint fingerprinting failed: {problem[0]}")
     raw = proc.stdout
     points = np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<u4").astype(np.uint32)
-    return from_audio_points(points, duration_s)
+    return from_audio_points(points, duration_s, _levels(path, timeout_s))
+
+
+def _levels(path: str | Path, timeout_s: float) -> np.ndarray:
+    """RMS level (dBFS) of every ``AUDIO_POINT_S`` of ``path`` (decoded to 8 kHz mono: cheap)."""
+    rate = 8000
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(rate),
+           "-f", "s16le", "-"]
+    proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    if proc.returncode != 0:
+        raise MediaError(path, "could not measure the sound level")
+    samples = np.frombuffer(proc.stdout[: len(proc.stdout) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
+    hop = AUDIO_POINT_S * rate
+    n = int(np.ceil(samples.shape[0] / hop))
+    edges = np.minimum((np.arange(n + 1) * hop).astype(np.int64), samples.shape[0])
+    sq = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
+    counts = np.maximum(1, np.diff(edges))
+    rms = np.sqrt((sq[edges[1:]] - sq[edges[:-1]]) / counts)
+    return (20.0 * np.log10(np.maximum(rms, 1e-6))).astype(np.float32)
 
 
 _BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)

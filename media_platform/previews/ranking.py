@@ -242,9 +242,12 @@ def choose_preview(
     ranker: Ranker | None = None,
     *,
     min_speech_s: float = 1.0,
+    avoid: Sequence[tuple[float, float]] = (),
 ) -> PreviewOutcome:
     """Best clean candidate under ``ranker`` (default: :meth:`LinearRanker.default`), or no
-    preview with the reason (no speech; no clean candidate and what excluded them)."""
+    preview with the reason (no speech; no clean candidate and what excluded them).
+
+    ``avoid``: spans no preview may overlap (the episode's intro, recap and credits markers)."""
     rk: Ranker = ranker if ranker is not None else LinearRanker.default()
     n = len(cset.candidates)
     if cset.speech_s < min_speech_s:
@@ -263,7 +266,15 @@ def choose_preview(
             else ("no sentence-aligned window of the allowed length")
         )
         return PreviewOutcome(None, f"no preview: {why}", 0, 0, cset)
-    clean = cset.clean
+    clean = [c for c in cset.clean if not any(min(c.end, b) > max(c.start, a) for a, b in avoid)]
+    if cset.clean and not clean:
+        return PreviewOutcome(
+            None,
+            f"no clean candidate: all {len(cset.clean)} clean windows overlap an intro, recap or credits marker",
+            n,
+            0,
+            cset,
+        )
     if not clean:
         counts: dict[str, int] = {}
         for c in cset.candidates:

@@ -1,0 +1,164 @@
+"""Intro, recap, credits and preview-of-next markers: a generated season (real Big Buck Bunny
+intro, MUSAN music under the credits, generated bodies; benchmarks/markers_media.py) through
+the pure decisions and through Dagster."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from platform_harness import check_results, materialized, platform_for_test
+
+from assets import audio, ingest, markers, video
+from benchmarks.markers_media import Sizes, build_season, season, solo_season
+from media_platform.catalogue import Episode
+from media_platform.cli.show import show_rows
+from media_platform.markers.decisions import Marker, MarkerConfig, SeriesEpisode, decide_series
+from media_platform.markers.fingerprints import audio_fingerprint, visual_fingerprint
+from media_platform.markers.series import episode_order, series_members, series_name
+from media_platform.markers.store import avoid_spans, marker_problems, markers_table
+from media_platform.video.shots import detect_shots
+
+
+def _series_episode(path: Path, key: str, order: int, *, with_video: bool = True) -> SeriesEpisode:
+    shots = detect_shots(path)
+    wav = path.with_suffix(".16k.wav")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-ac", "1", "-ar", "16000", str(wav)], check=True)
+    fp = audio_fingerprint(wav, shots.duration_s)
+    hashes = shots.frame_hashes
+    assert hashes is not None
+    times = np.asarray(shots.frame_times)[hashes.frames]
+    visual = visual_fingerprint(times, hashes.hashes, hashes.flat, hashes.level, shots.duration_s)
+    cuts = np.array([s.start_s for s in shots.shots[1:]])
+    if not with_video:
+        return SeriesEpisode(key, shots.duration_s, (order,), fp, None, np.empty(0))
+    return SeriesEpisode(key, shots.duration_s, (order,), fp, visual, cuts)
+
+
+@pytest.fixture(scope="session")
+def marker_season(shared_media: Path, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("marker_season")
+    files = build_season(shared_media, root, season(), sizes=Sizes())
+    solo = build_season(shared_media, root / "solo", solo_season(), sizes=Sizes(), series_seed=7, name="solo")
+    eps = [_series_episode(f.path, f"ep{f.number}", f.number) for f in files]
+    return files, eps, solo
+
+
+def _assert_matches_truth(files, decided, tolerance_s: float = 1.0) -> None:
+    for f in files:
+        found = decided[f"ep{f.number}"].markers
+        want = sorted((kind, s, e) for kind, spans in f.truth.items() for s, e in spans)
+        got = sorted((m.kind, m.start, m.end) for m in found)
+        assert [k for k, _, _ in got] == [k for k, _, _ in want], (f.number, got, want)
+        for (kind, s, e), (_, gs, ge) in zip(want, got):
+            assert abs(gs - s) <= tolerance_s and abs(ge - e) <= tolerance_s, (f.number, kind, (gs, ge), (s, e))
+
+
+def test_season_markers_match_the_truth_within_a_second(marker_season) -> None:
+    """Cold opens of 0-9 s, a shortened intro, recaps, shared credits, previews, a re-encoded
+    episode and an episode without intro: every marker found, every boundary within 1 s."""
+    files, eps, _ = marker_season
+    decided = decide_series(eps)
+    _assert_matches_truth(files, decided)
+    special = decided["ep5"]
+    assert not any(m.kind == "intro" for m in special.markers)
+    assert any(n.startswith("no intro") for n in special.notes)
+    for em in decided.values():
+        assert marker_problems(markers_table(em.markers), next(e.duration_s for e in eps if e.key == em.key)) == []
+    intro = next(m for m in decided["ep4"].markers if m.kind == "intro")  # the re-encoded episode
+    assert set(intro.evidence["sources"]) == {"audio", "visual"} and intro.confidence > 0.7
+
+
+def test_sound_alone_finds_the_intros_and_credits(marker_season) -> None:
+    """Audio-only episodes (podcasts) get their intro and credits from Chromaprint alone."""
+    files, eps, _ = marker_season
+    sound_only = [SeriesEpisode(e.key, e.duration_s, e.order, e.audio, None) for e in eps]
+    decided = decide_series(sound_only)
+    for f in files:
+        for kind in ("intro", "credits"):
+            for s, e in f.truth.get(kind, []):
+                m = next(m for m in decided[f"ep{f.number}"].markers if m.kind == kind)
+                assert abs(m.start - s) <= 1.0 and abs(m.end - e) <= 1.0, (f.number, kind, m, (s, e))
+    assert not any(m.kind == "intro" for m in decided["ep5"].markers)
+
+
+def test_a_single_episode_gets_no_intro_and_the_reason(marker_season) -> None:
+    _, _, solo = marker_season
+    ep = _series_episode(solo[0].path, "solo1", 1)
+    decided = decide_series([ep])["solo1"]
+    assert decided.markers == []
+    assert decided.notes == ["no intro: the only episode of its series (nothing to align against)"]
+
+
+def test_another_version_of_an_episode_is_not_a_long_intro(marker_season) -> None:
+    """A second version of an episode (re-encoded) shares all of it: without the version rule
+    the whole episode would come out as one long shared span."""
+    files, eps, _ = marker_season
+    copy = files[0].path.with_name("ep1_version.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(files[0].path), "-c:v", "libx264", "-preset", "ultrafast",
+                    "-b:v", "300k", "-c:a", "aac", "-b:a", "64k", str(copy)], check=True)
+    version = _series_episode(copy, "ep1b", 1)
+    decided = decide_series([eps[0], version, eps[1]])
+    for key in ("ep1", "ep1b"):
+        assert any("another version" in n for n in decided[key].notes)
+        intro = next(m for m in decided[key].markers if m.kind == "intro")
+        assert intro.end - intro.start < 20.0
+    assert not any("another version" in n for n in decided["ep2"].notes)
+
+
+def test_marker_problems_finds_overlaps_bounds_and_outside() -> None:
+    cfg = MarkerConfig()
+    good = markers_table([Marker("intro", 5.0, 20.0, 0.9, {}), Marker("credits", 40.0, 50.0, 0.8, {})])
+    assert marker_problems(good, 50.0, cfg) == []
+    bad = markers_table([
+        Marker("intro", 5.0, 20.0, 0.9, {}), Marker("recap", 18.0, 25.0, 0.8, {}),
+        Marker("credits", 45.0, 52.0, 0.8, {}), Marker("intro", 30.0, 31.0, 0.5, {}),
+        Marker("teaser", 32.0, 40.0, 0.5, {}),
+    ])
+    problems = "\n".join(marker_problems(bad, 50.0, cfg))
+    assert "overlaps" in problems and "outside the episode" in problems
+    assert "lasts 1.00 s" in problems and "unknown kind" in problems
+    assert avoid_spans(good) == [(5.0, 20.0), (40.0, 50.0)]
+
+
+def _episode(key: str, title: str, **meta) -> Episode:
+    return Episode(partition_key=key, title=title, kind="video", master_uri="", master_key="", content_hash="",
+                   source="cli", episode_id=meta.pop("episode_id", None), metadata=meta, ingested_at=meta.pop("at", ""))
+
+
+def test_series_grouping_and_order() -> None:
+    eps = [
+        _episode("a2", "Show", episode_id="2"), _episode("a1", "show ", episode_id="1"),
+        _episode("b1", "Pilot", series="Other Show"), _episode("rss3", "Item 3", feed_title="Show", episode=3),
+        _episode("x", "Unrelated"),
+    ]
+    assert series_name(eps[2]) == "Other Show" and series_name(eps[3]) == "Show"
+    assert [e.partition_key for e in series_members(eps, "a2")] == ["a1", "a2", "rss3"]
+    assert [e.partition_key for e in series_members(eps, "x")] == ["x"]
+    assert series_members(eps, "missing") == []
+    assert episode_order(eps[3]) < episode_order(_episode("z", "Show", episode=10))
+
+
+def test_markers_in_dagster_update_with_the_series(marker_season, shared_media: Path, tmp_path_factory) -> None:
+    """Fingerprints and markers as assets: the first episode alone gets no intro; once the
+    second arrives, re-materializing the first finds it; the check passes; show lists rows."""
+    files, _, _ = marker_season
+    with platform_for_test(tmp_path_factory.mktemp("markers_platform"), shared_media, [ingest, video, audio, markers]) as p:
+        selection = ["master", "media_probe", "shots", "audio", "audio_fingerprint", "visual_fingerprint", "episode_markers"]
+        k1 = p.ingest(files[0].path, "Marker Show", episode="1")
+        r1 = p.run(k1, selection)
+        assert r1.success and {"audio_fingerprint", "visual_fingerprint", "episode_markers"} <= materialized(r1)
+        assert show_rows(p.store, k1, "episode_markers") == []
+        k2 = p.ingest(files[1].path, "Marker Show", episode="2")
+        assert p.run(k2, selection).success
+        again = p.run(k1, ["episode_markers"])
+        assert again.success and check_results(again) == {"markers_are_consistent": True}
+        rows = show_rows(p.store, k1, "episode_markers")
+        assert set(rows[0]) == {"kind", "start", "end", "confidence"}
+        intro = next(r for r in rows if r["kind"] == "intro")
+        assert abs(intro["start"] - 4.0) <= 1.0 and abs(intro["end"] - 19.0) <= 1.0
+        stored = pl.read_parquet(p.root / "home" / "episodes" / k1 / "episode_markers.parquet")
+        assert stored.height == len(rows)
