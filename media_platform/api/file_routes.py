@@ -130,7 +130,7 @@ def parse_single_range(header: str | None, size: int) -> tuple[int, int] | None 
 
 def _s3_response(store: S3Store, key: str, media_type: str, request: Request) -> Response:
     """Stream an S3 object through the store's client, honouring a single byte range."""
-    full_key = store._key(key)
+    full_key = store.uri(key).removeprefix(f"s3://{store.bucket}/")  # the object key, prefix included
     head = store.client.head_object(Bucket=store.bucket, Key=full_key)
     size = int(head["ContentLength"])
     headers = {"accept-ranges": "bytes"}
