@@ -272,3 +272,48 @@ def test_a_licence_withdrawn_in_the_operator_file_hides_the_title_before_any_reb
         assert server.get(f"/episodes/{counter}").status_code == 404
         # the others still show
         assert api_home.keys["bunny"] in server.get("/shots?q=rabbit&per_episode=0").text
+
+
+# ---- the visibility rule, unit by unit ---------------------------------------------------------
+
+
+def test_visibility_needs_the_database_and_the_live_licence_and_caches_a_few_seconds() -> None:
+    import duckdb
+
+    from media_platform.api.visibility import Visibility
+    from media_platform.catalogue import Episode
+    from media_platform.errors import InvalidInputError
+    from media_platform.licences import PRESETS
+
+    db = duckdb.connect()
+    db.execute("create table dim_episodes (partition_key varchar, allows_search_indexing boolean)")
+    db.execute("insert into dim_episodes values ('open', true), ('closed-in-db', false), ('not-catalogued', true)")
+    episodes = {p: Episode(partition_key=p, title=p, kind="video", master_uri="", master_key="", content_hash="",
+                           source="cli") for p in ("open", "closed-in-db")}
+
+    class FakeCatalogue:
+        def get(self, key: str) -> Episode | None:
+            return episodes.get(key)
+
+    now = [100.0]
+    entries: list[object] = [{}]
+
+    def operator_entries():
+        if isinstance(entries[0], Exception):
+            raise entries[0]
+        return entries[0]
+
+    vis = Visibility(db.cursor, FakeCatalogue, operator_entries, ttl_s=5.0, clock=lambda: now[0])
+    everyone = ["open", "closed-in-db", "not-catalogued", "not-in-db"]
+    assert vis.visible(everyone) == {"open"}
+    entries[0] = {"open": PRESETS["analysis-only"]}  # withdrawn in the operator file
+    now[0] += 4.9
+    assert vis.visible(everyone) == {"open"}  # still the cached answer
+    now[0] += 0.2
+    assert vis.visible(everyone) == set() and vis.hidden(["open"]) == {"open"}
+    entries[0] = {}
+    now[0] += 5.1
+    assert vis.is_visible("open")
+    entries[0] = InvalidInputError("licences.yaml: unreadable")  # an unreadable file allows nothing
+    now[0] += 5.1
+    assert not vis.is_visible("open")

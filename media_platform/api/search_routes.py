@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -111,6 +112,25 @@ def shot_table(ctx: ApiContext) -> ShotTable:
         return table
 
 
+_TEXT_CACHE_SIZE = 256
+
+
+def _text_vector(ctx: ApiContext, text: str) -> np.ndarray:
+    """The CLIP text embedding of ``text``; the last few hundred are kept, so the next pages of
+    a text search do not run the text tower again."""
+    with _TABLE_LOCK:
+        cache = ctx.__dict__.setdefault("_text_vectors", OrderedDict())
+        if text in cache:
+            cache.move_to_end(text)
+            return cache[text]
+    vector = ctx.encoder().encode_text([text])[0]
+    with _TABLE_LOCK:
+        cache[text] = vector
+        while len(cache) > _TEXT_CACHE_SIZE:
+            cache.popitem(last=False)
+    return vector
+
+
 def _title_partitions(ctx: ApiContext, title: str) -> list[str]:
     return sorted(visibility(ctx).visible(shot_table(ctx).partitions_of_title(title)))
 
@@ -184,7 +204,7 @@ def search_shots(
     if text is None:
         page, next_cursor = _browse(ctx, query, cursor)
     else:
-        vector = ctx.encoder().encode_text([text])[0]
+        vector = _text_vector(ctx, text)
         page, next_cursor = _similar(ctx, query, vector, cursor, "text")
     results = shot_table(ctx).results(page)
     return {"results": results, "next_cursor": next_cursor, "took_ms": round((time.perf_counter() - started) * 1000, 2)}
