@@ -291,9 +291,8 @@ def test_visibility_needs_the_database_and_the_live_licence_and_caches_a_few_sec
     episodes = {p: Episode(partition_key=p, title=p, kind="video", master_uri="", master_key="", content_hash="",
                            source="cli") for p in ("open", "closed-in-db")}
 
-    class FakeCatalogue:
-        def get(self, key: str) -> Episode | None:
-            return episodes.get(key)
+    def catalogue(keys):
+        return {k: episodes[k] for k in keys if k in episodes}
 
     now = [100.0]
     entries: list[object] = [{}]
@@ -303,7 +302,7 @@ def test_visibility_needs_the_database_and_the_live_licence_and_caches_a_few_sec
             raise entries[0]
         return entries[0]
 
-    vis = Visibility(db.cursor, FakeCatalogue, operator_entries, ttl_s=5.0, clock=lambda: now[0])
+    vis = Visibility(db.cursor, catalogue, operator_entries, ttl_s=5.0, clock=lambda: now[0])
     everyone = ["open", "closed-in-db", "not-catalogued", "not-in-db"]
     assert vis.visible(everyone) == {"open"}
     entries[0] = {"open": PRESETS["analysis-only"]}  # withdrawn in the operator file

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from media_platform.catalogue.export import SEARCH_INDEXING_ASSET
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import duckdb
 
     from media_platform.api.context import ApiContext
-    from media_platform.catalogue import Catalogue
+    from media_platform.catalogue.episode import Episode
     from media_platform.licences.model import Licence
 
 TTL_S = 5.0
@@ -44,7 +44,7 @@ class Visibility:
 
     Args:
         metadata: a new read-only cursor on the metadata database.
-        catalogue: the episode catalogue (opened on first use).
+        episodes: the catalogue rows of these partition keys (absent keys left out).
         operator_entries: the operator's licence entries (raises InvalidInputError when the
             file is unreadable).
         ttl_s: how long an answer is reused.
@@ -54,7 +54,7 @@ class Visibility:
     def __init__(
         self,
         metadata: Callable[[], duckdb.DuckDBPyConnection],
-        catalogue: Callable[[], Catalogue],
+        episodes: Callable[[Sequence[str]], Mapping[str, Episode]],
         operator_entries: Callable[[], Mapping[str, Licence]],
         *,
         ttl_s: float = TTL_S,
@@ -62,8 +62,7 @@ class Visibility:
         today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self._metadata = metadata
-        self._catalogue_factory = catalogue
-        self._catalogue: Catalogue | None = None
+        self._episodes = episodes
         self._operator_entries = operator_entries
         self.ttl_s = ttl_s
         self._clock = clock
@@ -111,7 +110,9 @@ class Visibility:
             cursor.close()
         entries = self._entries_now()
         today = self._today()
-        return {p: bool(db.get(p)) and entries is not None and self._licence_allows(p, entries, today)
+        wanted = [p for p in partitions if db.get(p)]
+        rows = self._episodes(wanted) if wanted and entries is not None else {}
+        return {p: p in rows and entries is not None and self._licence_allows(rows[p], entries, today)
                 for p in partitions}
 
     def _entries_now(self) -> Mapping[str, Licence] | None:
@@ -127,15 +128,11 @@ class Visibility:
             self._entries = (now + self.ttl_s, entries)
         return entries
 
-    def _licence_allows(self, partition: str, entries: Mapping[str, Licence], today: dt.date) -> bool:
+    @staticmethod
+    def _licence_allows(episode: Episode, entries: Mapping[str, Licence], today: dt.date) -> bool:
         from media_platform.licences.episodes import licence_in_force
         from media_platform.licences.policy import refusal_reason
 
-        if self._catalogue is None:
-            self._catalogue = self._catalogue_factory()
-        episode = self._catalogue.get(partition)
-        if episode is None:
-            return False
         try:
             licence = licence_in_force(episode, entries)
         except InvalidInputError:
@@ -144,6 +141,36 @@ class Visibility:
 
 
 _REGISTRY_LOCK = threading.Lock()
+_BATCH = 500
+
+
+def catalogue_rows(store: Any) -> Callable[[Sequence[str]], dict[str, Episode]]:
+    """A batch lookup of catalogue rows by partition key (one query per 500 keys)."""
+
+    opened: list[Any] = []
+
+    def rows(keys: Sequence[str]) -> dict[str, Episode]:
+        import sqlalchemy as sa
+
+        from media_platform.catalogue import Catalogue
+        from media_platform.catalogue.database import catalogue_url, open_database
+        from media_platform.catalogue.episode import Episode
+        from media_platform.catalogue.schema import episodes as table
+
+        if not opened:
+            Catalogue(store)  # opens (creates, migrates) the catalogue as every reader does
+            opened.append(True)
+        db = open_database(catalogue_url(store))
+        out: dict[str, Episode] = {}
+        for lo in range(0, len(keys), _BATCH):
+            query = sa.select(table).where(table.c.partition_key.in_(list(keys[lo:lo + _BATCH])))
+            with db.errors(), db.engine.connect() as conn:
+                for row in conn.execute(query).mappings():
+                    episode = Episode.from_row(row)
+                    out[episode.partition_key] = episode
+        return out
+
+    return rows
 
 
 def visibility(ctx: ApiContext) -> Visibility:
@@ -151,10 +178,9 @@ def visibility(ctx: ApiContext) -> Visibility:
     with _REGISTRY_LOCK:
         found = ctx.__dict__.get("_search_visibility")
         if found is None:
-            from media_platform.catalogue import Catalogue
             from media_platform.licences import load_operator_licences
 
-            found = Visibility(ctx.metadata, lambda: Catalogue(ctx.store), load_operator_licences)
+            found = Visibility(ctx.metadata, catalogue_rows(ctx.store), load_operator_licences)
             ctx.__dict__["_search_visibility"] = found
         return found
 
