@@ -5,6 +5,7 @@ marts' columns), diversification and the similarity pages over a real embedded v
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import duckdb
@@ -291,3 +292,79 @@ def test_diversify_keeps_the_best_of_each_episode() -> None:
     assert [(s.partition, s.shot) for s in sq.diversify(shots, 1)] == [("a", 1), ("b", 1), ("c", 1)]
     assert [(s.partition, s.shot) for s in sq.diversify(shots, 2)] == [("a", 1), ("a", 2), ("b", 1), ("b", 2), ("c", 1)]
     assert sq.diversify(shots, 0) == shots
+
+
+# ---- title similarity ----------------------------------------------------------------------------
+
+from media_platform.search import title_similarity as ts  # noqa: E402
+
+CLIP = ts.BlockKey("clip", "clip-a", 2)
+AUDIO = ts.BlockKey("audio", "yamnet", 2)
+TEXT = ts.BlockKey("text", "minilm", 2)
+
+
+def _profile(**blocks: list[list[float]]) -> ts.Profile:
+    p = ts.Profile()
+    keys = {"clip": CLIP, "audio": AUDIO, "text": TEXT, "clip_b": ts.BlockKey("clip", "clip-b", 2)}
+    for name, rows in blocks.items():
+        p.add(keys[name], np.asarray(rows, float))
+    return p
+
+
+@pytest.mark.parametrize(("others", "expected"), [
+    ({"same-clip": _profile(clip=[[1, 0]])}, [("same-clip", 1.0, {"clip": 1.0})]),
+    ({"half": _profile(clip=[[0, 1]], audio=[[0, 1]])}, [("half", 0.5, {"clip": 0.0, "audio": 1.0})]),
+    ({"text-only": _profile(text=[[1, 0]])}, []),  # no block in common: not ranked
+    ({"other-model": _profile(clip_b=[[1, 0]])}, []),  # CLIP of another model: never compared
+    ({"b": _profile(clip=[[1, 1]]), "a": _profile(clip=[[1, 1]]), "top": _profile(clip=[[1, 0]], audio=[[0, 1]])},
+     [("top", 1.0, {"clip": 1.0, "audio": 1.0}), ("a", 2 ** -0.5, {"clip": 2 ** -0.5}), ("b", 2 ** -0.5, {"clip": 2 ** -0.5})]),
+])
+def test_titles_rank_by_the_mean_cosine_of_shared_blocks(others, expected) -> None:
+    target = ts.title_profile([_profile(clip=[[1, 0]], audio=[[0, 1]])])
+    ranked = ts.rank_titles(target, {t: ts.title_profile([p]) for t, p in others.items()})
+    assert [(m.title, pytest.approx(m.score), {k: pytest.approx(v) for k, v in m.blocks.items()}) for m in ranked] == \
+        [(t, pytest.approx(s), {k: pytest.approx(v) for k, v in b.items()}) for t, s, b in expected]
+
+
+def test_a_title_profile_is_the_mean_direction_of_all_its_rows() -> None:
+    rng = np.random.default_rng(3)
+    episodes = [rng.standard_normal((n, 2)) for n in (1, 5, 9)]
+    episodes[1][2] = 0.0  # an absent row counts for nothing
+    profile = ts.title_profile([_profile(clip=e.tolist()) for e in episodes])
+    rows = np.vstack(episodes)
+    rows = rows[np.linalg.norm(rows, axis=1) > 0]
+    mean = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).sum(axis=0)
+    assert profile.episodes == 3
+    np.testing.assert_allclose(profile.vectors[CLIP], mean / np.linalg.norm(mean), atol=1e-9)
+
+
+def test_episode_profiles_read_the_stored_features_and_an_audio_only_episodes_embeddings(tmp_path) -> None:
+    import polars as pl
+
+    from media_platform.layout import (
+        SENTENCE_EMBEDDINGS,
+        SHOT_FEATURES,
+        SHOT_FEATURES_LAYOUT,
+        episode_key,
+    )
+    from media_platform.storage import LocalStore, write_table
+    from media_platform.tags.features import TEXT_SOURCE, build_shot_features, features_to_table
+
+    store = LocalStore(tmp_path)
+    rng = np.random.default_rng(0)
+    clip = rng.standard_normal((3, 8))
+    f = build_shot_features([(0, 1), (1, 2), (2, 3)], [0, 1, 2], clip=clip, clip_source="clip-x", audio=None,
+                            sentences=None)
+    write_table(store, episode_key("video-ep", SHOT_FEATURES), features_to_table(f))
+    store.write_bytes(episode_key("video-ep", SHOT_FEATURES_LAYOUT), json.dumps(f.layout.to_json()).encode())
+    sentences = rng.standard_normal((4, 384)).astype(np.float32)
+    write_table(store, episode_key("audio-ep", SENTENCE_EMBEDDINGS),
+                pl.DataFrame({"text": ["a", "b", "c", "d"], "embedding": pl.Series(sentences, dtype=pl.Array(pl.Float32, 384))}))
+    video = ts.partition_profile(store, "video-ep").vectors()
+    assert set(video) == {ts.BlockKey("clip", "clip-x", 8)}  # no audio, no speech: only the clip block
+    mean = (clip / np.linalg.norm(clip, axis=1, keepdims=True)).sum(axis=0)
+    np.testing.assert_allclose(video[ts.BlockKey("clip", "clip-x", 8)], mean / np.linalg.norm(mean), atol=1e-5)
+    audio = ts.partition_profile(store, "audio-ep").vectors()
+    assert set(audio) == {ts.BlockKey("text", TEXT_SOURCE, 384)}
+    profiles = ts.title_profiles(store, {"V": ["video-ep"], "A": ["audio-ep"], "Empty": ["nothing-stored"]}, {})
+    assert set(profiles) == {"V", "A"}
