@@ -15,11 +15,13 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from api_harness import TITLES, ApiServer
+from playwright.sync_api import Page
 
 from media_platform.api.page_routes import CONTENT_SECURITY_POLICY
 
@@ -59,8 +61,10 @@ class Watched:
         self.origin = base_url
         self.elsewhere: list[str] = []
         self.errors: list[str] = []
+        self.answers: list[str] = []
         self.page.on("request", self._request)
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("requestfinished", self._finished)
 
     def _request(self, request: object) -> None:
         url = request.url
@@ -70,14 +74,32 @@ class Watched:
         if f"{parts.scheme}://{parts.netloc}" != self.origin:
             self.elsewhere.append(url)
 
+    def _finished(self, request: object) -> None:
+        response = request.response()
+        timing = request.timing
+        took = timing["responseEnd"] - timing["requestStart"] if timing["responseEnd"] > 0 else -1
+        self.answers.append(f"{request.method} {request.url} -> {response.status if response else '?'} ({took:.0f} ms)")
+
+    @contextmanager
+    def explained(self, artifacts: Path) -> Iterator[Page]:
+        """On a failure: a screenshot beside the artifacts and what the page showed and asked."""
+        try:
+            yield self.page
+        except Exception as exc:
+            shot = artifacts / "editors_page_failure.png"
+            self.page.screenshot(path=str(shot), full_page=True)
+            shown = self.page.evaluate(
+                "() => ['#error-text', '#grid-status', '#grid-title', '#progress-text', '#count-positive',"
+                " '#count-negative'].map(s => s + ': ' + (document.querySelector(s)?.textContent ?? ''))"
+                ".concat(['player: ' + (v => v ? `t=${v.currentTime} paused=${v.paused} ready=${v.readyState}"
+                " error=${v.error && v.error.code}` : '')(document.querySelector('#player'))])")
+            raise AssertionError("\n".join([f"{exc}", f"screenshot: {shot}", *shown, "last requests:",
+                                             *self.answers[-15:]])) from exc
+
     def close(self) -> None:
         self.context.close()
         assert not self.elsewhere, f"the page reached beyond its server: {self.elsewhere}"
         assert not self.errors, f"the page threw: {self.errors}"
-
-
-def card_ids(page: object) -> list[str]:
-    return page.eval_on_selector_all("#grid .card", "cards => cards.map(c => c.dataset.id)")
 
 
 def wait_for_ids(page: object, ids: list[str]) -> None:
@@ -85,9 +107,14 @@ def wait_for_ids(page: object, ids: list[str]) -> None:
                            ".map(c => c.dataset.id)) === JSON.stringify(ids)", arg=ids)
 
 
-def test_search_play_label_train_and_evaluate(browser, api_server: ApiServer, api_home, artifacts: Path) -> None:
+def test_search_play_label_train_and_evaluate(browser, api_server: ApiServer, artifacts: Path) -> None:
     watched = Watched(browser, api_server.base_url)
-    page = watched.page
+    with watched.explained(artifacts) as page:
+        search_play_label_train(page, api_server, artifacts)
+    watched.close()
+
+
+def search_play_label_train(page: Page, api_server: ApiServer, artifacts: Path) -> None:
     page.goto("/")
     page.wait_for_selector("#grid .card")
 
@@ -148,8 +175,15 @@ def test_search_play_label_train_and_evaluate(browser, api_server: ApiServer, ap
         page.locator("#grid .card").nth(i).locator("button.neg").click()
     page.wait_for_function("() => document.querySelector('#count-positive').textContent === '3'"
                            " && document.querySelector('#count-negative').textContent === '3'")
-    # "u" on a marked shot takes the mark back; "p" puts it back.
+    # Arrows move the selection; "u" on a marked shot takes the mark back; "p" puts it back.
+    assert page.get_attribute("#shot-5", "aria-selected") == "true"  # the last one clicked
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    assert page.get_attribute("#shot-3", "aria-selected") == "true"
+    page.keyboard.press("ArrowRight")
+    assert page.get_attribute("#shot-4", "aria-selected") == "true"
     page.keyboard.press("Home")
+    assert page.get_attribute("#shot-0", "aria-selected") == "true"
     page.keyboard.press("u")
     page.wait_for_function("() => document.querySelector('#count-positive').textContent === '2'")
     page.keyboard.press("p")
@@ -181,12 +215,16 @@ def test_search_play_label_train_and_evaluate(browser, api_server: ApiServer, ap
     page.screenshot(path=str(screenshot), full_page=True)
     print(f"editors' page screenshot: {screenshot}")
     assert screenshot.stat().st_size > 10_000
+
+
+def test_a_bad_parameter_is_shown_by_name(browser, api_server: ApiServer, artifacts: Path) -> None:
+    watched = Watched(browser, api_server.base_url)
+    with watched.explained(artifacts) as page:
+        bad_parameter_shown(page, api_server)
     watched.close()
 
 
-def test_a_bad_parameter_is_shown_by_name(browser, api_server: ApiServer) -> None:
-    watched = Watched(browser, api_server.base_url)
-    page = watched.page
+def bad_parameter_shown(page: Page, api_server: ApiServer) -> None:
     page.goto("/")
     page.wait_for_selector("#grid .card")
     page.fill("#min_duration", "soon")
@@ -200,43 +238,46 @@ def test_a_bad_parameter_is_shown_by_name(browser, api_server: ApiServer) -> Non
     page.fill("#min_duration", "")
     page.press("#q", "Enter")
     page.wait_for_selector("#error", state="hidden")
-    watched.close()
 
 
 def test_the_page_asks_for_the_token_once(browser, api_home, artifacts: Path) -> None:
     token = f"tok-{uuid.uuid4().hex}"
     with ApiServer(api_home.env, token=token) as server:
         watched = Watched(browser, server.base_url)
-        page = watched.page
-        page.goto("/")
-        assert urlsplit(page.url).path == "/login"  # the server's sign-in form
-        page.fill("input[name=token]", "not-the-token")
-        page.press("input[name=token]", "Enter")
-        page.wait_for_selector("text=Wrong token")
-        page.fill("input[name=token]", token)
-        page.press("input[name=token]", "Enter")
-        page.wait_for_selector("#grid .card")
-        assert urlsplit(page.url).path == "/"
-        page.wait_for_function("() => { const img = document.querySelector('#grid .card img');"
-                               " return img.complete && img.naturalWidth > 0; }")
-        # Signed out while the page is open: the page asks, once, in its own dialog.
-        watched.context.clear_cookies()
-        page.fill("#q", "again")
-        page.press("#q", "Enter")
-        page.wait_for_selector("#token-dialog[open]")
-        page.fill("#token", "still-not-it")
-        page.press("#token", "Enter")
-        page.wait_for_selector("#token-error", state="visible")
-        page.fill("#token", token)
-        page.press("#token", "Enter")
-        page.wait_for_selector("#token-dialog", state="hidden")
-        page.wait_for_function("() => document.querySelector('#grid-status').textContent.includes('shots')")
-        assert page.locator("#error").is_hidden()
-        # Asked once: the signed-in browser reloads the page without being asked again.
-        page.reload()
-        page.wait_for_selector("#grid .card")
-        assert urlsplit(page.url).path == "/" and not page.locator("#token-dialog[open]").count()
+        with watched.explained(artifacts) as page:
+            sign_in_once(page, watched, token)
         watched.close()
+
+
+def sign_in_once(page: Page, watched: Watched, token: str) -> None:
+    page.goto("/")
+    assert urlsplit(page.url).path == "/login"  # the server's sign-in form
+    page.fill("input[name=token]", "not-the-token")
+    page.press("input[name=token]", "Enter")
+    page.wait_for_selector("text=Wrong token")
+    page.fill("input[name=token]", token)
+    page.press("input[name=token]", "Enter")
+    page.wait_for_selector("#grid .card")
+    assert urlsplit(page.url).path == "/"
+    page.wait_for_function("() => { const img = document.querySelector('#grid .card img');"
+                           " return img.complete && img.naturalWidth > 0; }")
+    # Signed out while the page is open: the page asks, once, in its own dialog.
+    watched.context.clear_cookies()
+    page.fill("#q", "again")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#token-dialog[open]")
+    page.fill("#token", "still-not-it")
+    page.press("#token", "Enter")
+    page.wait_for_selector("#token-error", state="visible")
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    page.wait_for_selector("#token-dialog", state="hidden")
+    page.wait_for_function("() => document.querySelector('#grid-status').textContent.includes('shots')")
+    assert page.locator("#error").is_hidden()
+    # Asked once: the signed-in browser reloads the page without being asked again.
+    page.reload()
+    page.wait_for_selector("#grid .card")
+    assert urlsplit(page.url).path == "/" and not page.locator("#token-dialog[open]").count()
 
 
 def test_the_page_and_its_files(api_server: ApiServer) -> None:
