@@ -130,6 +130,11 @@ def main() -> None:
         s = score(truth, f, kinds)
         print(f"| {name} | {s['markers']} | {s['precision']:.3f} | {s['recall']:.3f} | {s['median_error_s']:.2f} | "
               f"{s['max_error_s']:.2f} | {s['within_1s']:.0%} | {s['false']} |")
+    print("\nper episode (truth | ours, sound + picture):")
+    for key in sorted(truth):
+        want = sorted((k, s, e) for k, ss in truth[key].items() for s, e in ss)
+        print(f"  {key}: " + ", ".join(f"{k} {s:.1f}-{e:.1f}" for k, s, e in want) + " | "
+              + ", ".join(f"{k} {s:.2f}-{e:.2f}" for k, s, e in found.get(key, [])))
     print("\nsolo season notes:", ours_solo["solo1"].notes)
     print("episode without intro (ep5):", [n for n in ours["ep5"].notes if n.startswith("no intro")],
           "| intro-skipper:", skipper.get("ep5"))

@@ -10,8 +10,9 @@ import dagster as dg
 
 from sensors.automation import metadata_automation_sensor, tags_automation_sensor
 from sensors.licence_expiry import licence_expiry_sensor
+from sensors.markers import markers_sensor
 from sensors.rss import rss_sensor
 from sensors.uploads import upload_sensor
 
 ALL_SENSORS: list[dg.SensorDefinition] = [rss_sensor, upload_sensor, licence_expiry_sensor, tags_automation_sensor,
-                                       metadata_automation_sensor]
+                                       metadata_automation_sensor, markers_sensor]

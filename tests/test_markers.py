@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
@@ -18,9 +19,13 @@ from media_platform.catalogue import Episode
 from media_platform.cli.show import show_rows
 from media_platform.markers.decisions import Marker, MarkerConfig, SeriesEpisode, decide_series
 from media_platform.markers.fingerprints import audio_fingerprint, visual_fingerprint
-from media_platform.markers.series import episode_order, series_members, series_name
+from media_platform.markers.series import episode_order, follow_up_partitions, series_members, series_name
 from media_platform.markers.store import avoid_spans, marker_problems, markers_table
+from media_platform.previews.candidates import Candidate, CandidateSet
+from media_platform.previews.features import FEATURE_NAMES
+from media_platform.previews.ranking import choose_preview
 from media_platform.video.shots import detect_shots
+from sensors.markers import markers_sensor
 
 
 def _series_episode(path: Path, key: str, order: int, *, with_video: bool = True) -> SeriesEpisode:
@@ -140,6 +145,8 @@ def test_series_grouping_and_order() -> None:
     assert [e.partition_key for e in series_members(eps, "x")] == ["x"]
     assert series_members(eps, "missing") == []
     assert episode_order(eps[3]) < episode_order(_episode("z", "Show", episode=10))
+    assert follow_up_partitions(eps, ["a1"], lambda k: k != "rss3") == ["a1", "a2"]
+    assert follow_up_partitions(eps, ["b1", "missing"], lambda k: True) == ["b1"]
 
 
 def test_markers_in_dagster_update_with_the_series(marker_season, shared_media: Path, tmp_path_factory) -> None:
@@ -154,7 +161,14 @@ def test_markers_in_dagster_update_with_the_series(marker_season, shared_media: 
         assert show_rows(p.store, k1, "episode_markers") == []
         k2 = p.ingest(files[1].path, "Marker Show", episode="2")
         assert p.run(k2, selection).success
-        again = p.run(k1, ["episode_markers"])
+        context = dg.build_sensor_context(instance=p.instance, resources={"storage": p.resources["storage"]})
+        follow = markers_sensor(context)
+        assert sorted(r.partition_key for r in follow.run_requests) == sorted([k1, k2])
+        assert all(r.asset_selection == [dg.AssetKey("episode_markers")] for r in follow.run_requests)
+        later = dg.build_sensor_context(instance=p.instance, resources={"storage": p.resources["storage"]},
+                                        cursor=follow.cursor)
+        assert isinstance(markers_sensor(later), dg.SkipReason)  # nothing new since
+        again = p.run(k1, ["episode_markers"])  # what the sensor's request runs
         assert again.success and check_results(again) == {"markers_are_consistent": True}
         rows = show_rows(p.store, k1, "episode_markers")
         assert set(rows[0]) == {"kind", "start", "end", "confidence"}
@@ -162,3 +176,15 @@ def test_markers_in_dagster_update_with_the_series(marker_season, shared_media: 
         assert abs(intro["start"] - 4.0) <= 1.0 and abs(intro["end"] - 19.0) <= 1.0
         stored = pl.read_parquet(p.root / "home" / "episodes" / k1 / "episode_markers.parquet")
         assert stored.height == len(rows)
+
+
+def _candidate(start: float, end: float) -> Candidate:
+    return Candidate(start, end, 0, 1, "words", {name: 0.5 for name in FEATURE_NAMES})
+
+
+def test_a_preview_never_falls_inside_an_intro_recap_or_credits() -> None:
+    cset = CandidateSet((_candidate(0.0, 30.0), _candidate(40.0, 70.0)), 100.0, 80.0, ())
+    assert choose_preview(cset).choice.start == 0.0
+    assert choose_preview(cset, avoid=[(5.0, 20.0)]).choice.start == 40.0
+    none = choose_preview(cset, avoid=[(5.0, 20.0), (60.0, 80.0)])
+    assert none.choice is None and "intro, recap or credits" in none.reason

@@ -10,12 +10,12 @@ ingestion time, then partition key.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from media_platform.catalogue import Episode
 
-__all__ = ["episode_order", "series_members", "series_name"]
+__all__ = ["episode_order", "follow_up_partitions", "series_members", "series_name"]
 
 
 def _text(value: Any) -> str | None:
@@ -65,3 +65,15 @@ def series_members(episodes: Iterable[Episode], partition_key: str) -> list[Epis
         return []
     name = _norm(series_name(me))
     return sorted((e for e in everyone if _norm(series_name(e)) == name), key=episode_order)
+
+
+def follow_up_partitions(
+    episodes: Iterable[Episode], changed: Iterable[str], fingerprinted: Callable[[str], bool]
+) -> list[str]:
+    """Every partition whose markers depend on the ``changed`` ones (the members of their
+    series, themselves included) and that has a fingerprint, sorted."""
+    everyone = list(episodes)
+    out: set[str] = set()
+    for key in changed:
+        out.update(e.partition_key for e in series_members(everyone, key))
+    return sorted(p for p in out if fingerprinted(p))
