@@ -70,6 +70,9 @@ class ShotTable:
     def __post_init__(self) -> None:
         self._code = {p: i for i, p in enumerate(self.partitions)}
         self._tag_code = {t: i for i, t in enumerate(self.tag_names)}
+        self._by_title: dict[str, list[str]] = {}
+        for p, t in zip(self.partitions, self.titles, strict=True):
+            self._by_title.setdefault(t, []).append(p)
         self._key = (self.part.astype(np.int64) << 32) | self.shot.astype(np.int64)
         n = len(self.shot)
         counts = np.diff(self.tag_ptr)
@@ -185,7 +188,7 @@ class ShotTable:
         return out
 
     def partitions_of_title(self, title: str) -> list[str]:
-        return [p for p, t in zip(self.partitions, self.titles, strict=True) if t == title]
+        return list(self._by_title.get(title, ()))
 
     # ---- browsing -------------------------------------------------------------------------
 
