@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,12 +29,16 @@ import dagster as dg
 import polars as pl
 import pytest
 from _redis import redis_server, require_redis
-from cli_harness import cli, make_cli_env
+from cli_harness import make_cli_env
 from platform_harness import platform_for_test
 
 from assets import audio as audio_assets
 from assets import ingest, previews, tags, video
+from media_platform.catalogue import Catalogue
+from media_platform.ingest.register import register_master
 from media_platform.layout import PREVIEW_SELECTION, SHOTS, TRANSCRIPT
+from media_platform.storage import LocalStore
+from resources.partitions import episodes_partitions
 
 REPO = Path(__file__).resolve().parent.parent
 GPU_STEPS = {"shot_embeddings", "transcript"}
@@ -59,7 +64,8 @@ class Deployment:
 def _start_worker(root: Path, env: dict[str, str], queue: str) -> subprocess.Popen:
     log = open(root / f"worker-{queue}.log", "wb")
     return subprocess.Popen(
-        ["media-platform", "worker", "--queue", queue, "--name", f"{queue}@test", "--loglevel", "INFO"],
+        ["media-platform", "worker", "--queue", queue, "--name", f"{queue}@test", "--loglevel", "INFO",
+         "--concurrency", "2" if queue == "dagster" else "1"],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
     )
 
@@ -116,22 +122,19 @@ def deployment(tmp_path_factory, postgres, shared_media) -> Iterator[Deployment]
                 _stop(process)
 
 
-@pytest.fixture(scope="module")
-def in_process(tmp_path_factory, shared_media):
-    """The reference: the same assets materialized in this process (SQLite instance)."""
-    with platform_for_test(tmp_path_factory.mktemp("in-process"), shared_media,
-                           [ingest, video, audio_assets, previews, tags]) as platform:
-        yield platform
-
-
 EPISODE_ASSETS = dg.AssetSelection.all() - dg.AssetSelection.groups("models")
+VIDEO = ("video/pyscenedetect/issue-134-rotate.mp4", "Rotate")
+AUDIO = ("audio/whisper_jfk/jfk.flac", "JFK")
 
 
-def _reference(platform, media: Path, title: str) -> dict:
-    key = platform.ingest(media, title)
-    result = platform.run(key, EPISODE_ASSETS)
-    assert result.success
-    return _outputs(Path(platform.root) / "home", key)
+@dataclass
+class Outcome:
+    key: str
+    returncode: int
+    stdout: str
+    stderr: str
+    expected: dict
+    killed: list[int] | None = None
 
 
 def _outputs(home: Path, key: str) -> dict:
@@ -151,9 +154,14 @@ def _outputs(home: Path, key: str) -> dict:
 
 
 def _ingest(deployment: Deployment, media: Path, title: str) -> str:
-    done = cli(deployment.env, "ingest", str(media), "--title", title, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])["partition_key"]
+    """Register the master in the deployment's home and PostgreSQL catalogue, as the CLI does."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("MEDIA_PLATFORM_HOME", "MEDIA_PLATFORM_CATALOGUE_URL"):
+            mp.setenv(name, deployment.env[name])
+        store = LocalStore(deployment.env["MEDIA_PLATFORM_HOME"])
+        key = register_master(store, Catalogue(store), media, title=title).episode.partition_key
+    deployment.instance.add_dynamic_partitions(episodes_partitions.name, [key])
+    return key
 
 
 def _run_of(instance: dg.DagsterInstance, key: str) -> dg.DagsterRun | None:
@@ -172,6 +180,57 @@ def _celery_workers(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str
     return out
 
 
+def _kill_when_transcript_starts(deployment: Deployment, key: str, killed: list[int], stop: threading.Event) -> None:
+    """SIGKILL the gpu worker's pool process once it reports running ``transcript`` of ``key``."""
+    gpu = deployment.workers["gpu"]
+    while not stop.is_set():
+        run = _run_of(deployment.instance, key)
+        if run is not None and ("transcript", "gpu@test") in _celery_workers(deployment.instance, run.run_id):
+            for child in _children(gpu.pid):
+                os.kill(child, signal.SIGKILL)
+                killed.append(child)
+            return
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def runs(deployment, shared_media, tmp_path_factory) -> dict[str, Outcome]:
+    """Both episodes run at once through ``media-platform run`` with the Celery executor, the
+    audio one losing its transcript's worker process mid-step; meanwhile the same episodes run
+    in this process for reference."""
+    keys = {name: _ingest(deployment, shared_media / path, title) for name, (path, title) in
+            (("video", VIDEO), ("audio", AUDIO))}
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_when_transcript_starts, args=(deployment, keys["audio"], killed, stop))
+    killer.start()
+    runners = {name: subprocess.Popen(["media-platform", "--no-progress", "run", key], env=deployment.env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for name, key in keys.items()}
+    expected = {}
+    try:
+        with platform_for_test(tmp_path_factory.mktemp("in-process"), shared_media,
+                               [ingest, video, audio_assets, previews, tags]) as platform:
+            for name, (path, title) in (("video", VIDEO), ("audio", AUDIO)):
+                key = platform.ingest(shared_media / path, title)
+                assert key == keys[name]
+                assert platform.run(key, EPISODE_ASSETS).success
+                expected[name] = _outputs(Path(platform.root) / "home", key)
+        outcomes = {}
+        for name, runner in runners.items():
+            out, err = runner.communicate(timeout=RUN_TIMEOUT_S)
+            outcomes[name] = Outcome(keys[name], runner.returncode, out, err, expected[name])
+    finally:
+        stop.set()
+        killer.join()
+        for runner in runners.values():
+            if runner.poll() is None:
+                runner.kill()
+                runner.wait()
+    outcomes["audio"].killed = killed
+    return outcomes
+
+
 def _assert_gpu_placement(placements: list[tuple[str, str]], expected_gpu: set[str]) -> None:
     on_gpu = {step for step, worker in placements if worker.startswith("gpu@")}
     on_cpu = {step for step, worker in placements if worker.startswith("dagster@")}
@@ -181,61 +240,36 @@ def _assert_gpu_placement(placements: list[tuple[str, str]], expected_gpu: set[s
     assert {w for _, w in placements} <= {"gpu@test", "dagster@test"}
 
 
-def test_video_episode_through_celery_matches_in_process(deployment, in_process, shared_media):
-    media = shared_media / "video" / "pyscenedetect" / "issue-134-rotate.mp4"
-    expected = _reference(in_process, media, "Rotate")
-    key = _ingest(deployment, media, "Rotate")
-
-    done = cli(deployment.env, "run", key)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-
-    run = _run_of(deployment.instance, key)
+def test_video_episode_through_celery_matches_in_process(deployment, runs):
+    outcome = runs["video"]
+    assert outcome.returncode == 0, outcome.stdout[-2000:] + outcome.stderr[-3000:]
+    run = _run_of(deployment.instance, outcome.key)
     assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
     assert run.run_config.get("execution", {}) == {}  # chosen by the code location, not per run
-    got = _outputs(deployment.home, key)
-    assert got == expected
+    got = _outputs(deployment.home, outcome.key)
+    assert got == outcome.expected
     assert len(got["shots"]) == 3 and got["words"]
     _assert_gpu_placement(_celery_workers(deployment.instance, run.run_id), GPU_STEPS)
 
 
-def test_audio_episode_survives_a_killed_worker_process(deployment, in_process, shared_media):
+def test_audio_episode_survives_a_killed_worker_process(deployment, runs):
     """The pool process running ``transcript`` on the gpu worker is killed (SIGKILL) as the
     step starts; the worker re-sends the step, and the run completes with the outputs of the
     in-process run."""
-    media = shared_media / "audio" / "whisper_jfk" / "jfk.flac"
-    expected = _reference(in_process, media, "JFK")
-    key = _ingest(deployment, media, "JFK")
-    gpu = deployment.workers["gpu"]
+    outcome = runs["audio"]
+    assert outcome.killed, f"transcript never started on the gpu worker: {outcome.stderr[-3000:]}"
+    assert outcome.returncode == 0, outcome.stdout[-2000:] + outcome.stderr[-3000:]
+    assert deployment.workers["gpu"].poll() is None  # the worker itself lives on with a new pool process
+    log = deployment.log("gpu")
+    assert "WorkerLostError" in log or "exited prematurely" in log
 
-    runner = subprocess.Popen(["media-platform", "--no-progress", "run", key], env=deployment.env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    killed: list[int] = []
-    try:
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while not killed and runner.poll() is None and time.monotonic() < deadline:
-            run = _run_of(deployment.instance, key)
-            if run is not None and ("transcript", "gpu@test") in _celery_workers(deployment.instance, run.run_id):
-                for child in _children(gpu.pid):
-                    os.kill(child, signal.SIGKILL)
-                    killed.append(child)
-            time.sleep(0.05)
-        out, err = runner.communicate(timeout=max(1, deadline - time.monotonic()))
-    finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait()
-    assert killed, f"transcript never started on the gpu worker: {err[-3000:]}"
-    assert runner.returncode == 0, out[-2000:] + err[-3000:]
-    assert gpu.poll() is None  # the worker itself lives on with a new pool process
-    assert "WorkerLostError" in deployment.log("gpu") or "exited prematurely" in deployment.log("gpu")
-
-    run = _run_of(deployment.instance, key)
+    run = _run_of(deployment.instance, outcome.key)
     assert run.status == dg.DagsterRunStatus.SUCCESS
     placements = _celery_workers(deployment.instance, run.run_id)
     assert [w for s, w in placements if s == "transcript"] == ["gpu@test", "gpu@test"], placements
     successes = [e.dagster_event.step_key for e in deployment.instance.all_logs(
         run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)]
     assert successes.count("transcript") == 1
-    assert _outputs(deployment.home, key) == expected
-    assert expected["words"] and expected["preview"] is not None
+    assert _outputs(deployment.home, outcome.key) == outcome.expected
+    assert outcome.expected["words"] and outcome.expected["preview"] is not None
     _assert_gpu_placement(placements, {"transcript"})  # audio only: no CLIP embeddings
