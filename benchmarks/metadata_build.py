@@ -1,7 +1,10 @@
 """The metadata database (dbt-duckdb): full build, no-change rebuild and the rebuild after ONE new
 episode, at 100 / 1,000 / 10,000 episodes.
 
-    python benchmarks/metadata_build.py [--sizes 100,1000,10000] [--home DIR]
+    python benchmarks/metadata_build.py [--sizes 100,1000,10000] [--home DIR] [--postgres]
+
+With ``--postgres`` the same steps build into PostgreSQL (dbt-postgres; the raw tables loaded
+from the home first, each step's time including that load), on a throwaway server.
 
 The home is synthetic but has the platform's real layout and schemas, written with the
 platform's own writers (``media_platform.storage.write_table`` / ``LocalStore.write_bytes`` for
@@ -55,7 +58,7 @@ TAGS = ("music", "dialogue", "crowd", "vehicle", "animal", "nature", "city", "ni
 WORDS = ("the", "and", "river", "city", "music", "tonight", "we", "ask", "country", "light", "ready", "again")
 LABELS = ("speech", "music", "speech_over_music", "noise", "silence")
 FPS = 24.0
-INCREMENTAL = ("fct_shots", "fct_shot_tags", "fct_transcript_segments", "fct_audio_events")
+INCREMENTAL = ("fct_shots", "fct_shot_tags", "fct_transcript_segments", "fct_audio_events", "fct_previews")
 
 
 def partition(i: int) -> str:
@@ -159,17 +162,47 @@ def episodes_in(home: Path) -> int:
     return sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
 
 
-def build(home: Path, db: Path, *, full_refresh: bool = False) -> tuple[float, dict[str, tuple[float, str]]]:
-    start = time.perf_counter()
-    report = build_metadata_db(home=home, db_path=db, full_refresh=full_refresh)
-    seconds = time.perf_counter() - start
-    bad = {n.name: n.status for n in report.nodes if n.status not in ("success", "pass")}
-    if bad:
-        raise SystemExit(f"error: {db}: build not clean: {bad}")
-    return seconds, {n.name: (n.seconds, n.kind) for n in report.nodes}
+class Target:
+    """Where the models are built: the DuckDB file ``db`` or, with ``url``, PostgreSQL (raw
+    tables loaded from the home first; see media_platform.metadata.postgres_build)."""
+
+    def __init__(self, db: Path, url: str | None = None) -> None:
+        self.db, self.url = db, url
+
+    def reset(self) -> None:
+        self.db.unlink(missing_ok=True)
+        if self.url:
+            import psycopg
+
+            with psycopg.connect(self.url.replace("+psycopg", ""), autocommit=True) as conn:
+                conn.execute("drop schema if exists media_raw cascade")
+                conn.execute("drop schema if exists media_metadata cascade")
+
+    def build(self, home: Path, *, full_refresh: bool = False) -> tuple[float, dict[str, tuple[float, str]]]:
+        start = time.perf_counter()
+        if self.url:
+            from media_platform.metadata.postgres_build import build_metadata_postgres
+
+            report, _ = build_metadata_postgres(store=LocalStore(home), url=self.url, full_refresh=full_refresh)
+        else:
+            report = build_metadata_db(home=home, db_path=self.db, full_refresh=full_refresh)
+        seconds = time.perf_counter() - start
+        bad = {n.name: n.status for n in report.nodes if n.status not in ("success", "pass")}
+        if bad:
+            raise SystemExit(f"error: {self.url or self.db}: build not clean: {bad}")
+        return seconds, {n.name: (n.seconds, n.kind) for n in report.nodes}
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        if self.url:
+            import psycopg
+
+            with psycopg.connect(self.url.replace("+psycopg", "")) as conn:
+                conn.execute("set search_path to media_metadata")
+                return conn.execute(sql.replace("?", "%s"), params).fetchall()
+        return _query(self.db, sql, *params)
 
 
-def measure(home: Path, work: Path, size: int) -> dict:
+def measure(home: Path, work: Path, size: int, url: str | None = None) -> dict:
     have = episodes_in(home)
     if have < size:
         t = time.perf_counter()
@@ -177,23 +210,23 @@ def measure(home: Path, work: Path, size: int) -> dict:
         print(f"  generated episodes {have}..{size - 1} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     elif have > size + 1:
         raise SystemExit(f"error: {home}: holds {have} episodes, more than {size}; use another --home")
-    db = work / f"metadata-{size}.duckdb"
-    db.unlink(missing_ok=True)
+    target = Target(work / f"metadata-{size}.duckdb", url)
+    target.reset()
     if have == size + 1:  # a reused home already holds the "new" episode: measure on it anyway
         (home / "episodes" / partition(size)).rename(work / "held")
         _export(home, exclude=partition(size))
-    full, _ = build(home, db)
-    unchanged, _ = build(home, db)
+    full, _ = target.build(home)
+    unchanged, _ = target.build(home)
     if (work / "held").exists():
         (work / "held").rename(home / "episodes" / partition(size))
         Catalogue(LocalStore(home)).export_parquet()
     else:
         add_episodes(home, size, size + 1)
-    before = {m: _query(db, f"select max(loaded_at) from {m}")[0][0] for m in INCREMENTAL}
-    one_new, models = build(home, db)
-    rebuilt = {m: _query(db, f"select count(*) from {m} where loaded_at > ?", before[m])[0][0] for m in INCREMENTAL}
-    peer, _ = build(home, db, full_refresh=True)
-    db.unlink(missing_ok=True)
+    before = {m: target.query(f"select max(loaded_at) from {m}")[0][0] for m in INCREMENTAL}
+    one_new, models = target.build(home)
+    rebuilt = {m: target.query(f"select count(*) from {m} where loaded_at > ?", before[m])[0][0] for m in INCREMENTAL}
+    peer, _ = target.build(home, full_refresh=True)
+    target.reset()
     facts = {m: models[m] for m in INCREMENTAL if m in models}
     state = models.get("stg_partition_state", (0.0, "model"))[0]
     others = sum(s for name, (s, kind) in models.items() if kind == "model" and name not in facts) - state
@@ -223,17 +256,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--home", type=Path, help="a home to generate into and reuse (default: a temp folder)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="build into PostgreSQL instead (a throwaway server of tests/_postgres.py on a loopback port)")
     args = parser.parse_args(argv)
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from _postgres import postgres_server
+
+        with postgres_server() as server:
+            return _run(args, server.create_database())
+    return _run(args, None)
+
+
+def _run(args: argparse.Namespace, url: str | None) -> int:
     sizes = sorted(int(s) for s in args.sizes.split(","))
     with tempfile.TemporaryDirectory(prefix="metadata-bench-") as tmp:
         home = (args.home or Path(tmp) / "home").resolve()
         home.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("DAGSTER_HOME", str(Path(tmp) / "dagster"))
         print("| episodes | full build (s) | no change (s) | one new episode (s) | peer: full refresh (s) "
-              "| fact models in 'one new' (s) | rows (re)loaded in 'one new' (shots/tags/segments/events) |")
+              "| fact models in 'one new' (s) | rows (re)loaded in 'one new' (shots/tags/segments/events/previews) |")
         print("|---:|---:|---:|---:|---:|---:|---|")
         for size in sizes:
-            r = measure(home, Path(tmp), size)
+            r = measure(home, Path(tmp), size, url)
             rows = "/".join(str(r["facts_rows"].get(m)) for m in INCREMENTAL)
             print(f"| {r['size']:,} | {r['full']:.1f} | {r['unchanged']:.1f} | {r['one_new']:.1f} | {r['peer']:.1f} "
                   f"| {r['facts_s']:.2f} | {rows} |", flush=True)

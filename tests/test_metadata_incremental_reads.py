@@ -25,7 +25,7 @@ _SPEC = importlib.util.spec_from_file_location(
 bench = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(bench)
 
-FACTS = ("fct_shots", "fct_shot_tags", "fct_transcript_segments", "fct_audio_events")
+FACTS = ("fct_shots", "fct_shot_tags", "fct_transcript_segments", "fct_audio_events", "fct_previews")
 
 
 def _query(db: Path, sql: str, *params) -> list[tuple]:
@@ -43,6 +43,13 @@ def _spoil_data_pages(path: Path) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
+def _spoil_json(path: Path) -> None:
+    """Make a JSON file unparsable, keeping its size and modification time."""
+    stat = path.stat()
+    path.write_bytes(b"{" + b" " * (stat.st_size - 1))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
 def test_one_new_episode_reads_only_its_own_files(tmp_path) -> None:
     home = tmp_path / "home"
     bench.add_episodes(home, 0, 3)
@@ -52,6 +59,7 @@ def test_one_new_episode_reads_only_its_own_files(tmp_path) -> None:
     kept = _query(db, "select shot_id, tag_names, words, loaded_at from fct_shots where partition_key = 'ep-000000' order by 1")
     for name in ("shots", "keyframes", "shot_tags", "transcript", "audio_events", "chapters"):
         _spoil_data_pages(home / "episodes" / "ep-000000" / f"{name}.parquet")
+    _spoil_json(home / "episodes" / "ep-000000" / "preview.json")
 
     bench.add_episodes(home, 3, 4)
     report = build_metadata_db(home=home, db_path=db)

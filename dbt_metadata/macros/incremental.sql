@@ -42,21 +42,48 @@
 {#- PostgreSQL: the staging views over the raw tables (indexed by partition_key); the models'
     join with the changed partitions' state selects the rows, and the planner pushes it down. -#}
 {% macro postgres__changed_rows(output, anchor) %}
-  {{- return(ref('stg_' ~ output)) -}}
+  {{- return(ref(staging_model(output))) -}}
+{% endmacro %}
+
+{#- The file an output is stored in, the staging model over it, and how DuckDB reads a list of
+    them. -#}
+{% macro output_file(output) %}
+  {{- return('preview.json' if output == 'preview' else output ~ '.parquet') -}}
+{% endmacro %}
+
+{% macro staging_model(output) %}
+  {{- return('stg_previews' if output == 'preview' else 'stg_' ~ output) -}}
+{% endmacro %}
+
+{% macro file_reader(output, files) %}
+  {%- set quoted = [] -%}
+  {%- for f in files %}{% do quoted.append("'" ~ f ~ "'") %}{% endfor -%}
+  {%- if output_file(output).endswith('.json') -%}
+    {{- return(json_reader(output, "[" ~ quoted | join(", ") ~ "]")) -}}
+  {%- endif -%}
+  {{- return("read_parquet([" ~ quoted | join(", ") ~ "], filename=true, union_by_name=true)") -}}
+{% endmacro %}
+
+{#- read_json of `files` (a quoted glob or list) with the spec's raw columns given, so that
+    creating a view reads no file (no schema detection) and a missing key reads as null. -#}
+{% macro json_reader(output, files) %}
+  {%- set columns = [] -%}
+  {%- for c in output_spec(output) if not c.get('expr') -%}
+    {%- do columns.append("'" ~ (c.get('from') or c.name) ~ "': '" ~ sql_type(c.type) ~ "'") -%}
+  {%- endfor -%}
+  {{- return("read_json(" ~ files ~ ", filename=true, format='auto', columns={" ~ columns | join(", ") ~ "})") -}}
 {% endmacro %}
 
 {% macro default__changed_rows(output, anchor) %}
   {%- if is_incremental() -%}
-    {%- set files = changed_files(output ~ '.parquet', (anchor or output) ~ '.parquet') -%}
+    {%- set files = changed_files(output_file(output), output_file(anchor or output)) -%}
     {%- if files | length > 0 -%}
-      {%- set quoted = [] -%}
-      {%- for f in files %}{% do quoted.append("'" ~ f ~ "'") %}{% endfor -%}
-      {%- set rows = "(" ~ staged(output, "read_parquet([" ~ quoted | join(", ") ~ "], filename=true, union_by_name=true)") ~ ")" -%}
+      {%- set rows = "(" ~ staged(output, file_reader(output, files)) ~ ")" -%}
     {%- else -%}
       {%- set rows = "(" ~ staged(output, none) ~ ")" -%}
     {%- endif -%}
   {%- else -%}
-    {%- set rows = ref('stg_' ~ output) -%}
+    {%- set rows = ref(staging_model(output)) -%}
   {%- endif -%}
   {{- return(rows) -}}
 {% endmacro %}
