@@ -137,3 +137,24 @@ def test_a_hidden_title_cannot_be_labelled(api_server, api_home) -> None:
     [problem] = refused.json()["detail"]
     assert problem["loc"] == ["body", "positive"] and "unknown partition" in problem["msg"]
     assert "Hidden Title" not in refused.text
+
+
+def test_a_fresh_server_trains_and_labels_at_the_same_time(api_home, labelled) -> None:
+    """Regression: the training worker and a request loaded the code location together; one of
+    them saw a half-executed ``definitions`` module (AttributeError: no add_label_partition)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api_harness import ApiServer
+
+    with ApiServer(api_home.env) as fresh, ThreadPoolExecutor(4) as pool:
+        classifier = fresh.get(f"/labels/{LABEL}").json()["classifier"]
+        before = classifier["version"] if classifier else 0
+        train = pool.submit(fresh.post, f"/labels/{LABEL}/train")
+        labels = [pool.submit(fresh.post, f"/labels/{LABEL}", json={"positive": labelled["positives"][:1]})
+                  for _ in range(3)]
+        assert [f.result().status_code for f in labels] == [200, 200, 200]
+        launched = train.result()
+        assert launched.status_code == 202
+        run = _wait_for_run(fresh, launched.json()["status_url"])
+        assert run["status"] == "SUCCESS", (run, fresh.log())
+        assert fresh.get(f"/labels/{LABEL}").json()["classifier"]["version"] >= max(before, 1)

@@ -21,6 +21,9 @@ from media_platform.storage import Store
 from media_platform.tags.labels import LabelStore
 
 
+_CODE_LOCK = threading.Lock()
+
+
 class MetadataUnavailable(MediaPlatformError):
     """The metadata database does not exist yet (no build has run): the API answers 503."""
 
@@ -89,17 +92,20 @@ class ApiContext:
 
     def launcher(self) -> TrainingLauncher:
         """The background launcher of training runs (one worker thread per process)."""
-        from media_platform.cli.code_location import load_code_location, open_instance
+        from media_platform.cli.code_location import open_instance
 
         with self._lock:
             if self._launcher is None:
-                self._launcher = TrainingLauncher(load_code_location, open_instance)
+                self._launcher = TrainingLauncher(self.code, open_instance)
             return self._launcher
 
     def code(self) -> ModuleType:
+        """The code location, loaded once under a lock: two threads loading it together (a
+        training run and a request) would see a half-executed ``definitions`` module."""
         from media_platform.cli.code_location import load_code_location
 
-        return load_code_location()
+        with _CODE_LOCK:
+            return load_code_location()
 
     def index(self) -> Any:
         """The shot vector index (the code location's ``vector_index`` resource)."""

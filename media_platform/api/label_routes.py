@@ -96,10 +96,7 @@ def add_examples(label: str, change: LabelChange = Body(...), ctx: ApiContext = 
         raise bad_input("body", "negative", str(exc)) from None
     except InvalidInputError as exc:
         raise bad_input("body", "editor", str(exc)) from None
-    from media_platform.cli.code_location import load_code_location, open_instance
-
-    with open_instance() as instance:
-        load_code_location().add_label_partition(instance, label)
+    ctx.launcher().add_partition(label)
     positives, negatives = labels.counts(label)
     return {"label": label, "added": result.added, "unchanged": result.unchanged, "removed": result.removed,
             "positives": positives, "negatives": negatives}

@@ -41,6 +41,25 @@ class TrainingLauncher:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-label")
         self._launches: dict[str, Launch] = {}
         self._lock = threading.Lock()
+        self._instance: Any = None
+        self._partitions: set[str] = set()
+
+    def instance(self) -> Any:
+        """One instance for the requests' reads and partition additions (opening one per
+        request costs a few hundred milliseconds); the worker opens its own per run."""
+        self._code()  # Dagster fully imported first, under the code location's lock
+        with self._lock:
+            if self._instance is None:
+                self._instance = self._open_instance()
+            return self._instance
+
+    def add_partition(self, label: str) -> None:
+        """Add the label's Dagster partition (so the UI can train it), once per process."""
+        if label in self._partitions:
+            return
+        self._code().add_label_partition(self.instance(), label)
+        with self._lock:
+            self._partitions.add(label)
 
     def launch(self, label: str) -> str:
         """Queue the training of ``label``; returns the run id at once."""
@@ -57,8 +76,9 @@ class TrainingLauncher:
         if launch is not None:
             launch.state = "STARTED"
         try:
+            code = self._code()  # before the instance: concurrent first imports of Dagster break
             with self._open_instance() as instance:
-                self._code().train_label(instance, label, run_id)
+                code.train_label(instance, label, run_id)
             if launch is not None:
                 launch.state = "DONE"
         except Exception as exc:  # noqa: BLE001 - recorded for GET /runs; the worker goes on
@@ -70,20 +90,22 @@ class TrainingLauncher:
         launcher while the run is not recorded yet; None for an unknown run."""
         launch = self._launches.get(run_id)
         state = launch.state if launch is not None else None  # before the instance is read
-        with self._open_instance() as instance:
-            run = instance.get_run_by_id(run_id)
-            if run is not None:
-                status = run.status.value
-                out: dict[str, Any] = {"run_id": run_id, "label": run.tags.get("dagster/partition", launch.label if launch else None),
-                                       "status": status, "done": status in DONE_STATUSES, "error": None}
-                if status == "FAILURE":
-                    failures = [f"{step}: {printable(message)}" for step, kind, message
-                                in self._code().run_step_events(instance, run_id) if kind == "STEP_FAILURE"]
-                    out["error"] = "; ".join(failures) or (launch.error if launch else None) or "the run failed"
-                elif status not in DONE_STATUSES and state in ("DONE", "FAILURE"):
-                    # the worker finished but the run was left unfinished (it died mid-run)
-                    out.update(status="FAILURE", done=True, error=launch.error or "the run did not finish")
-                return out
+        instance = self.instance()
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.job_name != self._code().TRAIN_JOB_NAME:
+            run = None  # only training runs are reported here
+        if run is not None:
+            status = run.status.value
+            out: dict[str, Any] = {"run_id": run_id, "label": run.tags.get("dagster/partition", launch.label if launch else None),
+                                   "status": status, "done": status in DONE_STATUSES, "error": None}
+            if status == "FAILURE":
+                failures = [f"{step}: {printable(message)}" for step, kind, message
+                            in self._code().run_step_events(instance, run_id) if kind == "STEP_FAILURE"]
+                out["error"] = "; ".join(failures) or (launch.error if launch else None) or "the run failed"
+            elif status not in DONE_STATUSES and state in ("DONE", "FAILURE"):
+                # the worker finished but the run was left unfinished (it died mid-run)
+                out.update(status="FAILURE", done=True, error=launch.error or "the run did not finish")
+            return out
         if launch is None:
             return None
         if state in ("FAILURE", "DONE"):  # DONE without a recorded run: it never started
