@@ -18,6 +18,7 @@ Celery app from the same :func:`celery_app_args`, so they always agree.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import dagster as dg
@@ -126,6 +127,10 @@ def platform_executor(settings: Settings | None = None) -> dg.ExecutorDefinition
     settings = settings or get_settings()
     if settings.executor == "celery":
         from dagster_celery import celery_executor
+
+        # dagster-celery registers its step task on the app again for every step it sends:
+        # Celery warns each time, though the task is the same.
+        warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
 
         return celery_executor.configured(celery_executor_config(settings), name="celery")
     if settings.executor == "k8s":
