@@ -64,21 +64,24 @@ class Watched:
         self.answers: list[str] = []
         self.page.on("request", self._request)
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on("requestfinished", self._finished)
+        self.page.on("response", self._answered)
+        self.pending: dict[object, str] = {}
+        self.refused: list[str] = []  # what the Content-Security-Policy blocked
+        self.page.on("console", lambda m: self.refused.append(m.text) if "Content Security Policy" in m.text else None)
 
     def _request(self, request: object) -> None:
         url = request.url
+        self.pending[request] = f"{request.method} {url}"
         parts = urlsplit(url)
         if parts.scheme in {"data", "blob"}:
             return
         if f"{parts.scheme}://{parts.netloc}" != self.origin:
             self.elsewhere.append(url)
 
-    def _finished(self, request: object) -> None:
-        response = request.response()
-        timing = request.timing
-        took = timing["responseEnd"] - timing["requestStart"] if timing["responseEnd"] > 0 else -1
-        self.answers.append(f"{request.method} {request.url} -> {response.status if response else '?'} ({took:.0f} ms)")
+    def _answered(self, response: object) -> None:
+        request = response.request
+        self.pending.pop(request, None)
+        self.answers.append(f"{request.method} {request.url} -> {response.status}")
 
     @contextmanager
     def explained(self, artifacts: Path) -> Iterator[Page]:
@@ -93,13 +96,14 @@ class Watched:
                 " '#count-negative'].map(s => s + ': ' + (document.querySelector(s)?.textContent ?? ''))"
                 ".concat(['player: ' + (v => v ? `t=${v.currentTime} paused=${v.paused} ready=${v.readyState}"
                 " error=${v.error && v.error.code}` : '')(document.querySelector('#player'))])")
-            raise AssertionError("\n".join([f"{exc}", f"screenshot: {shot}", *shown, "last requests:",
-                                             *self.answers[-15:]])) from exc
+            raise AssertionError("\n".join([f"{exc}", f"screenshot: {shot}", *shown, "last answers:",
+                                             *self.answers[-15:], "unanswered:", *self.pending.values()])) from exc
 
     def close(self) -> None:
         self.context.close()
         assert not self.elsewhere, f"the page reached beyond its server: {self.elsewhere}"
         assert not self.errors, f"the page threw: {self.errors}"
+        assert not self.refused, f"the page broke its own Content-Security-Policy: {self.refused}"
 
 
 def wait_for_ids(page: object, ids: list[str]) -> None:
@@ -263,8 +267,8 @@ def sign_in_once(page: Page, watched: Watched, token: str) -> None:
                            " return img.complete && img.naturalWidth > 0; }")
     # Signed out while the page is open: the page asks, once, in its own dialog.
     watched.context.clear_cookies()
-    page.fill("#q", "again")
-    page.press("#q", "Enter")
+    page.fill("#min_duration", "2s")
+    page.press("#min_duration", "Enter")
     page.wait_for_selector("#token-dialog[open]")
     page.fill("#token", "still-not-it")
     page.press("#token", "Enter")
