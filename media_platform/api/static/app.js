@@ -465,8 +465,10 @@ function setupPlayer() {
   });
   player.addEventListener("timeupdate", () => {
     if (state.span && player.currentTime >= state.span.end - 0.04 && !player.paused) {
+      const end = state.span.end;
+      state.span = null;  // done: the controls play on from here if the editor wants more
       player.pause();
-      player.currentTime = state.span.end;
+      player.currentTime = end;
     }
   });
   player.addEventListener("seeking", () => {
