@@ -180,14 +180,14 @@ def search_play_label_train(page: Page, api_server: ApiServer, artifacts: Path) 
     page.wait_for_function("() => document.querySelector('#count-positive').textContent === '3'"
                            " && document.querySelector('#count-negative').textContent === '3'")
     # Arrows move the selection; "u" on a marked shot takes the mark back; "p" puts it back.
-    assert page.get_attribute("#shot-5", "aria-selected") == "true"  # the last one clicked
+    assert page.get_attribute("#shot-5", "aria-current") == "true"  # the last one clicked
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("ArrowLeft")
-    assert page.get_attribute("#shot-3", "aria-selected") == "true"
+    assert page.get_attribute("#shot-3", "aria-current") == "true"
     page.keyboard.press("ArrowRight")
-    assert page.get_attribute("#shot-4", "aria-selected") == "true"
+    assert page.get_attribute("#shot-4", "aria-current") == "true"
     page.keyboard.press("Home")
-    assert page.get_attribute("#shot-0", "aria-selected") == "true"
+    assert page.get_attribute("#shot-0", "aria-current") == "true"
     page.keyboard.press("u")
     page.wait_for_function("() => document.querySelector('#count-positive').textContent === '2'")
     page.keyboard.press("p")

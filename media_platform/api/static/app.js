@@ -294,7 +294,7 @@ function card(shot, index) {
 
   const node = el("article", {
     class: "card" + (mark === true ? " positive" : mark === false ? " negative" : ""),
-    role: "option", id: `shot-${index}`, "data-id": shot.id, "aria-selected": "false",
+    role: "listitem", id: `shot-${index}`, "data-id": shot.id,
   }, thumb, meta, tags, el("div", { class: "mark" }, pos, neg));
   node.addEventListener("click", () => select(index, false));
   return node;
@@ -324,13 +324,12 @@ function refreshCard(index) {
 function highlight(scroll) {
   for (const node of document.querySelectorAll(".card.selected")) {
     node.classList.remove("selected");
-    node.setAttribute("aria-selected", "false");
+    node.removeAttribute("aria-current");
   }
   const node = state.selected >= 0 ? $(`shot-${state.selected}`) : null;
   if (node) {
     node.classList.add("selected");
-    node.setAttribute("aria-selected", "true");
-    $("grid").setAttribute("aria-activedescendant", node.id);
+    node.setAttribute("aria-current", "true");
     if (scroll) node.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 }
@@ -724,7 +723,12 @@ function onKey(event) {
 function start() {
   setupPlayer();
   document.addEventListener("keydown", onKey);
-  $("search").addEventListener("submit", (event) => { event.preventDefault(); search(); });
+  $("search").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await search();
+    // Results in hand, the keys (arrows, p, n, Enter) go to the grid; "/" comes back here.
+    if (state.items.length && $("search").contains(document.activeElement)) $("grid").focus();
+  });
   $("label-form").addEventListener("submit", (event) => { event.preventDefault(); useLabel($("label").value); });
   $("label").addEventListener("change", () => {
     if (normalLabel($("label").value) !== state.label) useLabel($("label").value);
