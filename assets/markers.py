@@ -24,7 +24,8 @@ from media_platform.catalogue import Catalogue
 from media_platform.errors import MediaError
 from media_platform.layout import episode_key
 from media_platform.markers.decisions import MarkerConfig, SeriesEpisode, decide_series
-from media_platform.markers.fingerprints import AUDIO_POINT_S, Fingerprint, audio_fingerprint as chromaprint
+from media_platform.markers.fingerprints import AUDIO_POINT_S, Fingerprint
+from media_platform.markers.fingerprints import audio_fingerprint as chromaprint
 from media_platform.markers.fingerprints import visual_fingerprint as visual_from_hashes
 from media_platform.markers.series import episode_order, series_members, series_name
 from media_platform.markers.store import marker_problems, markers_table

@@ -33,7 +33,6 @@ from pathlib import Path
 __all__ = ["EpisodeSpec", "Sizes", "SeriesEpisodeFile", "build_season", "season", "solo_season"]
 
 FPS = 24
-W, H = 480, 270
 _WORDS = ("river town baker letter dawn harbour lantern mountain signal captain engine winter garden "
           "mirror station forest journey silver market doctor island secret promise thunder violin "
           "morning desert bridge shadow kitchen library orchard painter sailor tower").split()
@@ -51,6 +50,8 @@ class Sizes:
     credits: int = 10
     preview: int = 5
     black_tail: int = 2
+    width: int = 480
+    height: int = 270
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,9 @@ def _run(cmd: list[str]) -> None:
         raise RuntimeError(f"{' '.join(cmd[:6])}...: {proc.stderr.decode(errors='replace')[-800:]}")
 
 
-_OUT = ["-map", "0:v", "-map", "1:a", "-r", str(FPS), "-s", f"{W}x{H}", "-pix_fmt", "yuv420p", "-c:v", "ffv1",
-        "-c:a", "pcm_s16le", "-ar", "44100", "-ac", "2", "-shortest"]
+def _out(sizes: Sizes) -> list[str]:
+    return ["-map", "0:v", "-map", "1:a", "-r", str(FPS), "-s", f"{sizes.width}x{sizes.height}", "-pix_fmt", "yuv420p",
+            "-c:v", "ffv1", "-c:a", "pcm_s16le", "-ar", "44100", "-ac", "2", "-shortest"]
 
 
 class _Segments:
@@ -102,6 +104,8 @@ class _Segments:
     def __init__(self, media: Path, work: Path, sizes: Sizes, series_seed: int) -> None:
         self.media, self.work, self.sizes, self.seed = media, work, sizes, series_seed
         work.mkdir(parents=True, exist_ok=True)
+        self.out = _out(sizes)
+        self.wh = f"s={sizes.width}x{sizes.height}"
 
     def _path(self, name: str) -> Path:
         return self.work / f"{name}.mkv"
@@ -112,7 +116,7 @@ class _Segments:
             d = self.sizes.intro if kind == "full" else self.sizes.short_intro
             bbb = self.media / "video/blender_bbb/big_buck_bunny_0_30.webm"
             _run(["ffmpeg", "-v", "error", "-y", "-ss", "2.5", "-t", str(d), "-i", str(bbb),
-                  "-ss", "2.5", "-t", str(d), "-i", str(bbb), *_OUT, "-t", str(d), str(out)])
+                  "-ss", "2.5", "-t", str(d), "-i", str(bbb), *self.out, "-t", str(d), str(out)])
         return out
 
     def credits(self) -> Path:
@@ -121,15 +125,15 @@ class _Segments:
             d = self.sizes.credits
             music = self.media / "audio/ina_musanmix/musanmix.wav"
             _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                  f"mandelbrot=s={W}x{H}:rate={FPS}:start_scale=2.5:end_scale=0.8,format=yuv420p",
-                  "-t", str(d), "-i", str(music), *_OUT, "-t", str(d), str(out)])
+                  f"mandelbrot={self.wh}:rate={FPS}:start_scale=2.5:end_scale=0.8,format=yuv420p",
+                  "-t", str(d), "-i", str(music), *self.out, "-t", str(d), str(out)])
         return out
 
     def black(self, d: int) -> Path:
         out = self._path(f"black_{d}")
         if not out.exists():
-            _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"color=black:s={W}x{H}:r={FPS}",
-                  "-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", *_OUT, "-t", str(d), str(out)])
+            _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"color=black:{self.wh}:r={FPS}",
+                  "-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", *self.out, "-t", str(d), str(out)])
         return out
 
     def shot(self, episode: int, j: int, d: int) -> Path:
@@ -140,10 +144,10 @@ class _Segments:
             return out
         seed = self.seed * 1000 + episode * 10 + j
         sources = [
-            f"life=s={W}x{H}:rate={FPS}:seed={seed}:ratio=0.3:mold=8:life_color=#ffdd88:death_color=#202050",
-            f"cellauto=s={W}x{H}:rate={FPS}:seed={seed}:rule={[30, 90, 110, 150][seed % 4]}:random_fill_ratio=0.5",
-            f"gradients=s={W}x{H}:rate={FPS}:seed={seed}:speed=0.03:n={2 + seed % 5}",
-            f"sierpinski=s={W}x{H}:rate={FPS}:seed={seed}:type={['carpet', 'triangle'][seed % 2]}",
+            f"life={self.wh}:rate={FPS}:seed={seed}:ratio=0.3:mold=8:life_color=#ffdd88:death_color=#202050",
+            f"cellauto={self.wh}:rate={FPS}:seed={seed}:rule={[30, 90, 110, 150][seed % 4]}:random_fill_ratio=0.5",
+            f"gradients={self.wh}:rate={FPS}:seed={seed}:speed=0.03:n={2 + seed % 5}",
+            f"sierpinski={self.wh}:rate={FPS}:seed={seed}:type={['carpet', 'triangle'][seed % 2]}",
         ]
         video = sources[(episode + j) % len(sources)] + ",format=yuv420p"
         radio = self.media / f"audio/synth_radio/example-{1 + (episode + j) % 3}.wav"
@@ -160,7 +164,7 @@ class _Segments:
                     f"[2:a]aresample=44100,aformat=channel_layouts=stereo[n];"
                     f"[s][n]amix=inputs=2:duration=longest:normalize=0,apad,atrim=0:{d}[a]",
                     "-map", "0:v", "-map", "[a]"]
-        out_opts = [o for o in _OUT if o not in ("-map", "0:v", "1:a")]
+        out_opts = [o for o in self.out if o not in ("-map", "0:v", "1:a")]
         _run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-t", str(d), "-i", video, *audio, *filt,
               *out_opts, "-t", str(d), str(out)])
         return out
@@ -180,7 +184,7 @@ def build_season(
         if spec.cold_open:
             parts.append((seg.shot(spec.number, 9, spec.cold_open), spec.cold_open, None))
         if spec.recap_of is not None:
-            parts.append((seg.shot(spec.recap_of, 1, sizes.recap), sizes.recap, "recap"))
+            parts.append((seg.shot(spec.recap_of, 0, sizes.recap), sizes.recap, "recap"))  # its first shot
         if spec.intro is not None:
             d = sizes.intro if spec.intro == "full" else sizes.short_intro
             parts.append((seg.intro(spec.intro), d, "intro"))
@@ -190,7 +194,8 @@ def build_season(
         credits_end_black = spec.black_tail
         parts.append((seg.credits(), sizes.credits, "credits"))
         if spec.preview_of is not None:
-            parts.append((seg.shot(spec.preview_of, 2, sizes.preview), sizes.preview, "preview_of_next"))
+            last = sizes.shots - 1  # the next episode's last body shot begins with it
+            parts.append((seg.shot(spec.preview_of, last, sizes.preview), sizes.preview, "preview_of_next"))
         if credits_end_black:
             parts.append((seg.black(sizes.black_tail), sizes.black_tail, "credits"))
         truth: dict[str, list[tuple[float, float]]] = {}
@@ -206,7 +211,8 @@ def build_season(
         listing = work / f"{name}{spec.number}.txt"
         listing.write_text("".join(f"file '{p.resolve()}'\n" for p, _, _ in parts))
         out = work / f"{name}{spec.number}.mp4"
-        video = ["-b:v", "150k", "-s", "320x180"] if spec.low_bitrate else ["-crf", "23"]
+        low = f"{sizes.width * 2 // 3 // 2 * 2}x{sizes.height * 2 // 3 // 2 * 2}"
+        video = ["-b:v", f"{sizes.width * sizes.height // 864}k", "-s", low] if spec.low_bitrate else ["-crf", "23"]
         audio_rate = "48k" if spec.low_bitrate else "128k"
         _run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
               "-c:v", "libx264", "-preset", "veryfast", *video, "-g", str(FPS * 4), "-r", str(FPS),

@@ -182,7 +182,9 @@ def align(a: Fingerprint, b: Fingerprint, config: AlignConfig | None = None) -> 
             continue
         hit = err <= cfg.max_bits
         majority = np.convolve(hit.astype(np.float32), kernel, mode="same") >= 0.5
+        # edges sit on clear matches that are sustained (3 of 5 around), not on a stray one
         clear = err <= cfg.edge_bits
+        clear &= np.convolve(clear.astype(np.int32), np.ones(5, dtype=np.int32), mode="same") >= 3
         for r0, r1 in _runs(majority & hit, max_gap):
             strong = np.flatnonzero(clear[r0 : r1 + 1])
             if strong.size == 0:

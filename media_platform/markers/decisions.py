@@ -9,8 +9,9 @@ fused by :mod:`~media_platform.markers.fusion`). Then, per episode E of the n in
   episode would be one long "intro"), and a note says so.
 - **Intro** - the stretches E shares with another episode O where both lie in their openings
   (the first ``opening_frac``, at most ``opening_max_s``) are intro candidates, wherever they
-  start (cold opens of any length). The *core* is the longest stretch of E's opening that a
-  majority of the other episodes share (at least ``ceil((n-1)/2)``, one for two episodes). A
+  start (cold opens of any length). The *core* is the candidate stretch (one piece of
+  material: one offset) that the most other episodes share, when a majority of them do (at
+  least ``ceil((n-1)/2)``, one for two episodes; ties: the longest). A
   candidate overlapping E's core whose counterpart overlaps O's core extends the intro, so an
   intro shortened in some episodes keeps its full length in the others. Outside the length
   bounds, no intro and the reason.
@@ -45,7 +46,6 @@ from media_platform.markers.fusion import fuse, snap
 __all__ = ["MARKER_KINDS", "EpisodeMarkers", "Marker", "MarkerConfig", "SeriesEpisode", "decide_series", "pair_matches"]
 
 MARKER_KINDS = ("recap", "intro", "credits", "preview_of_next")
-_GRID = 0.1  # seconds per support cell
 
 
 @dataclass(frozen=True)
@@ -128,16 +128,6 @@ def _overlap(x: Span, y: Span) -> float:
     return max(0.0, min(x[1], y[1]) - max(x[0], y[0]))
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    on = np.flatnonzero(mask)
-    if on.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(on) > 1)
-    starts = np.concatenate([[on[0]], on[breaks + 1]])
-    ends = np.concatenate([on[breaks], [on[-1]]])
-    return [(int(s), int(e)) for s, e in zip(starts, ends)]
-
-
 class _Series:
     def __init__(self, episodes: Sequence[SeriesEpisode], cfg: MarkerConfig, pairs: Pairs | None) -> None:
         self.eps = {e.key: e for e in episodes}
@@ -186,27 +176,34 @@ class _Series:
         return [m for m in self.matches(key, other) if m.a_end > w_e[0] and m.b_end > w_o[0]]
 
     def core(self, key: str, kind: str) -> tuple[Span | None, int, list[str]]:
-        """The longest span of the window that a majority of the others share, its support,
-        and the others that share it."""
+        """The shared span of the window: the candidate stretch that the most other episodes
+        share (each counts once when one of its candidates covers half of it; ties: the longest),
+        when a majority of the others do; its support and the others sharing it. One stretch is
+        one piece of material (one offset), so an adjacent recap never merges into it."""
         others = self.others(key)
         if not others:
             return None, 0, []
         need = max(1, math.ceil(len(others) / 2))
-        dur = self.eps[key].duration_s
-        cells = int(math.ceil(dur / _GRID)) + 1
-        support = np.zeros(cells, dtype=np.int32)
-        for o in others:
-            covered = np.zeros(cells, dtype=bool)
-            for m in self._candidates(key, o, kind):
-                covered[int(m.a_start / _GRID): int(math.ceil(m.a_end / _GRID))] = True
-            support += covered
-        runs = _runs(support >= need)
-        if not runs:
-            return None, int(support.max(initial=0)), []
-        r0, r1 = max(runs, key=lambda r: (float(support[r[0]:r[1] + 1].sum()), r[1] - r[0]))
-        span = (r0 * _GRID, min(dur, (r1 + 1) * _GRID))
-        sharing = [o for o in others if any(_overlap((m.a_start, m.a_end), span) > 0 for m in self._candidates(key, o, kind))]
-        return span, int(support[r0:r1 + 1].max()), sharing
+        cands = {o: self._candidates(key, o, kind) for o in others}
+
+        def sharing(m: Match) -> list[str]:
+            span = (m.a_start, m.a_end)
+            return [o for o, ms in cands.items()
+                    if any(_overlap(span, (x.a_start, x.a_end)) >= 0.5 * min(m.length, x.length) for x in ms)]
+
+        best: tuple[tuple[int, float], Match, list[str]] | None = None
+        for ms in cands.values():
+            for m in ms:
+                who = sharing(m)
+                rank = (len(who), m.length)
+                if best is None or rank > best[0]:
+                    best = (rank, m, who)
+        if best is None:
+            return None, 0, []
+        (support, _), m, who = best
+        if support < need:
+            return None, support, []
+        return (m.a_start, m.a_end), support, who
 
 
 def _snap_span(ep: SeriesEpisode, span: Span, cfg: MarkerConfig) -> Span:
@@ -287,7 +284,12 @@ def decide_series(
             for o in others:
                 o_core = cores[(o, kind)][0]
                 for m in series._candidates(key, o, kind):
-                    if _overlap((m.a_start, m.a_end), core) > 0 and o_core is not None and _overlap((m.b_start, m.b_end), o_core) > 0:
+                    if o_core is None:
+                        continue
+                    # the same material on both sides (not an adjacent recap touching the core)
+                    mine = _overlap((m.a_start, m.a_end), core) >= 0.5 * min(m.length, core[1] - core[0])
+                    theirs = _overlap((m.b_start, m.b_end), o_core) >= 0.5 * min(m.b_end - m.b_start, o_core[1] - o_core[0])
+                    if mine and theirs:
                         span = (min(span[0], m.a_start), max(span[1], m.a_end))
                         used.append((o, m))
             if kind == "credits":
@@ -342,6 +344,9 @@ def _add_repeats(series: _Series, key: str, em: EpisodeMarkers, shared: dict[str
         if (series.eps[o].order > ep.order) != later or series.eps[o].order == ep.order:
             continue
         theirs = [s for k, s in shared[o].items() if k in ("intro", "credits", "recap")]
+        if not later:  # a recap repeats their body, not what follows their credits (a preview of this one)
+            tail = shared[o]["credits"][0] if "credits" in shared[o] else series.eps[o].ending_start(cfg)
+            theirs.append((tail, series.eps[o].duration_s))
         for m in series.matches(key, o):
             a, b = (m.a_start, m.a_end), (m.b_start, m.b_end)
             if _overlap(a, window) < 0.5 * (a[1] - a[0]):

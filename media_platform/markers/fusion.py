@@ -4,7 +4,7 @@ A stretch repeated in another episode counts when either its sound or its pictur
 dubbed intro keeps its picture, a recap narrated anew keeps its picture, an audio-only episode
 has only sound). Where both find the same stretch (same offset within ``offset_tol_s``,
 overlapping), they become one match: its span is the union of both, except that an edge the
-picture places within ``edge_tol_s`` of the sound's edge is taken from the picture (frame hashes
+picture places within ``edge_tol_s`` (0.8 s) of the sound's edge is taken from the picture (frame hashes
 a quarter of a second apart, against Chromaprint points that each smear ~3 s of sound), and its
 score is the better of the two plus a bonus for the agreement.
 """
@@ -25,7 +25,7 @@ def fuse(
     visual: Sequence[Match],
     *,
     offset_tol_s: float = 0.75,
-    edge_tol_s: float = 1.5,
+    edge_tol_s: float = 0.8,
     agreement_bonus: float = 0.05,
     sound_compared: bool = False,
     picture_alone_min: float = 0.9,
