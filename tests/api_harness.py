@@ -163,7 +163,6 @@ class ApiServer:
 
 import pytest  # noqa: E402
 
-
 REUSE_VARIABLE = "MEDIA_PLATFORM_TEST_API_HOME"
 
 

@@ -14,8 +14,8 @@ import pytest
 from fastapi import Request
 from PIL import Image
 
-from media_platform.catalogue import Catalogue
 from media_platform.api.file_routes import key_of_uri, parse_single_range
+from media_platform.catalogue import Catalogue
 from media_platform.storage import LocalStore
 
 

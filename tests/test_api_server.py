@@ -12,8 +12,8 @@ from api_harness import ApiServer
 from cli_harness import cli, make_cli_env
 
 from media_platform.api.auth import COOKIE, cookie_value, presented_token, token_matches
-from media_platform.cli.serve import check_bind, is_loopback
 from media_platform.cli.inputs import CliError
+from media_platform.cli.serve import check_bind, is_loopback
 
 TOKEN = "tok-3f9a1c7e d;\"quoted\""  # not cookie-safe on purpose: the cookie holds a digest
 
@@ -94,6 +94,10 @@ def test_no_metadata_database_yet_is_503_not_a_crash(empty_home) -> None:
         assert response.status_code == 503, response.text
         assert "metadata database does not exist yet" in response.json()["detail"]
         assert response.headers.get("retry-after")
+        for path in ("/episodes/some-episode/media", "/shots/some-episode:0/keyframe"):
+            unavailable = server.get(path)
+            assert unavailable.status_code == 503, (path, unavailable.text)
+            assert "media-platform run" in unavailable.json()["detail"]
         assert server.get("/healthz").status_code == 200  # still serving
 
 
@@ -131,7 +135,7 @@ def test_a_configured_token_is_required_on_every_request(empty_home) -> None:
 
 def test_serve_refuses_a_non_loopback_host_without_a_token(empty_home) -> None:
     env = {k: v for k, v in empty_home.items() if k != "MEDIA_PLATFORM_API_TOKEN"}
-    for host in ("0.0.0.0", "::", "192.0.2.10"):
+    for host in ("0.0.0.0", "192.0.2.10"):  # more addresses in test_bind_rule
         result = cli(env, "serve", "--host", host, "--port", "8000")
         assert result.returncode == 2, result.stdout + result.stderr
         assert result.stderr.startswith(f"error: --host: {host} is not a loopback address")

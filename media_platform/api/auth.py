@@ -98,7 +98,14 @@ class TokenMiddleware:
         self.cookie = cookie_value(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # none is served; refused all the same without the token
+            bearer, cookie = presented_token(scope.get("headers", []))
+            if token_matches(bearer, self.token) or token_matches(cookie, self.cookie):
+                await self.app(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] != "http":  # lifespan
             await self.app(scope, receive, send)
             return
         if scope["path"] == LOGIN_PATH:

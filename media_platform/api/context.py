@@ -20,7 +20,6 @@ from media_platform.settings import Settings, get_settings
 from media_platform.storage import Store
 from media_platform.tags.labels import LabelStore
 
-
 _CODE_LOCK = threading.Lock()
 
 

@@ -18,6 +18,7 @@ import json
 import mimetypes
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import unquote, urlparse
 
 from fastapi import APIRouter, Depends, Request
@@ -28,10 +29,16 @@ from media_platform.api.context import ApiContext
 from media_platform.catalogue import Episode
 from media_platform.errors import InvalidInputError
 from media_platform.keys import printable
-from media_platform.layout import KEYFRAME_DIR, KEYFRAMES, PREVIEW_RECORD, episode_key, keyframe_name
+from media_platform.layout import (
+    KEYFRAME_DIR,
+    KEYFRAMES,
+    PREVIEW_RECORD,
+    episode_key,
+)
 from media_platform.storage import LocalStore, S3Store, Store, read_table, validate_key
 from media_platform.tags.labels import ShotRef, parse_shot_ref
 
+Ctx = Annotated[ApiContext, Depends(get_context)]
 router = APIRouter(tags=["files"])
 
 CHUNK = 256 * 1024
@@ -203,7 +210,7 @@ def _visible_episode(ctx: ApiContext, partition: str, name: str = "partition") -
 
 @router.get("/shots/{shot_id}/keyframe", summary="a shot's keyframe (JPEG)", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}}, 404: FILE_RESPONSES[404]})
-def keyframe(shot_id: str, request: Request, ctx: ApiContext = Depends(get_context)) -> Response:
+def keyframe(shot_id: str, request: Request, ctx: Ctx) -> Response:
     ref = _shot(shot_id)
     _visible_episode(ctx, ref.partition, "shot_id")
     key = keyframe_key(ctx.store, ref)
@@ -214,7 +221,7 @@ def keyframe(shot_id: str, request: Request, ctx: ApiContext = Depends(get_conte
 
 @router.get("/episodes/{partition}/media", summary="the episode's master (video or audio), with range requests",
             response_class=Response, responses=FILE_RESPONSES)
-def media(partition: str, request: Request, ctx: ApiContext = Depends(get_context)) -> Response:
+def media(partition: str, request: Request, ctx: Ctx) -> Response:
     episode = _visible_episode(ctx, partition)
     key = episode.master_key
     if not key or not key.startswith(f"masters/{partition}/") or ctx.store.uri(key) != episode.master_uri:
@@ -224,7 +231,7 @@ def media(partition: str, request: Request, ctx: ApiContext = Depends(get_contex
 
 @router.get("/episodes/{partition}/preview", summary="the episode's preview audio (MP3), with range requests",
             response_class=Response, responses=FILE_RESPONSES)
-def preview(partition: str, request: Request, ctx: ApiContext = Depends(get_context)) -> Response:
+def preview(partition: str, request: Request, ctx: Ctx) -> Response:
     _visible_episode(ctx, partition)
     key = preview_key(ctx.store, partition)
     if key is None:

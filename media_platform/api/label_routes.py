@@ -17,7 +17,7 @@ shots never appear among examples or suggestions.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
@@ -29,9 +29,15 @@ from media_platform.errors import InvalidInputError
 from media_platform.keys import printable
 from media_platform.tags.classifier import ClassifierStore, TooFewExamples, require_min_examples
 from media_platform.tags.examples import require_labellable
-from media_platform.tags.labels import ContradictoryLabels, ShotRef, check_label_name, parse_shot_ref
+from media_platform.tags.labels import (
+    ContradictoryLabels,
+    ShotRef,
+    check_label_name,
+    parse_shot_ref,
+)
 from media_platform.tags.suggestions import suggest_for_label
 
+Ctx = Annotated[ApiContext, Depends(get_context)]
 router = APIRouter(tags=["labels"])
 
 MAX_EXAMPLES_PER_REQUEST = 500
@@ -76,7 +82,7 @@ def _require_visible(ctx: ApiContext, refs: list[ShotRef], field: str) -> None:
 
 
 @router.post("/labels/{label}", summary="store example shots of a label (positive, negative, removals)")
-def add_examples(label: str, change: LabelChange = Body(...), ctx: ApiContext = Depends(get_context)) -> dict[str, Any]:
+def add_examples(label: str, change: Annotated[LabelChange, Body()], ctx: Ctx) -> dict[str, Any]:
     label = _label(label)
     fields = {"positive": _refs(change.positive, "positive"), "negative": _refs(change.negative, "negative"),
               "remove": _refs(change.remove, "remove")}
@@ -104,7 +110,7 @@ def add_examples(label: str, change: LabelChange = Body(...), ctx: ApiContext = 
 
 @router.post("/labels/{label}/train", status_code=202,
              summary="train the label's classifier through Dagster (answers at once with the run id)")
-def train(label: str, ctx: ApiContext = Depends(get_context)) -> JSONResponse:
+def train(label: str, ctx: Ctx) -> JSONResponse:
     label = _label(label)
     try:
         require_min_examples(label, *ctx.labels().counts(label))
@@ -117,7 +123,7 @@ def train(label: str, ctx: ApiContext = Depends(get_context)) -> JSONResponse:
 
 
 @router.get("/runs/{run_id}", summary="a training run's status (QUEUED, STARTED, SUCCESS, FAILURE...)")
-def run_status(run_id: str, ctx: ApiContext = Depends(get_context)) -> dict[str, Any]:
+def run_status(run_id: str, ctx: Ctx) -> dict[str, Any]:
     try:
         run_id = str(uuid.UUID(run_id))
     except ValueError:
@@ -129,7 +135,7 @@ def run_status(run_id: str, ctx: ApiContext = Depends(get_context)) -> dict[str,
 
 
 @router.get("/labels/{label}", summary="a label's examples, their counts and the classifier's evaluation")
-def label_detail(label: str, ctx: ApiContext = Depends(get_context)) -> dict[str, Any]:
+def label_detail(label: str, ctx: Ctx) -> dict[str, Any]:
     from media_platform.api.visibility import visible
 
     label = _label(label)
@@ -153,10 +159,10 @@ def label_detail(label: str, ctx: ApiContext = Depends(get_context)) -> dict[str
 
 
 @router.get("/labels/{label}/suggestions", summary="shots to label next (the active-learning feeds)")
-def suggestions(label: str, limit: int = Query(20, ge=1, le=MAX_SUGGESTIONS), seed: int = Query(0, ge=0),
-                ctx: ApiContext = Depends(get_context)) -> dict[str, Any]:
-    from media_platform.api.visibility import visible
+def suggestions(ctx: Ctx, label: str, limit: Annotated[int, Query(ge=1, le=MAX_SUGGESTIONS)] = 20,
+                seed: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
     from media_platform.api.search_routes import shot_table
+    from media_platform.api.visibility import visible
 
     label = _label(label)
     wanted = limit
