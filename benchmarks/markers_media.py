@@ -172,9 +172,10 @@ class _Segments:
 
 def build_season(
     media: Path, work: Path, specs: list[EpisodeSpec], *, sizes: Sizes = Sizes(), series_seed: int = 1,
-    name: str = "ep",
+    name: str = "ep", reuse: bool = False,
 ) -> list[SeriesEpisodeFile]:
-    """Render the season's episodes as MP4 files under ``work``, with their truth."""
+    """Render the season's episodes as MP4 files under ``work``, with their truth (``reuse``:
+    keep episode files already there, from an earlier run with the same arguments)."""
     if shutil.which("ffmpeg") is None or shutil.which("espeak-ng") is None:
         raise RuntimeError("ffmpeg and espeak-ng are needed to build a marker series")
     seg = _Segments(media, work / "segments", sizes, series_seed)
@@ -214,6 +215,9 @@ def build_season(
         low = f"{sizes.width * 2 // 3 // 2 * 2}x{sizes.height * 2 // 3 // 2 * 2}"
         video = ["-b:v", f"{sizes.width * sizes.height // 864}k", "-s", low] if spec.low_bitrate else ["-crf", "23"]
         audio_rate = "48k" if spec.low_bitrate else "128k"
+        if reuse and out.exists():
+            episodes.append(SeriesEpisodeFile(out, spec.number, t, truth))
+            continue
         _run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
               "-c:v", "libx264", "-preset", "veryfast", *video, "-g", str(FPS * 4), "-r", str(FPS),
               "-c:a", "aac", "-b:a", audio_rate, "-movflags", "+faststart", str(out)])

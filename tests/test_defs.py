@@ -31,7 +31,8 @@ def test_definitions_load_and_validate() -> None:
     assert "preview_ranker" not in names and "episode_catalogue" not in names
     repo = defs.get_repository_def()
     assert {s.name for s in repo.sensor_defs} == {"rss_feeds", "upload_landing", "licence_expiry",
-                                                   "tags_follow_classifiers", "metadata_follows_outputs"}
+                                                   "tags_follow_classifiers", "metadata_follows_outputs",
+                                                  "markers_follow_series"}
     assert all(s.job_name == "episode_pipeline" for s in repo.sensor_defs if s.name in {"rss_feeds", "upload_landing"})
     assert repo.get_sensor_def("licence_expiry").job_name == "metadata_database"
     automation = repo.get_sensor_def("tags_follow_classifiers")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,15 +167,28 @@ def audio_fingerprint(path: str | Path, duration_s: float, *, timeout_s: float =
     return from_audio_points(points, duration_s, _levels(path, timeout_s))
 
 
-def _levels(path: str | Path, timeout_s: float) -> np.ndarray:
-    """RMS level (dBFS) of every ``AUDIO_POINT_S`` of ``path`` (decoded to 8 kHz mono: cheap)."""
+def _pcm(path: str | Path, timeout_s: float) -> tuple[np.ndarray, int]:
+    """Mono 16-bit samples and their rate: read directly from a mono PCM WAV (the platform's
+    ``audio_16k.wav``), else decoded by FFmpeg at 8 kHz."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getnchannels() == 1 and wav.getsampwidth() == 2 and wav.getcomptype() == "NONE":
+                return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2"), wav.getframerate()
+    except (wave.Error, EOFError, OSError):
+        pass
     rate = 8000
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(rate),
            "-f", "s16le", "-"]
     proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
     if proc.returncode != 0:
         raise MediaError(path, "could not measure the sound level")
-    samples = np.frombuffer(proc.stdout[: len(proc.stdout) // 2 * 2], dtype="<i2").astype(np.float32) / 32768.0
+    return np.frombuffer(proc.stdout[: len(proc.stdout) // 2 * 2], dtype="<i2"), rate
+
+
+def _levels(path: str | Path, timeout_s: float) -> np.ndarray:
+    """RMS level (dBFS) of every ``AUDIO_POINT_S`` of ``path``."""
+    pcm, rate = _pcm(path, timeout_s)
+    samples = pcm.astype(np.float32) / 32768.0
     hop = AUDIO_POINT_S * rate
     n = int(np.ceil(samples.shape[0] / hop))
     edges = np.minimum((np.arange(n + 1) * hop).astype(np.int64), samples.shape[0])
