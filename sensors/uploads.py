@@ -353,6 +353,7 @@ def _register(
             metadata={
                 "landing_uri": f"{landing}/{name}",
                 "landing_name": name,
+                **({"series": sidecar.series} if sidecar and sidecar.series else {}),
                 **licence.metadata(),
             },
         )

@@ -198,3 +198,14 @@ def test_a_preview_never_falls_inside_an_intro_recap_or_credits() -> None:
     assert choose_preview(cset, avoid=[(5.0, 20.0)]).choice.start == 40.0
     none = choose_preview(cset, avoid=[(5.0, 20.0), (60.0, 80.0)])
     assert none.choice is None and "intro, recap or credits" in none.reason
+
+
+def test_an_upload_sidecar_names_the_series() -> None:
+    from media_platform.errors import InvalidInputError
+    from media_platform.ingest.uploads import parse_sidecar
+
+    assert parse_sidecar(b'{"title": "Pilot", "series": " The Show "}', "talk.json").series == "The Show"
+    assert parse_sidecar(b'{"title": "Pilot"}', "talk.json").series is None
+    for bad in (b'{"series": ""}', b'{"series": 3}', b'{"series": "a\\u0000b"}'):
+        with pytest.raises(InvalidInputError, match="talk.json.series"):
+            parse_sidecar(bad, "talk.json")

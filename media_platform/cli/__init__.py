@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--title", required=True)
     p.add_argument("--episode", default=None, help="episode id (e.g. s01e02)")
+    p.add_argument("--series", default=None, help="series the episode belongs to (for intro/recap/credits markers; default: its title)")
     p.add_argument("--licence", default=None, help="licence name (cc-by-nd-4.0, analysis-only, full...) or JSON file; the operator's "
                    "licences.yaml entry for the title still caps it; default: unrestricted (capped likewise)")
     p.add_argument("--subtitles", default=None, help="SRT/WebVTT/JSON transcript to use instead of Whisper "

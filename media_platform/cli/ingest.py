@@ -48,6 +48,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     path = check_path(args.path)
     title = check_text(args.title, "--title")
     episode_id = check_text(args.episode, "--episode")
+    series = check_text(getattr(args, "series", None), "--series")
     subtitles = check_path(args.subtitles) if args.subtitles is not None else None
     check_text(args.licence, "--licence")
     if subtitles is not None:
@@ -61,7 +62,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         try:
             reg = register_master(
                 store, Catalogue(store), path, title=title, episode_id=episode_id,
-                source="cli", licence=licence, metadata=licence_meta, progress=bar.update,
+                source="cli", licence=licence, progress=bar.update,
+                metadata={**(licence_meta or {}), **({"series": series} if series else {})},
             )
         except MediaError as exc:
             raise CliError(str(exc)) from exc

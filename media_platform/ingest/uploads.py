@@ -79,7 +79,7 @@ ALLOWED_SUBTITLE_SUFFIXES = (".srt", ".vtt", ".json")
 PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".uploading")
 MAX_SIDECAR_BYTES = 64 * 1024
 MAX_NAME_LENGTH = 255
-_SIDECAR_KEYS = {"title", "episode", "licence", "license", "subtitle", "complete"}
+_SIDECAR_KEYS = {"title", "episode", "series", "licence", "license", "subtitle", "complete"}
 _SAFE_NAME = re.compile(r"^[^/\\\x00-\x1f]+$")
 
 
@@ -106,6 +106,7 @@ class Sidecar:
     licence: Licence | None = None
     subtitle: str | None = None
     complete: bool = False
+    series: str | None = None  # groups episodes for intro/recap/credits markers
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,9 @@ def parse_sidecar(data: bytes, where: str = "sidecar") -> Sidecar:
         episode = str(episode).strip() or None
         if episode is not None and (len(episode) > 64 or any(ord(c) < 32 for c in episode)):
             raise InvalidInputError(f"{where}.episode: {episode[:80]!r} is not a short episode id")
+    series = payload.get("series")
+    if series is not None and (not isinstance(series, str) or not series.strip() or len(series) > 200):
+        raise InvalidInputError(f"{where}.series: expected a non-empty string of at most 200 characters")
     raw_licence = payload.get("licence", payload.get("license"))
     licence = parse_licence_value(raw_licence, where) if raw_licence is not None else None
     subtitle = payload.get("subtitle")
@@ -269,6 +273,7 @@ def parse_sidecar(data: bytes, where: str = "sidecar") -> Sidecar:
         licence=licence,
         subtitle=subtitle,
         complete=complete,
+        series=require_text(series.strip(), f"{where}.series") if isinstance(series, str) else None,
     )
 
 
