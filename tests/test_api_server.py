@@ -194,3 +194,16 @@ def test_a_rebuilt_metadata_database_is_read_at_once(tmp_path) -> None:
     build(2)
     assert ctx.metadata().execute("select * from dim_episodes").fetchall() == [("episode-2",)]
     assert reader.execute("select * from dim_episodes").fetchall() == [("episode-1",)]  # the old reader keeps its file
+
+
+def test_a_page_elsewhere_cannot_post_to_the_server(api_server) -> None:
+    """No token on loopback: a web page on another site must not label or train through the
+    editor's browser (its Origin names the other site)."""
+    for origin in ("http://evil.example", "null", "http://127.0.0.1:1"):
+        refused = api_server.post("/labels/csrf-test/train", headers={"Origin": origin})
+        assert refused.status_code == 403, origin
+        assert api_server.post("/labels/csrf-test", json={"positive": ["a:1"]}, headers={"Origin": origin}).status_code == 403
+    same = api_server.post("/labels/csrf-test/train", headers={"Origin": api_server.base_url})
+    assert same.status_code == 422  # reaches the route: too few examples
+    assert api_server.post("/labels/csrf-test/train").status_code == 422  # programs send no Origin
+    assert api_server.get("/healthz", headers={"Origin": "http://evil.example"}).status_code == 200  # reads: CORS applies

@@ -53,7 +53,7 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 def create_app(context: ApiContext | None = None) -> FastAPI:
     """The app over ``context`` (default: from the settings)."""
     from media_platform.api import file_routes, label_routes, page_routes, search_routes
-    from media_platform.api.auth import TokenMiddleware
+    from media_platform.api.auth import SameOriginMiddleware, TokenMiddleware
     from media_platform.api.metrics import ApiMetrics, MetricsMiddleware
 
     app = FastAPI(title="media-platform", summary="Search shots, browse episodes, teach labels.",
@@ -77,6 +77,7 @@ def create_app(context: ApiContext | None = None) -> FastAPI:
 
     for module in (search_routes, file_routes, label_routes, page_routes):
         app.include_router(module.router)
+    app.add_middleware(SameOriginMiddleware)
     token = ctx.settings.api_token
     if token is not None:
         app.add_middleware(TokenMiddleware, token=token.get_secret_value())
