@@ -207,3 +207,19 @@ def test_a_page_elsewhere_cannot_post_to_the_server(api_server) -> None:
     assert same.status_code == 422  # reaches the route: too few examples
     assert api_server.post("/labels/csrf-test/train").status_code == 422  # programs send no Origin
     assert api_server.get("/healthz", headers={"Origin": "http://evil.example"}).status_code == 200  # reads: CORS applies
+
+
+def test_without_a_token_only_loopback_names_are_served(api_server) -> None:
+    """DNS rebinding: a site re-pointed at 127.0.0.1 sends its own name as Host."""
+    for host in ("evil.example", f"evil.example:{api_server.port}", "10.0.0.1"):
+        refused = api_server.get("/healthz", headers={"Host": host})
+        assert refused.status_code == 421, host
+    for host in (f"127.0.0.1:{api_server.port}", f"localhost:{api_server.port}", "localhost", f"[::1]:{api_server.port}"):
+        assert api_server.get("/healthz", headers={"Host": host}).status_code == 200, host
+
+
+def test_host_name() -> None:
+    from media_platform.api.auth import host_name
+
+    assert host_name("127.0.0.1:8000") == "127.0.0.1" and host_name("localhost") == "localhost"
+    assert host_name("[::1]:8000") == "::1" and host_name("[::1]") == "::1" and host_name("") == ""

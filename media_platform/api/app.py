@@ -53,7 +53,11 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 def create_app(context: ApiContext | None = None) -> FastAPI:
     """The app over ``context`` (default: from the settings)."""
     from media_platform.api import file_routes, label_routes, page_routes, search_routes
-    from media_platform.api.auth import SameOriginMiddleware, TokenMiddleware
+    from media_platform.api.auth import (
+        LoopbackHostMiddleware,
+        SameOriginMiddleware,
+        TokenMiddleware,
+    )
     from media_platform.api.metrics import ApiMetrics, MetricsMiddleware
 
     app = FastAPI(title="media-platform", summary="Search shots, browse episodes, teach labels.",
@@ -81,5 +85,7 @@ def create_app(context: ApiContext | None = None) -> FastAPI:
     token = ctx.settings.api_token
     if token is not None:
         app.add_middleware(TokenMiddleware, token=token.get_secret_value())
+    else:  # loopback only (serve refuses another address): loopback names only, too
+        app.add_middleware(LoopbackHostMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: 401s are counted too
     return app

@@ -167,3 +167,34 @@ class SameOriginMiddleware:
                     await _send(send, 403, body, "application/json")
                     return
         await self.app(scope, receive, send)
+
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+
+
+def host_name(host_header: str) -> str:
+    """The name part of a Host header (``[::1]:8000`` -> ``::1``, ``localhost:8000`` -> ``localhost``)."""
+    if host_header.startswith("["):
+        return host_header[1:].partition("]")[0]
+    return host_header.rpartition(":")[0] if host_header.count(":") == 1 else host_header
+
+
+class LoopbackHostMiddleware:
+    """Without a token the server answers only requests addressed to a loopback name: a site
+    whose name was re-pointed at 127.0.0.1 (DNS rebinding) is not this server to the browser."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+            if host_name(host).lower() not in LOOPBACK_NAMES:
+                body = json.dumps({"detail": "this server answers requests to 127.0.0.1 or localhost only "
+                                             "(set MEDIA_PLATFORM_API_TOKEN to serve other names)"}).encode()
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                else:
+                    await _send(send, 421, body, "application/json")
+                return
+        await self.app(scope, receive, send)
