@@ -48,6 +48,9 @@ ANALYSIS_ASSETS = {
     "preview_selection",
     "shot_features",
     "shot_tags",
+    "audio_fingerprint",
+    "visual_fingerprint",
+    "episode_markers",
 }
 
 
