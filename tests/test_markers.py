@@ -209,3 +209,15 @@ def test_an_upload_sidecar_names_the_series() -> None:
     for bad in (b'{"series": ""}', b'{"series": 3}', b'{"series": "a\\u0000b"}'):
         with pytest.raises(InvalidInputError, match="talk.json.series"):
             parse_sidecar(bad, "talk.json")
+
+
+def test_overlapping_decisions_are_trimmed_or_dropped_never_left_overlapping() -> None:
+    """Of two overlapping markers the later starts at the earlier one's end; one left shorter
+    than its kind's minimum is dropped (kept, it would fail the blocking check)."""
+    from media_platform.markers.decisions import _without_overlaps
+
+    cfg = MarkerConfig()
+    kept = _without_overlaps([Marker("intro", 10.0, 30.0, 0.9, {}), Marker("recap", 2.0, 12.0, 0.8, {}),
+                              Marker("credits", 28.0, 60.0, 0.9, {}), Marker("preview_of_next", 58.0, 61.0, 0.8, {})], cfg)
+    assert [(m.kind, m.start, m.end) for m in kept] == [("recap", 2.0, 12.0), ("intro", 12.0, 30.0), ("credits", 30.0, 60.0)]
+    assert marker_problems(markers_table(kept), 61.0, cfg) == []

@@ -307,7 +307,7 @@ def decide_series(
     for key, em in out.items():  # previews need every episode's recap
         _add_repeats(series, key, em, shared, "preview_of_next")
     for em in out.values():
-        em.markers = _without_overlaps(em.markers)
+        em.markers = _without_overlaps(em.markers, cfg)
         kinds = {m.kind for m in em.markers}
         if "intro" not in kinds and not any(n.startswith("no intro") for n in em.notes):
             em.notes.append("no intro: its shared opening was rejected (see above)")
@@ -365,13 +365,14 @@ def _add_repeats(series: _Series, key: str, em: EpisodeMarkers, shared: dict[str
         shared[key].setdefault(kind, group)
 
 
-def _without_overlaps(markers: list[Marker]) -> list[Marker]:
-    """Sorted by start; a marker starting inside the previous one starts at its end."""
+def _without_overlaps(markers: list[Marker], cfg: MarkerConfig) -> list[Marker]:
+    """Sorted by start; a marker starting inside the previous one starts at its end, and is
+    dropped when what is left is shorter than its kind's minimum."""
     out: list[Marker] = []
     for m in sorted(markers, key=lambda m: (m.start, m.end)):
         if out and m.start < out[-1].end:
-            if m.end <= out[-1].end + 0.05:
-                continue
             m = Marker(m.kind, out[-1].end, m.end, m.confidence, m.evidence)
+        if m.end - m.start < cfg.bounds(m.kind)[0]:
+            continue
         out.append(m)
     return out
