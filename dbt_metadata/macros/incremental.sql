@@ -39,10 +39,30 @@
   {{- return(adapter.dispatch('changed_rows')(output, anchor)) -}}
 {% endmacro %}
 
-{#- PostgreSQL: the staging views over the raw tables (indexed by partition_key); the models'
-    join with the changed partitions' state selects the rows, and the planner pushes it down. -#}
+{#- PostgreSQL: the staging view over the raw table (indexed by partition_key), restricted on an
+    incremental run to the changed partitions, listed as literals: a restriction on the views'
+    window partition column is pushed down to the index, a join with the state would not be. -#}
 {% macro postgres__changed_rows(output, anchor) %}
-  {{- return(ref(staging_model(output))) -}}
+  {%- if not is_incremental() -%}{{ return(ref(staging_model(output))) }}{%- endif -%}
+  {%- set keys = changed_partition_keys() -%}
+  {%- set quoted = [] -%}
+  {%- for k in keys %}{% do quoted.append("'" ~ k | replace("'", "''") ~ "'") %}{% endfor -%}
+  {%- set condition = ("partition_key in (" ~ quoted | join(", ") ~ ")") if keys else "false" -%}
+  {{- return("(select * from " ~ ref(staging_model(output)) ~ " where " ~ condition ~ ")") -}}
+{% endmacro %}
+
+{% macro changed_partition_keys() %}
+  {% if not execute %}{{ return([]) }}{% endif %}
+  {% set query %}
+    select s.partition_key from {{ ref('stg_partition_state') }} as s
+    where s.allows_analysis
+      and not exists (
+        select 1 from {{ this }} as t
+        where t.partition_key = s.partition_key and t.source_fingerprint = s.fingerprint
+      )
+    order by 1
+  {% endset %}
+  {{ return(run_query(query).columns[0].values() | list) }}
 {% endmacro %}
 
 {#- The file an output is stored in, the staging model over it, and how DuckDB reads a list of

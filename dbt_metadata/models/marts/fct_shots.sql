@@ -25,7 +25,7 @@ shots as (
 ),
 tags as (
     select partition_key, shot, tag, max(score) as score
-    from {{ changed_rows('shot_tags', anchor='shots') }}
+    from {{ changed_rows('shot_tags', anchor='shots') }} as st
     where above_threshold and source_kind in ('fusion', 'classifier')
       and partition_key in (select partition_key from state)
     group by partition_key, shot, tag
