@@ -9,6 +9,7 @@ shots ─► visual_fingerprint ┴► episode_markers (aligned against the seri
 """
 
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -23,12 +24,18 @@ from media_platform import layout
 from media_platform.catalogue import Catalogue
 from media_platform.errors import MediaError
 from media_platform.layout import episode_key
-from media_platform.markers.decisions import MarkerConfig, SeriesEpisode, decide_series
+from media_platform.markers.alignment import Match
+from media_platform.markers.decisions import (
+    MarkerConfig,
+    SeriesEpisode,
+    decide_series,
+    pair_matches,
+)
 from media_platform.markers.fingerprints import AUDIO_POINT_S, Fingerprint
 from media_platform.markers.fingerprints import audio_fingerprint as chromaprint
 from media_platform.markers.fingerprints import visual_fingerprint as visual_from_hashes
 from media_platform.markers.series import episode_order, series_members, series_name
-from media_platform.markers.store import marker_problems, markers_table
+from media_platform.markers.store import marker_problems, markers_table, pair_cache, read_pair_cache
 from media_platform.storage import Store, read_table, write_table
 from resources import MediaStorage
 
@@ -125,7 +132,15 @@ def episode_markers(context: dg.AssetExecutionContext, storage: MediaStorage) ->
     if not any(s.key == key for s in series):
         raise dg.Failure(description=f"{key}: no fingerprint stored; materialize audio_fingerprint first")
     started = time.perf_counter()
-    decided = decide_series(series, MarkerConfig())[key]
+    signatures = {s.key: _signature(store, s.key) for s in series}
+    pairs, reused = _cached_pairs(store, series, signatures)
+    for other in series:  # this episode's pairs, aligned now when not cached
+        if other.key != key and (key, other.key) not in pairs and (other.key, key) not in pairs:
+            pairs[(key, other.key)] = pair_matches(next(s for s in series if s.key == key), other)
+    decided = decide_series(series, MarkerConfig(), pairs=pairs)[key]
+    mine = {o.key: (signatures[o.key], pairs[(key, o.key)] if (key, o.key) in pairs else [m.swapped() for m in pairs[(o.key, key)]])
+            for o in series if o.key != key and ((key, o.key) in pairs or (o.key, key) in pairs)}
+    store.write_bytes(episode_key(key, layout.EPISODE_MARKER_PAIRS), pair_cache(signatures[key], mine))
     elapsed = time.perf_counter() - started
     table = markers_table(decided.markers)
     uri = write_table(store, episode_key(key, layout.EPISODE_MARKERS), table)
@@ -139,8 +154,33 @@ def episode_markers(context: dg.AssetExecutionContext, storage: MediaStorage) ->
             f"- {m.kind}: {m.start:.2f}-{m.end:.2f} s (confidence {m.confidence:.2f})" for m in decided.markers) or "none"),
         "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in decided.notes) or "none"),
         "wall_s": round(elapsed, 3),
+        "pairs_reused": reused,
         "uri": uri,
     })
+
+
+def _signature(store: Store, key: str) -> str:
+    """Identity of an episode's fingerprints (both files' bytes)."""
+    digest = hashlib.blake2b(digest_size=12)
+    for name in (layout.AUDIO_FINGERPRINT, layout.VISUAL_FINGERPRINT):
+        k = episode_key(key, name)
+        digest.update(store.read_bytes(k) if store.exists(k) else b"-")
+    return digest.hexdigest()
+
+
+def _cached_pairs(
+    store: Store, series: list[SeriesEpisode], signatures: dict[str, str]
+) -> tuple[dict[tuple[str, str], list[Match]], int]:
+    """Pairs aligned by earlier runs (any member's cache) whose fingerprints are unchanged."""
+    pairs: dict[tuple[str, str], list[Match]] = {}
+    for s in series:
+        k = episode_key(s.key, layout.EPISODE_MARKER_PAIRS)
+        if not store.exists(k):
+            continue
+        for other, (sig, matches) in read_pair_cache(store.read_bytes(k), signatures[s.key]).items():
+            if other in signatures and sig == signatures[other] and (other, s.key) not in pairs:
+                pairs[(s.key, other)] = matches
+    return pairs, len(pairs)
 
 
 @episode_check(asset=episode_markers, blocking=True)

@@ -52,6 +52,7 @@ AUDIO_FINGERPRINT = "audio_fingerprint.parquet"
 VISUAL_FINGERPRINT = "visual_fingerprint.parquet"
 EPISODE_MARKERS = "episode_markers.parquet"
 EPISODE_MARKERS_REPORT = "episode_markers.json"
+EPISODE_MARKER_PAIRS = "episode_markers_pairs.json"
 
 
 class OutputKind(StrEnum):
@@ -146,7 +147,7 @@ EPISODE_ASSETS: dict[str, EpisodeAsset] = {
         _asset("shot_tags", ((SHOT_TAGS, _T),), _ANALYSIS),
         _asset("audio_fingerprint", ((AUDIO_FINGERPRINT, _T),), _ANALYSIS),
         _asset("visual_fingerprint", ((VISUAL_FINGERPRINT, _T),), _ANALYSIS),
-        _asset("episode_markers", ((EPISODE_MARKERS, _T), (EPISODE_MARKERS_REPORT, _J)), _ANALYSIS),
+        _asset("episode_markers", ((EPISODE_MARKERS, _T), (EPISODE_MARKERS_REPORT, _J), (EPISODE_MARKER_PAIRS, _J)), _ANALYSIS),
         _asset("preview_selection", ((PREVIEW_SELECTION, _J),), _ANALYSIS),
         _asset(
             "preview",

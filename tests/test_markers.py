@@ -179,6 +179,8 @@ def test_markers_in_dagster_update_with_the_series(marker_season, shared_media: 
         assert isinstance(markers_sensor(later), dg.SkipReason)  # nothing new since
         again = p.run(k1, ["episode_markers"])  # what the sensor's request runs
         assert again.success and check_results(again) == {"markers_are_consistent": True}
+        (event,) = again.get_asset_materialization_events()
+        assert event.materialization.metadata["pairs_reused"].value == 1  # aligned by episode 2's run
         rows = show_rows(p.store, k1, "episode_markers")
         assert set(rows[0]) == {"kind", "start", "end", "confidence"}
         intro = next(r for r in rows if r["kind"] == "intro")
@@ -221,3 +223,14 @@ def test_overlapping_decisions_are_trimmed_or_dropped_never_left_overlapping() -
                               Marker("credits", 28.0, 60.0, 0.9, {}), Marker("preview_of_next", 58.0, 61.0, 0.8, {})], cfg)
     assert [(m.kind, m.start, m.end) for m in kept] == [("recap", 2.0, 12.0), ("intro", 12.0, 30.0), ("credits", 30.0, 60.0)]
     assert marker_problems(markers_table(kept), 61.0, cfg) == []
+
+
+def test_the_pair_cache_round_trips_and_ignores_changed_fingerprints() -> None:
+    from media_platform.markers.alignment import Match
+    from media_platform.markers.store import pair_cache, read_pair_cache
+
+    pairs = {"ep2": ("sig2", [Match(4.0, 16.0, 14.0, 26.0, 0.9, "audio+visual")])}
+    data = pair_cache("sig1", pairs)
+    assert read_pair_cache(data, "sig1") == pairs
+    assert read_pair_cache(data, "changed") == {}
+    assert read_pair_cache(b"not json", "sig1") == {}

@@ -136,7 +136,12 @@ class _Series:
         keys = list(self.eps)
         for i, ka in enumerate(keys):
             for kb in keys[i + 1:]:
-                ms = pairs[(ka, kb)] if pairs and (ka, kb) in pairs else pair_matches(self.eps[ka], self.eps[kb])
+                if pairs and (ka, kb) in pairs:
+                    ms = pairs[(ka, kb)]
+                elif pairs and (kb, ka) in pairs:
+                    ms = [m.swapped() for m in pairs[(kb, ka)]]
+                else:
+                    ms = pair_matches(self.eps[ka], self.eps[kb])
                 self.pairs[(ka, kb)] = ms
                 self.pairs[(kb, ka)] = [m.swapped() for m in ms]
         self.versions: dict[str, dict[str, float]] = {k: {} for k in keys}

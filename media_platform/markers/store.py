@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from media_platform.markers.alignment import Match
 from media_platform.markers.decisions import MARKER_KINDS, Marker, MarkerConfig
 
-__all__ = ["avoid_spans", "marker_problems", "markers_table"]
+__all__ = ["avoid_spans", "marker_problems", "markers_table", "pair_cache", "read_pair_cache"]
 
 _SCHEMA = {"kind": pl.Utf8, "start": pl.Float64, "end": pl.Float64, "confidence": pl.Float64, "evidence": pl.Utf8}
 
@@ -60,3 +61,27 @@ def avoid_spans(table: pl.DataFrame) -> list[tuple[float, float]]:
     """The spans a preview must stay out of: every intro, recap and credits marker."""
     return [(float(r["start"]), float(r["end"])) for r in table.iter_rows(named=True)
             if r["kind"] in ("intro", "recap", "credits")]
+
+
+def pair_cache(signature: str, pairs: dict[str, tuple[str, list[Match]]]) -> bytes:
+    """The alignment cache of one episode (``episode_markers_pairs.json``): its fingerprints'
+    signature and, per other episode, that one's signature and the matches (this episode's
+    side first), so a later run aligns only the pairs whose fingerprints changed."""
+    doc = {"signature": signature, "pairs": {
+        other: {"signature": sig, "matches": [[m.a_start, m.a_end, m.b_start, m.b_end, m.score, m.source] for m in ms]}
+        for other, (sig, ms) in sorted(pairs.items())}}
+    return json.dumps(doc, default=float).encode()
+
+
+def read_pair_cache(data: bytes, signature: str) -> dict[str, tuple[str, list[Match]]]:
+    """The cached pairs, when the cache was written for fingerprints of this ``signature``
+    (else none); an unreadable cache is no cache."""
+    try:
+        doc = json.loads(data)
+        if doc.get("signature") != signature:
+            return {}
+        return {other: (entry["signature"], [Match(float(a0), float(a1), float(b0), float(b1), float(sc), str(src))
+                                             for a0, a1, b0, b1, sc, src in entry["matches"]])
+                for other, entry in doc["pairs"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
