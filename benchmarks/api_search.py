@@ -343,6 +343,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--index-cache", type=Path, default=Path(tempfile.gettempdir()) / "api_search_bench_index")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--torch-threads", type=int, default=0,
+                    help="torch's intra-op threads in the server and the peer (OMP_NUM_THREADS; 0: torch's default)")
     args = ap.parse_args()
 
     import httpx
@@ -354,6 +356,8 @@ def main() -> int:
     for name in ("MEDIA_PLATFORM_QDRANT_URL", "MEDIA_PLATFORM_METADATA_DB", "MEDIA_PLATFORM_CLIP_CHECKPOINT",
                  "MEDIA_PLATFORM_CLIP_MODEL_CONFIG", "MEDIA_PLATFORM_LICENCES", "MEDIA_PLATFORM_API_TOKEN"):
         env.pop(name, None)
+    if args.torch_threads:
+        env["OMP_NUM_THREADS"] = str(args.torch_threads)
     os.environ.update({k: env[k] for k in ("MEDIA_PLATFORM_HOME", "DAGSTER_HOME", "MEDIA_PLATFORM_CLIP_MODEL",
                                            "MEDIA_PLATFORM_CLIP_PRETRAINED")})
     server = None
@@ -396,6 +400,10 @@ def main() -> int:
         print("brute force (numpy in this process, same text encoder):", flush=True)
         from media_platform.video.clip import ClipEncoder, ClipModelSpec
 
+        if args.torch_threads:
+            import torch
+
+            torch.set_num_threads(args.torch_threads)
         encoder = ClipEncoder(ClipModelSpec(model_name="ViT-B-32", pretrained="none"), device="cpu")
         numpy_times = brute_force(syn, lambda q: encoder.encode_text([q])[0], args.queries, seed=2)
         if args.json:
