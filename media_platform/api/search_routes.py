@@ -24,7 +24,7 @@ from media_platform.api.visibility import visibility
 from media_platform.errors import InvalidInputError
 from media_platform.keys import printable, require_text, validate_partition_key
 from media_platform.search import shot_query as sq
-from media_platform.search.index import shot_point_id
+from media_platform.search.index import VectorIndexError, shot_point_id
 from media_platform.search.shot_table import ShotTable
 from media_platform.tags.labels import check_label_name, parse_shot_ref
 
@@ -123,7 +123,10 @@ def _text_vector(ctx: ApiContext, text: str) -> np.ndarray:
         if text in cache:
             cache.move_to_end(text)
             return cache[text]
-    vector = ctx.encoder().encode_text([text])[0]
+    try:
+        vector = ctx.encoder().encode_text([text])[0]
+    except (OSError, RuntimeError) as exc:  # no weights, a bad checkpoint: the model cannot load
+        raise HTTPException(status_code=503, detail=f"text search is unavailable: {printable(str(exc))[:500]}") from None
     with _TABLE_LOCK:
         cache[text] = vector
         while len(cache) > _TEXT_CACHE_SIZE:
@@ -168,9 +171,12 @@ def _similar(ctx: ApiContext, query: sq.ShotQuery, vector: np.ndarray, cursor: s
     def search(n: int) -> list[sq.RankedShot]:
         extra = 1 if skip is not None else 0
         for _ in range(_VISIBILITY_ROUNDS):
-            hits = index.search(vector, n + extra, tags=list(f.tags) or None, min_duration_s=f.min_duration_s,
-                                max_duration_s=f.max_duration_s, partition_keys=partitions,
-                                exclude_partitions=sorted(hidden) or None)
+            try:
+                hits = index.search(vector, n + extra, tags=list(f.tags) or None, min_duration_s=f.min_duration_s,
+                                    max_duration_s=f.max_duration_s, partition_keys=partitions,
+                                    exclude_partitions=sorted(hidden) or None)
+            except VectorIndexError:  # no collection yet: nothing has been indexed
+                return []
             newly = vis.hidden({str(h.payload.get("partition")) for h in hits})
             if not newly:
                 break
@@ -242,7 +248,11 @@ def similar_shots(
     ref = _param("path", "shot_id", parse_shot_ref, shot_id)
     query = _query(None, _filters(tag, min_duration, max_duration, title, partition), limit, per_episode)
     shot, _ = _visible_shot(ctx, str(ref))
-    vector = ctx.index().vectors([shot_point_id(shot.partition, shot.shot)]).get(shot_point_id(shot.partition, shot.shot))
+    point = shot_point_id(shot.partition, shot.shot)
+    try:
+        vector = ctx.index().vectors([point]).get(point)
+    except VectorIndexError:
+        vector = None
     if vector is None:
         raise not_found(f"shot {printable(shot_id)}: not in the vector index yet")
     page, next_cursor = _similar(ctx, query, vector, cursor, f"similar:{shot.shot_id}", skip=(shot.partition, shot.shot))
