@@ -288,8 +288,9 @@ def test_the_page_and_its_files(api_server: ApiServer) -> None:
     page = api_server.get("/", headers={"Accept": "text/html"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-    assert '<script src="/static/app.js"' in page.text
-    for name, kind in [("app.js", "text/javascript"), ("app.css", "text/css")]:
+    assert '<script type="module" src="/static/app.js">' in page.text
+    modules = ["api.js", "app.js", "grid.js", "labels.js", "player.js", "search.js", "state.js", "util.js"]
+    for name, kind in [*((m, "text/javascript") for m in modules), ("app.css", "text/css")]:
         answer = api_server.get(f"/static/{name}")
         assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
         again = api_server.get(f"/static/{name}", headers={"If-None-Match": answer.headers["etag"]})
