@@ -104,9 +104,26 @@ def metadata_models(
         raise dg.Failure(description=str(exc)) from None
     Catalogue(store).export_parquet()
     db_path = settings.metadata_db_path
+    new_database = not db_path.exists()
     with building(db_path) as build_path:
+        if _is_partial(context):  # a new database gets every model first, so the subset's tests find them
+            dbt.cli(dbt_build_args(home, build_path, select=None if new_database else STAGING),
+                    manifest=METADATA_PROJECT.manifest_path).wait()
         yield from dbt.cli(dbt_build_args(home, build_path), context=context).stream()
     context.log.info(f"metadata database updated: {db_path}")
+
+
+STAGING = "path:models/staging"
+"""The staging models: views over the outputs and the partitions' fingerprints, which every
+fact reads."""
+
+
+def _is_partial(context: dg.AssetExecutionContext) -> bool:
+    """True when the run builds only some of the models (declarative automation requests those
+    whose sources changed). Their staging inputs are then refreshed first (a fact built on
+    stale fingerprints would skip the change), and on a new database every model is (a fact or
+    a test reading a missing table fails)."""
+    return set(context.selected_asset_keys) != set(metadata_models.keys)
 
 
 def _build_postgres(context: dg.AssetExecutionContext, dbt: DbtCliResource, store, settings) -> Iterator:  # noqa: ANN001
@@ -122,5 +139,8 @@ def _build_postgres(context: dg.AssetExecutionContext, dbt: DbtCliResource, stor
         loaded = load_raw_tables(conn, store, project_dir(), schema=target["raw_schema"])
         context.log.info(f"raw tables: {len(loaded.loaded)} partitions loaded, {len(loaded.removed)} removed, "
                          f"{loaded.unchanged} unchanged")
-        args = [*dbt_args(public_vars(target), target="postgres"), "--profiles-dir", str(profiles)]
-        yield from dbt.cli(args, context=context).stream()
+        profile_args = ["--profiles-dir", str(profiles)]
+        if _is_partial(context):
+            dbt.cli([*dbt_args(public_vars(target), target="postgres", select=STAGING), *profile_args],
+                    manifest=METADATA_PROJECT.manifest_path).wait()
+        yield from dbt.cli([*dbt_args(public_vars(target), target="postgres"), *profile_args], context=context).stream()

@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     dagster_ui_url: str = Field(
         "http://127.0.0.1:3000", description="base URL of the Dagster UI that episode pages link to"
     )
+    api_encoder_threads: int = Field(
+        1, ge=1, le=256,
+        description="torch threads of the API's text encoder (one query is faster on one thread "
+        "when the cores are shared with other requests)",
+    )
 
     @field_validator("*", mode="before")
     @classmethod

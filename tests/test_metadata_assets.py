@@ -78,3 +78,32 @@ def test_a_purged_episode_leaves_the_metadata_database(platform, tmp_path, monke
     assert rebuilt.success and all(check_results(rebuilt).values())
     for table in ("fct_shots", "fct_shot_tags", "fct_transcript_segments", "fct_audio_events"):
         assert run_query(platform.db_path, f"SELECT count(*) FROM {table} WHERE partition_key = '{key}'").rows[0][0] == 0
+
+
+def test_a_partial_automation_build_sees_the_changed_outputs(platform) -> None:
+    """Declarative automation builds only the models whose sources changed. Their staging inputs
+    (the views and the partitions' fingerprints) are refreshed first: on a new database the
+    facts would find no view, and on an old one they would keep the stale rows."""
+    import polars as pl
+
+    from media_platform.layout import SHOT_TAGS
+    from media_platform.storage import write_table
+
+    key = platform.ingest(platform.media / "video/pyscenedetect/goldeneye-vfr-drop3.mp4", "Partial")
+    assert platform.run(key, selection=dg.AssetSelection.all()
+                        - dg.AssetSelection.groups("models", "metadata", "catalogue")).success
+    platform.db_path.unlink(missing_ok=True)  # a new database: no view exists yet
+    Catalogue(platform.store).export_parquet()
+    first = dg.materialize(platform.definitions, instance=platform.instance, resources=platform.resources,
+                           selection=dg.AssetSelection.assets("stg_shot_tags", "fct_shot_tags"))
+    assert first.success
+    before = run_query(platform.db_path, f"SELECT count(*) FROM fct_shot_tags WHERE partition_key = '{key}'").rows[0][0]
+    assert before > 0
+
+    tags = read_table(platform.store, episode_key(key, SHOT_TAGS))
+    write_table(platform.store, episode_key(key, SHOT_TAGS), tags.with_columns(pl.lit(0.123456).alias("score")))
+    again = dg.materialize(platform.definitions, instance=platform.instance, resources=platform.resources,
+                           selection=dg.AssetSelection.assets("stg_shot_tags", "fct_shot_tags"))
+    assert again.success
+    scores = run_query(platform.db_path, f"SELECT DISTINCT score FROM fct_shot_tags WHERE partition_key = '{key}'").rows
+    assert scores == [(0.123456,)]

@@ -20,6 +20,7 @@ from media_platform.settings import Settings, get_settings
 from media_platform.storage import Store
 from media_platform.tags.labels import LabelStore
 
+_ENCODER_LOCK = threading.Lock()
 _CODE_LOCK = threading.Lock()
 
 
@@ -114,8 +115,9 @@ class ApiContext:
             return self._index
 
     def encoder(self) -> Any:
-        """The CLIP encoder (the code location's ``clip`` resource), loaded on first use."""
-        with self._lock:
+        """The CLIP encoder (the code location's ``clip`` resource), loaded on first use (under
+        its own lock: loading takes seconds and must not hold up the other readers)."""
+        with _ENCODER_LOCK:
             if self._encoder is None:
                 self._encoder = self.code().resource("clip").get_encoder()
             return self._encoder

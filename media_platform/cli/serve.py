@@ -55,10 +55,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     check_bind(host, args.port, settings.api_token is not None)
     app = create_app()
+    _prepare_encoder(app, settings.api_encoder_threads)
     print(f"serving the search API on http://{printable(host)}:{args.port} "
           f"(OpenAPI: /docs; token {'required' if settings.api_token is not None else 'not required'})", flush=True)
     uvicorn.run(app, host=host, port=args.port, log_level=args.log_level, access_log=args.log_level == "debug")
     return EXIT_OK
+
+
+def _prepare_encoder(app: object, threads: int) -> None:
+    """Run the text encoder on ``threads`` torch threads and load it in the background, so the
+    first text query does not wait for the model (a model that cannot load is reported by the
+    query, with a 503)."""
+    import threading
+
+    import torch
+
+    torch.set_num_threads(threads)
+
+    def warm() -> None:
+        try:
+            app.state.context.encoder()  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - the query that needs it answers 503
+            print(f"note: the text encoder did not load yet: {printable(str(exc))}", flush=True)
+
+    threading.Thread(target=warm, name="encoder-warm-up", daemon=True).start()
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
