@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh clone, ingest the bundled samples, run every asset of both episodes through
-# Dagster, then serve the Dagster UI on http://127.0.0.1:3000 with the results (Ctrl-C stops it).
+# Dagster, then serve the Dagster UI on http://127.0.0.1:3000 and the editors' page on
+# http://127.0.0.1:8000 with the results (Ctrl-C stops both).
 #
 # Embedded defaults: outputs in $MEDIA_PLATFORM_HOME (default ~/.media-platform), the Dagster
 # instance in $DAGSTER_HOME (default ~/.media-platform/dagster, SQLite), the embedded Qdrant
@@ -45,5 +46,10 @@ media-platform search "a rabbit in a meadow" --limit 3
 media-platform sql "SELECT title, episodes, round(hours, 3) AS hours, shots_per_minute, speech_share, music_share FROM title_summary"
 
 if [ "${DEMO_NO_UI:-0}" = 1 ]; then exit 0; fi
-echo "demo: serving the Dagster UI on http://127.0.0.1:${DAGSTER_PORT:-3000} (Ctrl-C to stop)"
-exec dagster dev -w workspace.yaml -h 127.0.0.1 -p "${DAGSTER_PORT:-3000}"
+# The search API and the editors' page beside the Dagster UI; stopped with it.
+media-platform serve --port "${API_PORT:-8000}" &
+api_pid=$!
+trap 'kill "$api_pid" 2>/dev/null || true' EXIT
+echo "demo: the editors' page and search API on http://127.0.0.1:${API_PORT:-8000} (OpenAPI: /docs)"
+echo "demo: serving the Dagster UI on http://127.0.0.1:${DAGSTER_PORT:-3000} (Ctrl-C to stop both)"
+dagster dev -w workspace.yaml -h 127.0.0.1 -p "${DAGSTER_PORT:-3000}"

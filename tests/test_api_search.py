@@ -182,6 +182,21 @@ def test_episodes_list_and_detail(api_server, api_home) -> None:
         assert podcast["preview"]["audio_url"] == f"/episodes/{api_home.keys['podcast']}/preview"
     detail = api_server.get(f"/episodes/{api_home.keys['bunny']}").json()
     assert [s["shot"] for s in detail["shots"]] == [0, 1, 2, 3]
+    assert detail["markers"] == []  # the only episode of its series: no intro marker
+
+
+def test_episode_detail_returns_the_stored_markers(api_server, api_home) -> None:
+    from media_platform.layout import EPISODE_MARKERS, episode_key
+    from media_platform.markers.decisions import Marker
+    from media_platform.markers.store import markers_table
+    from media_platform.storage import LocalStore, write_table
+
+    key = api_home.keys["counter"]
+    stored = [Marker("credits", 2.0, 3.0, 0.8, {}), Marker("intro", 0.0, 1.5, 0.9, {"episodes": ["x"]})]
+    write_table(LocalStore(api_home.home), episode_key(key, EPISODE_MARKERS), markers_table(stored))
+    markers = api_server.get(f"/episodes/{key}").json()["markers"]
+    assert markers == [{"kind": "intro", "start": 0.0, "end": 1.5, "confidence": 0.9},
+                       {"kind": "credits", "start": 2.0, "end": 3.0, "confidence": 0.8}]
     assert api_server.get("/episodes/no-such-episode").status_code == 404
 
 

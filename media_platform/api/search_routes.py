@@ -322,7 +322,7 @@ def _visible_partition(ctx: ApiContext, partition: str) -> str:
     return key
 
 
-@router.get("/episodes/{partition}", summary="one episode: shots, chapters, transcript, preview, licence")
+@router.get("/episodes/{partition}", summary="one episode: shots, chapters, markers, transcript, preview, licence")
 def get_episode(ctx: Ctx, partition: str) -> dict[str, Any]:
     key = _visible_partition(ctx, partition)
     found = _rows(ctx, """select title, episode_id, kind, duration_s, licence_json, licence_identifier, licence_status,
@@ -349,10 +349,25 @@ def get_episode(ctx: Ctx, partition: str) -> dict[str, Any]:
                     "allows_search_indexing": bool(indexing), "terms": terms},
         "shots": shots,
         "chapters": _chapters(ctx, key),
+        "markers": _markers(ctx, key),
         "transcript": transcript,
         "preview": preview,
         "dagster_url": ctx.dagster_url(key),
     }
+
+
+def _markers(ctx: ApiContext, key: str) -> list[dict[str, Any]]:
+    """The episode's intro, recap, credits and preview-of-next spans (``episode_markers``), in
+    time order; none before the markers are computed."""
+    from media_platform.layout import EPISODE_MARKERS, episode_key
+    from media_platform.storage import read_table
+
+    stored = episode_key(key, EPISODE_MARKERS)
+    if not ctx.store.exists(stored):
+        return []
+    table = read_table(ctx.store, stored).sort("start")
+    return [{"kind": r["kind"], "start": r["start"], "end": r["end"], "confidence": r["confidence"]}
+            for r in table.iter_rows(named=True)]
 
 
 def _chapters(ctx: ApiContext, key: str) -> list[dict[str, Any]]:
