@@ -25,6 +25,7 @@ from media_platform.audio.loudness import normalize_loudness
 from media_platform.audio.render import encode_audio_file, read_wav_16k
 from media_platform.audio.transcript_store import events_from_tables, transcript_from_table
 from media_platform.layout import episode_key
+from media_platform.markers.store import avoid_spans
 from media_platform.previews.candidates import CandidateConfig, build_candidates
 from media_platform.previews.ranking import (
     choose_preview,
@@ -40,7 +41,6 @@ from media_platform.previews.store import (
     candidates_to_table,
     preview_problems,
 )
-from media_platform.markers.store import avoid_spans
 from media_platform.storage import read_table, write_table
 from media_platform.text import (
     MiniLMEmbedder,

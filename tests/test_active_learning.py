@@ -5,7 +5,6 @@ than random selection and leave a better scorer after the same number of labels.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
