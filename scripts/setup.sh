@@ -19,7 +19,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
 }
 
-APT_PACKAGES=(ffmpeg espeak-ng sox libsox-fmt-all libgl1 libglib2.0-0 postgresql chromium redis-server)
+APT_PACKAGES=(ffmpeg espeak-ng sox libsox-fmt-all libgl1 libglib2.0-0 postgresql chromium fonts-liberation redis-server)
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
   for pkg in "${APT_PACKAGES[@]}"; do
