@@ -257,3 +257,205 @@ def test_embedded_concurrent_processes(tmp_path: Path) -> None:
     # and the store reopens cleanly in a fresh object
     with EmbeddedQdrantIndex(path) as again:
         assert again.count() == total
+
+
+# ---- the writer lease: one host writes the embedded index ------------------------------------
+
+LEASE = "shots.writer.json"
+
+
+def _write_lease(folder: Path, host: str, pid: int, *, age_s: float = 0.0, since_age_s: float = 60.0) -> None:
+    import time
+
+    from media_platform.search.writer_lease import LeaseRecord
+
+    now = time.time()
+    record = LeaseRecord(host, pid, uuid.uuid4().hex, now - since_age_s, now - age_s)
+    (folder / LEASE).write_bytes(record.to_bytes())
+
+
+def _lease(folder: Path) -> dict:
+    import json
+
+    return json.loads((folder / LEASE).read_text())
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_embedded_refuses_a_store_another_host_is_writing(tmp_path: Path) -> None:
+    """A live lease of another host: every write is refused with a message naming the host, its
+    pid, since when and the Qdrant server setting; nothing is written; readers still read."""
+    import socket
+
+    from media_platform.search.writer_lease import IndexWriterBusy
+
+    path = tmp_path / "idx"
+    with EmbeddedQdrantIndex(path) as first:
+        first.ensure_collection(DIM)
+        first.upsert(_points("a", 5))
+    assert not (path / LEASE).exists()  # released on close
+    _write_lease(path, "gpu-host-7", 4242)
+    before = (path / LEASE).read_bytes()
+    index = EmbeddedQdrantIndex(path)
+    assert socket.gethostname() != "gpu-host-7"
+    for write in (lambda: index.upsert(_points("b", 3, seed=2)), lambda: index.ensure_collection(DIM),
+                  lambda: index.delete_partition("a"), index.optimize,
+                  lambda: replace_partition_points(index, "a", _points("a", 2))):
+        with pytest.raises(IndexWriterBusy) as caught:
+            write()
+        message = str(caught.value)
+        assert message.startswith(f"{(path / LEASE).resolve()}: the vector index is being written by host gpu-host-7 (pid 4242) since ")
+        assert "MEDIA_PLATFORM_QDRANT_URL" in message and "several hosts" in message
+    assert (path / LEASE).read_bytes() == before  # the other host's lease is untouched
+    assert index.count() == 5 and index.count("b") == 0  # readers are not blocked
+    assert index.search(_points("a", 5)[2].vector, limit=1)[0].id == _points("a", 5)[2].id
+    index.close()
+    assert (path / LEASE).read_bytes() == before  # closing does not drop another host's lease
+
+
+def test_embedded_takes_over_a_stale_lease_of_another_host(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    path = tmp_path / "idx"
+    EmbeddedQdrantIndex(path).ensure_collection(DIM)
+    _write_lease(path, "gone-host", 4242, age_s=30.0)
+    with EmbeddedQdrantIndex(path, lease_stale_after_s=20.0) as index:
+        index.upsert(_points("a", 4))
+        lease = _lease(path)
+        assert (lease["host"], lease["pid"]) == (socket.gethostname(), os.getpid())
+        assert index.count() == 4
+    assert not (path / LEASE).exists()
+
+
+def test_embedded_takes_over_the_lease_of_a_dead_process_of_this_host(tmp_path: Path) -> None:
+    """Same host, the holder's pid is gone: taken over at once, though its heartbeat is fresh."""
+    import os
+    import socket
+
+    path = tmp_path / "idx"
+    EmbeddedQdrantIndex(path).ensure_collection(DIM)
+    dead = _dead_pid()
+    _write_lease(path, socket.gethostname(), dead)
+    with EmbeddedQdrantIndex(path) as index:
+        index.upsert(_points("a", 4))
+        lease = _lease(path)
+        assert lease["pid"] == os.getpid() and lease["pid"] != dead
+        assert lease["since"] > time_now() - 30  # a new tenure, not the dead one's
+
+
+def time_now() -> float:
+    import time
+
+    return time.time()
+
+
+def test_embedded_shares_the_lease_with_a_live_writer_of_this_host(tmp_path: Path) -> None:
+    """Another live writer process of this host: the lock file serializes the two, so both write."""
+    import socket
+    import subprocess
+    import sys
+
+    path = tmp_path / "idx"
+    EmbeddedQdrantIndex(path).ensure_collection(DIM)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _write_lease(path, socket.gethostname(), other.pid, since_age_s=100.0)
+        since = _lease(path)["since"]
+        with EmbeddedQdrantIndex(path) as index:
+            index.upsert(_points("a", 3))
+            assert index.count() == 3
+            assert _lease(path)["since"] == since  # one tenure of this host
+    finally:
+        other.kill()
+        other.wait()
+
+
+def _hold_as_other_host(folder: str, ready) -> None:
+    import time
+
+    from media_platform.search.writer_lease import WriterLease
+    from media_platform.storage import LocalStore
+
+    lease = WriterLease(LocalStore(folder), LEASE, stale_after_s=1.0, heartbeat_s=0.2, host="other-host")
+    lease.hold()
+    ready.set()
+    time.sleep(120)
+    lease.release()
+
+
+def test_embedded_lease_is_renewed_while_its_holder_lives_and_goes_stale_when_it_dies(tmp_path: Path) -> None:
+    """A real process holding the lease as another host: still refused after the stale time
+    (its heartbeat renews it); SIGKILLed, its lease goes stale and is taken over."""
+    import time
+
+    from media_platform.search.writer_lease import IndexWriterBusy
+
+    path = tmp_path / "idx"
+    EmbeddedQdrantIndex(path).ensure_collection(DIM)
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    holder = ctx.Process(target=_hold_as_other_host, args=(str(path), ready))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        index = EmbeddedQdrantIndex(path, lease_stale_after_s=1.0)
+        time.sleep(1.4)  # longer than the stale time: only the heartbeat keeps it live
+        with pytest.raises(IndexWriterBusy, match="host other-host"):
+            index.upsert(_points("a", 2))
+        holder.kill()
+        holder.join(10)
+        time.sleep(1.2)
+        index.upsert(_points("a", 2))
+        assert index.count() == 2 and _lease(path)["host"] != "other-host"
+        index.close()
+    finally:
+        if holder.is_alive():
+            holder.kill()
+            holder.join(10)
+
+
+def test_writer_lease_on_an_s3_store(tmp_path: Path) -> None:
+    """The lease works through the Store abstraction on S3 (moto on loopback): two hosts of one
+    S3 home, each with its own local index folder, cannot both write."""
+    import boto3
+    from _moto import start_moto
+
+    from media_platform.search.writer_lease import IndexWriterBusy
+    from media_platform.storage import S3Store
+
+    server, endpoint = start_moto()
+    try:
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="test", aws_secret_access_key="test")
+        client.create_bucket(Bucket="home")
+        store = S3Store(client, "home", "media")
+        key = "vector_index/shots.writer.json"
+        first = EmbeddedQdrantIndex(tmp_path / "host-a", lease_store=store, lease_key=key)
+        first.ensure_collection(DIM)
+        first.upsert(_points("a", 3))
+        assert store.exists(key)
+        from media_platform.search.writer_lease import LeaseRecord
+
+        record = LeaseRecord.parse(store.read_bytes(key))
+        # the second host: the same store, another host name
+        other = LeaseRecord("host-b", record.pid + 1, "t", 0.0, 0.0)
+        assert other.host != record.host
+        second = EmbeddedQdrantIndex(tmp_path / "host-b", lease_store=store, lease_key=key)
+        second._lease.host = "host-b"
+        with pytest.raises(IndexWriterBusy, match=rf"^s3://home/media/{key}: the vector index is being written by host {record.host} \(pid {record.pid}\)"):
+            second.ensure_collection(DIM)
+        first.close()
+        assert not store.exists(key)
+        second.ensure_collection(DIM)  # released: the other host may write now
+        assert LeaseRecord.parse(store.read_bytes(key)).host == "host-b"
+        second.close()
+    finally:
+        server.stop()

@@ -26,6 +26,12 @@ Hence the protocol used here, all under one ``filelock`` lock file per collectio
   processes can coexist. The price is disk space (one copy of the shard per live reader
   process, under ``<path>/.replicas``) and a refresh of a few tenths of a second (copy + open)
   on the first read after each change.
+
+The lock file holds on one machine only. Writers on several hosts are refused by a writer lease
+(:mod:`media_platform.search.writer_lease`): every write first holds the lease record
+(``<collection>.writer.json`` in the index folder, or in the store given as ``lease_store``,
+such as an S3 home's bucket); a live lease of another host raises
+:class:`~media_platform.search.writer_lease.IndexWriterBusy` naming it. Readers never take it.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ from media_platform.search.points import (
     search_hits,
 )
 from media_platform.search.replicas import Replica, pid_alive, remove_tree, sparse_copy
+from media_platform.search.writer_lease import DEFAULT_STALE_AFTER_S, WriterLease
+from media_platform.storage import LocalStore, Store
 
 if TYPE_CHECKING:  # pragma: no cover
     import qdrant_edge
@@ -115,6 +123,10 @@ class EmbeddedQdrantIndex:
             thousand 512-d points; then some seconds per few thousand points). Turn it off for a
             bulk load and call :meth:`optimize` once at the end.
         hnsw_m, hnsw_ef_construct: HNSW graph parameters used when the collection is created.
+        lease_store, lease_key: Where writers hold the writer lease (default: this folder,
+            ``<collection>.writer.json``); give the home's store for an S3 home, whose hosts
+            each keep their own index folder.
+        lease_stale_after_s: A lease whose holder has not renewed it for this long is taken over.
     """
 
     def __init__(
@@ -126,6 +138,9 @@ class EmbeddedQdrantIndex:
         optimize_on_write: bool = True,
         hnsw_m: int = 16,
         hnsw_ef_construct: int = 100,
+        lease_store: Store | None = None,
+        lease_key: str | None = None,
+        lease_stale_after_s: float = DEFAULT_STALE_AFTER_S,
     ) -> None:
         self.path = Path(path)
         self.collection = check_collection(collection)
@@ -146,12 +161,20 @@ class EmbeddedQdrantIndex:
         self._write_dirty = False
         self._replica: Replica | None = None
         self._dim: int | None = None
+        self._lease = WriterLease(
+            lease_store if lease_store is not None else LocalStore(self.path),
+            lease_key or f"{self.collection}.writer.json",
+            stale_after_s=lease_stale_after_s,
+            heartbeat_s=min(20.0, lease_stale_after_s / 4),
+        )
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the reader replica (and delete its copy). The object stays usable."""
+        """Close the reader replica (and delete its copy) and give up the writer lease. The
+        object stays usable."""
         with self._mutex:
+            self._lease.release()
             if self._replica is not None:
                 self._replica.close()
                 self._replica = None
@@ -177,6 +200,7 @@ class EmbeddedQdrantIndex:
                 yield
                 return
             with self._file_lock:
+                self._lease.hold()
                 self._write_shard = self._open_primary()
                 self._write_dirty = False
                 try:
@@ -220,12 +244,18 @@ class EmbeddedQdrantIndex:
         except FileNotFoundError:
             return ""
 
+    def generation(self) -> str:
+        """Changes after every write session that changed the index ("" before any): what a
+        reader keeps beside a copy of the vectors, to know when it is stale."""
+        return self._read_generation()
+
     def ensure_collection(self, dim: int) -> None:
         """Create the collection (cosine, payload indexes) or check the existing one's dim."""
         if dim <= 0:
             raise InvalidInputError(f"dim: must be positive, got {dim}")
         qe = _edge()
         with self._mutex, self._file_lock:
+            self._lease.hold()
             if self._write_shard is not None:  # inside a write session: the collection exists
                 if self._stored_dim() != dim:
                     raise VectorIndexError(
@@ -320,6 +350,7 @@ class EmbeddedQdrantIndex:
     def optimize(self) -> bool:
         """Run the edge optimizers now (builds HNSW indexes); True if anything changed."""
         with self._mutex, self._file_lock:
+            self._lease.hold()
             shard = self._open_primary()
             try:
                 changed = bool(shard.optimize())
