@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "FrameIndex",
+    "frame_to_rgb",
     "laplacian_variance",
     "open_video",
     "probe_frame_index",
@@ -216,7 +217,7 @@ def _frame_rotation(frame: av.VideoFrame) -> float:
         return 0.0
 
 
-def _to_rgb(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
+def frame_to_rgb(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
     """Convert a decoded frame to an upright RGB uint8 array, longest side at most ``max_side``."""
     width, height = frame.width, frame.height
     if max_side is not None and max(width, height) > max_side:
@@ -275,7 +276,7 @@ def read_frames(
                         continue
                     i = targets.get(int(frame.pts))
                     if i is not None:
-                        out[i] = _to_rgb(frame, max_side)
+                        out[i] = frame_to_rgb(frame, max_side)
                     if int(frame.pts) >= last_pts:
                         break
             except av.error.FFmpegError as exc:

@@ -1,23 +1,45 @@
 """One representative keyframe per shot, and contact sheets of them.
 
 The keyframe of a shot is the sharpest of a few frames around the shot's middle (variance of
-the Laplacian), always inside the shot. Frames are decoded upright (rotation applied).
+the Laplacian), always inside the shot, upright, at most :data:`KEYFRAME_MAX_SIDE` pixels on
+its longest side.
+
+One decode per video: the shot detector keeps keyframe candidates from its own pass
+(:mod:`media_platform.video.keyframe_samples`, the sharpest decoded frame of each half second,
+as JPEG), and :func:`select_keyframes` picks each shot's keyframe among the candidates in the
+middle half of the shot. Only shots without such a candidate (shorter than about a second) are
+decoded again, with targeted seeks to a few frames around their middle
+(:func:`extract_keyframes`), never a full pass.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
 from media_platform.video.frames import laplacian_variance, read_frames
+from media_platform.video.keyframe_samples import KEYFRAME_MAX_SIDE, KeyframeSample
+from media_platform.video.keyframe_samples import encode_jpeg as _encode_jpeg
 from media_platform.video.shots import Shot
 
-KEYFRAME_MAX_SIDE = 640
+__all__ = [
+    "KEYFRAME_MAX_SIDE",
+    "Keyframe",
+    "candidate_frames",
+    "contact_sheet",
+    "encode_jpeg",
+    "extract_keyframes",
+    "keyframes_from_samples",
+    "select_keyframes",
+    "shot_timeline",
+]
 
 
 @dataclass(frozen=True)
@@ -27,6 +49,7 @@ class Keyframe:
     time_s: float
     sharpness: float
     image: np.ndarray  # RGB uint8, upright
+    jpeg: bytes | None = None  # the JPEG the image was decoded from (kept as is), if any
 
 
 def candidate_frames(shot: Shot, spread: int = 2) -> list[int]:
@@ -40,6 +63,10 @@ def candidate_frames(shot: Shot, spread: int = 2) -> list[int]:
     return frames
 
 
+def _time_of(frame: int, frame_times: np.ndarray, shot: Shot) -> float:
+    return float(frame_times[frame]) if frame < len(frame_times) else shot.start_s
+
+
 def extract_keyframes(
     path: str | Path,
     shots: Sequence[Shot],
@@ -48,7 +75,8 @@ def extract_keyframes(
     spread: int = 1,
     max_side: int = KEYFRAME_MAX_SIDE,
 ) -> list[Keyframe]:
-    """The sharpest frame near the middle of each shot, in shot order."""
+    """The sharpest frame near the middle of each shot, in shot order, decoded with targeted
+    seeks (a few GOPs per shot; the fallback for shots without kept candidates)."""
     wanted = {shot.index: candidate_frames(shot, spread) for shot in shots}
     all_frames = sorted({f for frames in wanted.values() for f in frames})
     decoded = read_frames(path, all_frames, max_side=max_side)
@@ -58,16 +86,62 @@ def extract_keyframes(
         if not scored:
             raise RuntimeError(f"{path}: could not decode any frame of shot {shot.index}")
         best_sharpness, _, best = max(scored)
-        time_s = float(frame_times[best]) if best < len(frame_times) else shot.start_s
-        keyframes.append(Keyframe(shot.index, best, time_s, best_sharpness, decoded[best]))
+        keyframes.append(Keyframe(shot.index, best, _time_of(best, frame_times, shot), best_sharpness, decoded[best]))
     return keyframes
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("keyframe candidate is not a decodable JPEG")
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def keyframes_from_samples(
+    shots: Sequence[Shot],
+    frame_times: np.ndarray,
+    candidates: Mapping[int, Sequence[KeyframeSample]],
+) -> tuple[dict[int, Keyframe], list[Shot]]:
+    """Each shot's keyframe from its kept candidates (``candidates[shot index]``): the sharpest,
+    the one nearest the middle on a tie. Candidates outside their shot (a stale list) are
+    ignored. Returns the keyframes by shot and the shots left without one."""
+    chosen: dict[int, Keyframe] = {}
+    missing: list[Shot] = []
+    for shot in shots:
+        middle = (shot.start_frame + shot.end_frame) / 2.0
+        inside = [c for c in candidates.get(shot.index, ()) if shot.start_frame <= c.frame <= shot.end_frame]
+        if not inside:
+            missing.append(shot)
+            continue
+        best = max(inside, key=lambda c: (c.sharpness, -abs(c.frame - middle), -c.frame))
+        chosen[shot.index] = Keyframe(
+            shot.index, best.frame, _time_of(best.frame, frame_times, shot), best.sharpness,
+            _decode_jpeg(best.jpeg), best.jpeg,
+        )
+    return chosen, missing
+
+
+def select_keyframes(
+    shots: Sequence[Shot],
+    frame_times: np.ndarray,
+    candidates: Mapping[int, Sequence[KeyframeSample]],
+    open_master: Callable[[], AbstractContextManager[str | Path]],
+    *,
+    max_side: int = KEYFRAME_MAX_SIDE,
+) -> tuple[list[Keyframe], int]:
+    """One keyframe per shot, in shot order: from the kept candidates where a shot has some,
+    else with targeted seeks into the master (``open_master()`` yields its local path; it is
+    opened only when some shot needs it). Returns the keyframes and how many shots needed seeks."""
+    chosen, missing = keyframes_from_samples(shots, frame_times, candidates)
+    if missing:
+        with open_master() as path:
+            chosen.update((kf.shot, kf) for kf in extract_keyframes(path, missing, frame_times, max_side=max_side))
+    return [chosen[shot.index] for shot in shots], len(missing)
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     """JPEG bytes of an RGB image."""
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
+    return _encode_jpeg(image, quality)
 
 
 def contact_sheet(

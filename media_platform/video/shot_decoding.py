@@ -12,6 +12,7 @@ import av
 
 from media_platform.video.frame_hashes import FrameHashes
 from media_platform.video.frames import FrameIndex, open_video
+from media_platform.video.keyframe_samples import KeyframeSamples
 from media_platform.video.shot_config import ShotDetectorConfig
 from media_platform.video.shot_signatures import Sig, blend_error, score, signature, spread
 
@@ -43,6 +44,7 @@ class Coarse:
         self.spread: list[float] = []  # spread(j-1, j) where s1 >= min_score, else 1.0
         self.blend: list[float] = []  # blend error of (j-L, j-L/2, j); inf if not testable or sl[j] is too low
         self.hashes = FrameHashes()  # perceptual hashes of the thumbnails, a few per second (markers)
+        self.samples = KeyframeSamples()  # keyframe candidates, a few per second (keyframes)
 
 
 def coarse_pass(
@@ -83,6 +85,7 @@ def coarse_pass(
                 counter += 1
                 sig = signature(frame, cfg)
                 coarse.hashes.offer(fi, frame.time, sig.luma.reshape(cfg.analysis_height, cfg.analysis_width))
+                coarse.samples.offer(fi, frame.time, frame)
                 coarse.frames.append(fi)
                 coarse.means.append(sig.mean)
                 coarse.stds.append(sig.std)
@@ -109,6 +112,7 @@ def coarse_pass(
         except av.error.FFmpegError as exc:
             truncated = True
             logger.warning("%s: decoding stopped after %d frames: %s", path, counter, exc)
+        coarse.samples.finish()  # keeps the last bin's frame while the decoder is still open
     return coarse, all_pts, truncated
 
 

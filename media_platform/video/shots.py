@@ -51,6 +51,7 @@ import numpy as np
 from media_platform.errors import MediaError
 from media_platform.video.frame_hashes import FrameHashes
 from media_platform.video.frames import FrameIndex, probe_frame_index
+from media_platform.video.keyframe_samples import KeyframeSamples
 from media_platform.video.shot_candidates import (
     confidence,
     cut_candidates,
@@ -115,6 +116,8 @@ class ShotDetectionResult:
         truncated: the file ended early or failed to decode part-way; shots cover the readable part.
         frame_hashes: perceptual hashes of a few decoded frames a second, from the same pass
             (the visual fingerprint of :mod:`media_platform.markers`).
+        keyframe_samples: keyframe candidates from the same pass, a few JPEGs a second (the
+            keyframes need no decoding pass of their own, :mod:`media_platform.video.keyframes`).
     """
 
     shots: list[Shot]
@@ -124,6 +127,7 @@ class ShotDetectionResult:
     stats: dict[str, Any] = field(default_factory=dict)
     truncated: bool = False
     frame_hashes: FrameHashes | None = None
+    keyframe_samples: KeyframeSamples | None = None
 
     @property
     def cut_frames(self) -> list[int]:
@@ -256,4 +260,5 @@ def detect_shots(path: str | Path, config: ShotDetectorConfig | None = None) -> 
         stats=stats,
         truncated=truncated,
         frame_hashes=coarse.hashes,
+        keyframe_samples=coarse.samples,
     )
