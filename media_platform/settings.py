@@ -131,6 +131,16 @@ class Settings(BaseSettings):
         description="torch threads of the API's text encoder (one query is faster on one thread "
         "when the cores are shared with other requests)",
     )
+    api_encoder_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="weights of the API's text tower: bfloat16 halves the memory each query reads "
+        "(cosine with float32 > 0.999); auto: bfloat16 on a CPU with native bfloat16, else float32",
+    )
+    api_exact_search_max_shots: int = Field(
+        250_000, ge=0,
+        description="the API keeps the index's vectors in memory (4 bytes x dim per shot) up to this "
+        "many shots, and scores selective filtered searches exactly over them; 0: always the index",
+    )
 
     @field_validator("*", mode="before")
     @classmethod

@@ -140,6 +140,39 @@ def test_text_search_ranks_by_similarity_caps_and_pages(api_server, api_home) ->
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
+def _until_exact(server, url: str) -> dict:
+    """The response to ``url`` once the server holds the index's vectors (they load in the
+    background after the first similarity search)."""
+    import time
+
+    for _ in range(300):
+        body = server.get(url).json()
+        if body["search"] == "exact":
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"{url}: never searched exactly: {body}")
+
+
+def test_filtered_similarity_is_exact_and_agrees_with_the_index(api_server, api_home) -> None:
+    """Selective filters score the matching shots exactly from vectors held in memory; a
+    server told to keep none (``MEDIA_PLATFORM_API_EXACT_SEARCH_MAX_SHOTS=0``) asks the vector
+    index: the same shots in the same order with the same scores."""
+    bunny = api_home.keys["bunny"]
+    urls = ["/shots?q=" + quote("a rabbit in a forest") + "&per_episode=0&limit=50",
+            "/shots?q=rabbit&min_duration=2s&per_episode=0&limit=50",
+            f"/shots?q=a%20bird&partition={bunny}&max_duration=6s&per_episode=1",
+            f"/shots/{bunny}:2/similar?per_episode=0&limit=50"]
+    exact = [_until_exact(api_server, url) for url in urls]
+    with ApiServer(api_home.env, extra_env={"MEDIA_PLATFORM_API_EXACT_SEARCH_MAX_SHOTS": "0"}) as server:
+        for url, mine in zip(urls, exact, strict=True):
+            theirs = server.get(url).json()
+            assert theirs["search"] == "index"
+            assert mine["results"], url
+            assert [s["id"] for s in mine["results"]] == [s["id"] for s in theirs["results"]], url
+            assert [s["score"] for s in mine["results"]] == pytest.approx([s["score"] for s in theirs["results"]], abs=1e-4)
+    assert api_server.get("/shots?tag=car").json()["search"] == "browse"
+
+
 def test_one_shot_and_similar_shots(api_server, api_home) -> None:
     bunny = api_home.keys["bunny"]
     shot = api_server.get(f"/shots/{bunny}:2")

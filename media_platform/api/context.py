@@ -116,8 +116,16 @@ class ApiContext:
 
     def encoder(self) -> Any:
         """The CLIP encoder (the code location's ``clip`` resource), loaded on first use (under
-        its own lock: loading takes seconds and must not hold up the other readers)."""
+        its own lock: loading takes seconds and must not hold up the other readers), its text
+        tower in the precision of ``api_encoder_precision``."""
         with _ENCODER_LOCK:
             if self._encoder is None:
-                self._encoder = self.code().resource("clip").get_encoder()
+                from media_platform.video.clip import ClipEncoder
+
+                clip = self.code().resource("clip")
+                # Its own copy, not the process's shared one: training runs in this process too
+                # and must embed as the Dagster runs do.
+                encoder = ClipEncoder(clip.spec(), clip.device, clip.batch_size)
+                encoder.set_text_precision(self.settings.api_encoder_precision)
+                self._encoder = encoder
             return self._encoder

@@ -26,6 +26,7 @@ from media_platform.keys import printable, require_text, validate_partition_key
 from media_platform.search import shot_query as sq
 from media_platform.search.index import VectorIndexError, shot_point_id
 from media_platform.search.shot_table import ShotTable
+from media_platform.search.shot_vectors import ShotVectorCache
 from media_platform.tags.labels import check_label_name, parse_shot_ref
 
 router = APIRouter(tags=["search"])
@@ -155,39 +156,78 @@ def _browse(ctx: ApiContext, query: sq.ShotQuery, cursor: str | None) -> tuple[l
     return [s for s in page if s.partition not in hidden], next_cursor
 
 
+def _vector_cache(ctx: ApiContext) -> ShotVectorCache:
+    """The process's copy of the index's vectors (see :mod:`media_platform.search.shot_vectors`)."""
+    with _TABLE_LOCK:
+        cache = ctx.__dict__.get("_shot_vectors")
+        if cache is None:
+            cache = ctx.__dict__["_shot_vectors"] = ShotVectorCache(ctx.settings.api_exact_search_max_shots)
+    return cache
+
+
 def _similar(ctx: ApiContext, query: sq.ShotQuery, vector: np.ndarray, cursor: str | None, kind: str,
-             skip: tuple[str, int] | None = None) -> tuple[list[sq.RankedShot], str | None]:
+             skip: tuple[str, int] | None = None) -> tuple[list[sq.RankedShot], str | None, str]:
+    """A similarity page, its next cursor and how it was searched: ``exact`` scores over the
+    matching rows when the filters leave few and the vectors are in memory, else the vector
+    ``index`` (the same order either way, up to the index's approximation)."""
     fingerprint = query.fingerprint(kind)
     offset = _param("query", "cursor", lambda c: sq.offset_position(c, fingerprint), cursor)
     f = query.filters
-    partitions: list[str] | None = list(f.partitions) if f.partitions is not None else None
-    if f.title is not None:
-        in_title = _title_partitions(ctx, f.title)
-        partitions = in_title if partitions is None else [p for p in partitions if p in in_title]
-    hidden: set[str] = set(f.exclude)
+    table = shot_table(ctx)
     index = ctx.index()
     vis = visibility(ctx)
+    hidden: set[str] = set(f.exclude)
+    extra = 1 if skip is not None else 0
+    cache = _vector_cache(ctx)
+    vectors = cache.get(table, index)
+    rows = table.matching_rows(f) if vectors is not None else None
+    strategy = "exact" if vectors is not None and rows is not None and len(rows) <= cache.exact_max_rows else "index"
+    if strategy == "exact":
+        assert vectors is not None and rows is not None
+        candidates: np.ndarray = rows
+
+        def hits(n: int) -> list[sq.RankedShot]:
+            nonlocal candidates
+            for _ in range(_VISIBILITY_ROUNDS):
+                top, scores = vectors.rank(candidates, vector, n)
+                newly = vis.hidden({table.partitions[int(p)] for p in table.part[top]})
+                if not newly:
+                    break
+                hidden.update(newly)
+                codes = [i for i, p in enumerate(table.partitions) if p in newly]
+                candidates = candidates[~np.isin(table.part[candidates], codes)]
+            return [sq.RankedShot(table.partitions[int(table.part[r])], int(table.shot[r]), float(sc))
+                    for r, sc in zip(top.tolist(), scores.tolist(), strict=True)
+                    if table.partitions[int(table.part[r])] not in hidden]
+    else:
+        partitions: list[str] | None = list(f.partitions) if f.partitions is not None else None
+        if f.title is not None:
+            in_title = _title_partitions(ctx, f.title)
+            partitions = in_title if partitions is None else [p for p in partitions if p in in_title]
+
+        def hits(n: int) -> list[sq.RankedShot]:
+            for _ in range(_VISIBILITY_ROUNDS):
+                try:
+                    found = index.search(vector, n, tags=list(f.tags) or None, min_duration_s=f.min_duration_s,
+                                         max_duration_s=f.max_duration_s, partition_keys=partitions,
+                                         exclude_partitions=sorted(hidden) or None)
+                except VectorIndexError:  # no collection yet: nothing has been indexed
+                    return []
+                newly = vis.hidden({str(h.payload.get("partition")) for h in found})
+                if not newly:
+                    break
+                hidden.update(newly)
+            return [sq.RankedShot(str(h.payload["partition"]), int(h.payload["shot"]), h.score) for h in found
+                    if str(h.payload.get("partition")) not in hidden]
 
     def search(n: int) -> list[sq.RankedShot]:
-        extra = 1 if skip is not None else 0
-        for _ in range(_VISIBILITY_ROUNDS):
-            try:
-                hits = index.search(vector, n + extra, tags=list(f.tags) or None, min_duration_s=f.min_duration_s,
-                                    max_duration_s=f.max_duration_s, partition_keys=partitions,
-                                    exclude_partitions=sorted(hidden) or None)
-            except VectorIndexError:  # no collection yet: nothing has been indexed
-                return []
-            newly = vis.hidden({str(h.payload.get("partition")) for h in hits})
-            if not newly:
-                break
-            hidden.update(newly)
-        ranked = [sq.RankedShot(str(h.payload["partition"]), int(h.payload["shot"]), h.score) for h in hits
-                  if str(h.payload.get("partition")) not in hidden]
-        ranked = [s for s in ranked if (s.partition, s.shot) != skip]
-        return ranked[:n] if len(hits) >= n + extra else ranked
+        found = hits(n + extra)
+        complete = len(found) >= n + extra
+        ranked = [s for s in found if (s.partition, s.shot) != skip]
+        return ranked[:n] if complete else ranked
 
     ranked, exhausted = sq.ranked_similar(search, query, offset)
-    return sq.similarity_page(ranked, offset, query, fingerprint, exhausted)
+    return (*sq.similarity_page(ranked, offset, query, fingerprint, exhausted), strategy)
 
 
 @router.get("/shots", summary="find shots by text, tags, duration, title or episode")
@@ -209,11 +249,13 @@ def search_shots(
     query = _query(text, _filters(tag, min_duration, max_duration, title, partition), limit, per_episode)
     if text is None:
         page, next_cursor = _browse(ctx, query, cursor)
+        strategy = "browse"
     else:
         vector = _text_vector(ctx, text)
-        page, next_cursor = _similar(ctx, query, vector, cursor, "text")
+        page, next_cursor, strategy = _similar(ctx, query, vector, cursor, "text")
     results = shot_table(ctx).results(page)
-    return {"results": results, "next_cursor": next_cursor, "took_ms": round((time.perf_counter() - started) * 1000, 2)}
+    return {"results": results, "next_cursor": next_cursor, "search": strategy,
+            "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
 def _visible_shot(ctx: ApiContext, shot_id: str) -> tuple[sq.RankedShot, int]:
@@ -255,8 +297,9 @@ def similar_shots(
         vector = None
     if vector is None:
         raise not_found(f"shot {printable(shot_id)}: not in the vector index yet")
-    page, next_cursor = _similar(ctx, query, vector, cursor, f"similar:{shot.shot_id}", skip=(shot.partition, shot.shot))
-    return {"results": shot_table(ctx).results(page), "next_cursor": next_cursor,
+    page, next_cursor, strategy = _similar(ctx, query, vector, cursor, f"similar:{shot.shot_id}",
+                                           skip=(shot.partition, shot.shot))
+    return {"results": shot_table(ctx).results(page), "next_cursor": next_cursor, "search": strategy,
             "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 

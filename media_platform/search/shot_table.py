@@ -84,6 +84,7 @@ class ShotTable:
         self._all = _browse_order(best, self.start, self.part, self.shot)
         self._all_scores = best[self._all]
         self._postings: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._tag_rows: dict[int, np.ndarray] = {}  # the rows carrying each tag, ascending
         order = np.argsort(self.tag_ids, kind="stable")
         bounds = np.searchsorted(self.tag_ids[order], np.arange(len(self.tag_names) + 1))
         for t in range(len(self.tag_names)):
@@ -91,6 +92,7 @@ class ShotTable:
             rows, scores = row_of_tag[sel], self.tag_scores[sel].astype(np.float64)
             o = _browse_order(scores, self.start[rows], self.part[rows], self.shot[rows])
             self._postings[t] = (rows[o], scores[o])
+            self._tag_rows[t] = np.sort(rows)
 
     def __len__(self) -> int:
         return int(self.shot.shape[0])
@@ -209,6 +211,19 @@ class ShotTable:
                 rows, scores = rows[o], scores[o]
         else:
             rows, scores = self._all, self._all_scores
+        keep = self._partitions_kept(f)
+        size, lo = _FIRST_CHUNK, 0
+        while lo < len(rows):
+            chunk, chunk_scores = rows[lo:lo + size], scores[lo:lo + size]
+            lo += size
+            size *= 4
+            mask = self._row_mask(chunk, keep, f)
+            if mask.any():
+                yield chunk[mask], chunk_scores[mask]
+
+    def _partitions_kept(self, f: ShotFilters) -> np.ndarray:
+        """Per partition code: may its shots match ``f`` (searchable, in the partitions and
+        title asked for, not excluded)?"""
         allowed = None
         if f.partitions is not None:
             allowed = {self._code[p] for p in f.partitions if p in self._code}
@@ -223,18 +238,29 @@ class ShotTable:
         for p in f.exclude:
             if p in self._code:
                 keep[self._code[p]] = False
-        size, lo = _FIRST_CHUNK, 0
-        while lo < len(rows):
-            chunk, chunk_scores = rows[lo:lo + size], scores[lo:lo + size]
-            lo += size
-            size *= 4
-            mask = self.searchable[chunk] & keep[self.part[chunk]]
-            if f.min_duration_s is not None:
-                mask &= self.duration[chunk] >= f.min_duration_s
-            if f.max_duration_s is not None:
-                mask &= self.duration[chunk] <= f.max_duration_s
-            if mask.any():
-                yield chunk[mask], chunk_scores[mask]
+        return keep
+
+    def _row_mask(self, rows: np.ndarray, keep: np.ndarray, f: ShotFilters) -> np.ndarray:
+        """Which of ``rows`` (all carrying ``f``'s tags) match the rest of ``f``."""
+        mask = self.searchable[rows] & keep[self.part[rows]]
+        if f.min_duration_s is not None:
+            mask &= self.duration[rows] >= f.min_duration_s
+        if f.max_duration_s is not None:
+            mask &= self.duration[rows] <= f.max_duration_s
+        return mask
+
+    def matching_rows(self, f: ShotFilters) -> np.ndarray:
+        """Every row matching ``f``, ascending (the candidates of an exact similarity search)."""
+        if f.tags:
+            codes = [self._tag_code.get(t) for t in f.tags]
+            if any(c is None for c in codes):
+                return np.zeros(0, np.int64)
+            rows = self._tag_rows[codes[0]]  # type: ignore[index]
+            for c in codes[1:]:
+                rows = np.intersect1d(rows, self._tag_rows[c], assume_unique=True)  # type: ignore[index]
+        else:
+            rows = np.arange(len(self.shot))
+        return rows[self._row_mask(rows, self._partitions_kept(f), f)]
 
     def _after(self, rows: np.ndarray, scores: np.ndarray, after: tuple[float, float, str, int]) -> int:
         """How many of the sorted candidates come at or before the keyset ``after``."""
