@@ -28,7 +28,7 @@ from media_platform.ingest.feeds import (
 )
 from media_platform.ingest.feeds.parsing import shown_guid
 from media_platform.ingest.feeds.schedule import RssCursor
-from media_platform.ingest.rss_episodes import rss_episode
+from media_platform.ingest.rss_episodes import rss_episode, rss_partition_key
 
 MAX_SKIP_LOGS = 20
 
@@ -101,8 +101,11 @@ def ingest_feed(
     if len(parsed.skipped) > MAX_SKIP_LOGS:
         log.warning(f"{shown}: {len(parsed.skipped) - MAX_SKIP_LOGS} more items skipped")
 
+    # An item whose partition exists was ingested on an earlier tick, even when its GUID has left
+    # the cursor's bounded window: it is not new, and never takes a place under the cap.
+    seen |= _ingested_guids(parsed, config, known, seen)
     unseen = sum(1 for item in parsed.items if item.guid not in seen)
-    fresh = new_items(parsed, state.seen_guids, config.max_new_items_per_tick)
+    fresh = new_items(parsed, seen, config.max_new_items_per_tick)
     failed: list[str] = []
     recorder = _Recorder(context, config, state, catalogue, licences, known, queue)
     for item in fresh:
@@ -124,6 +127,21 @@ def ingest_feed(
         state.etag, state.modified = fetched.etag, fetched.modified
     if failed:
         raise FeedFailed("items", f"{len(failed)} items not recorded: {failed[0]}")
+
+
+def _ingested_guids(parsed: Any, config: FeedConfig, known: set[str], seen: set[str]) -> set[str]:
+    """GUIDs of the feed's items not in ``seen`` whose stable partition key is already a
+    partition (ingested before; keys are per feed and GUID)."""
+    out: set[str] = set()
+    for item in parsed.items:
+        if item.guid in seen:
+            continue
+        try:
+            if rss_partition_key(item, config) in known:
+                out.add(item.guid)
+        except InvalidInputError:  # an invalid item is reported when it is recorded
+            continue
+    return out
 
 
 @dataclass
