@@ -32,6 +32,7 @@ from media_platform.errors import MediaError
 from media_platform.layout import (
     FRAME_HASHES,
     FRAME_TIMES,
+    KEYFRAME_CANDIDATES,
     KEYFRAME_DIR,
     KEYFRAMES,
     SHOT_TAGS,
@@ -49,10 +50,11 @@ from media_platform.search.index import (
 )
 from media_platform.storage import read_table, write_table
 from media_platform.tags.tagging import searchable_tags
+from media_platform.video.keyframe_samples import candidates_from_table, candidates_table
 from media_platform.video.keyframes import (
     contact_sheet,
     encode_jpeg,
-    extract_keyframes,
+    select_keyframes,
     shot_timeline,
 )
 from media_platform.video.shots import Shot, detect_shots
@@ -145,6 +147,9 @@ def shots(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[
              "level": np.asarray(hashes.level, dtype=np.float32)},
             schema={"frame": pl.Int64, "time_s": pl.Float64, "hash": pl.UInt64, "flat": pl.Boolean, "level": pl.Float32},
         ))
+    write_table(  # keyframe candidates from this same pass: the keyframes need no decode of their own
+        store, episode_key(context.partition_key, KEYFRAME_CANDIDATES), candidates_table(result.keyframe_samples, result.shots)
+    )
     durations = df["end_s"] - df["start_s"]
     store.write_bytes(
         episode_key(context.partition_key, VIDEO_TIMING),
@@ -171,7 +176,9 @@ def shots(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[
 )
 def keyframes(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """One representative frame per shot: the sharpest (variance of the Laplacian) of a few frames
-    around the shot's middle, upright, saved as JPEG. The metadata shows a contact sheet."""
+    around the shot's middle, upright, saved as JPEG. The candidates come from the shots pass
+    (no second decode); only shots without one are decoded again, with targeted seeks. The
+    metadata shows a contact sheet."""
     store = storage.get_store()
     key = context.partition_key
     episode = episode_for(context, store)
@@ -179,12 +186,13 @@ def keyframes(context: dg.AssetExecutionContext, storage: MediaStorage) -> Itera
         return
     shot_list = shots_from_table(read_table(store, episode_key(key, SHOTS)))
     frame_times = read_table(store, episode_key(key, FRAME_TIMES))["pts_s"].to_numpy()
+    cands_key = episode_key(key, KEYFRAME_CANDIDATES)  # absent when shots ran before one-decode
+    candidates = candidates_from_table(read_table(store, cands_key)) if store.exists(cands_key) else {}
     try:
-        with store.local_copy(episode.master_key) as path:
-            frames = extract_keyframes(path, shot_list, frame_times)
+        frames, seeks = select_keyframes(shot_list, frame_times, candidates, lambda: store.local_copy(episode.master_key))
     except MediaError as exc:
         raise dg.Failure(description=f"{episode.master_uri}: {exc.problem}") from exc
-    files = {keyframe_name(kf.shot): encode_jpeg(kf.image) for kf in frames}
+    files = {keyframe_name(kf.shot): kf.jpeg or encode_jpeg(kf.image) for kf in frames}
     store.replace_folder(episode_key(key, KEYFRAME_DIR), files)
     table = pl.DataFrame({
         "shot": [kf.shot for kf in frames],
@@ -198,6 +206,7 @@ def keyframes(context: dg.AssetExecutionContext, storage: MediaStorage) -> Itera
     yield dg.MaterializeResult(
         metadata={
             "num_keyframes": len(frames),
+            "shots_decoded_again": seeks,  # shots too short for a candidate from the shots pass
             "contact_sheet": image_markdown(sheet, "image/jpeg", "keyframes") if sheet else "no keyframes",
             "folder": store.uri(episode_key(key, KEYFRAME_DIR)),
             "uri": uri,

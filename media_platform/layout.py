@@ -48,6 +48,7 @@ SHOT_FEATURES = "shot_features.parquet"
 SHOT_FEATURES_LAYOUT = "shot_features.json"
 SHOT_TAGS = "shot_tags.parquet"
 FRAME_HASHES = "frame_hashes.parquet"
+KEYFRAME_CANDIDATES = "keyframe_candidates.parquet"  # from the shots pass, read by keyframes
 AUDIO_FINGERPRINT = "audio_fingerprint.parquet"
 VISUAL_FINGERPRINT = "visual_fingerprint.parquet"
 EPISODE_MARKERS = "episode_markers.parquet"
@@ -114,7 +115,11 @@ EPISODE_ASSETS: dict[str, EpisodeAsset] = {
     for a in (
         _asset("master", (), frozenset()),
         _asset("media_probe", ((PROBE, _J),), frozenset()),
-        _asset("shots", ((SHOTS, _T), (FRAME_TIMES, _T), (VIDEO_TIMING, _J), (FRAME_HASHES, _T)), _ANALYSIS),
+        _asset(
+            "shots",
+            ((SHOTS, _T), (FRAME_TIMES, _T), (VIDEO_TIMING, _J), (FRAME_HASHES, _T), (KEYFRAME_CANDIDATES, _T)),
+            _ANALYSIS,
+        ),
         _asset("keyframes", ((KEYFRAMES, _T), (KEYFRAME_DIR, _I)), _ANALYSIS),
         _asset("shot_embeddings", ((SHOT_EMBEDDINGS, _T),), _ANALYSIS),
         _asset(

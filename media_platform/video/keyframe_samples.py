@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import av
 import cv2
@@ -33,6 +34,9 @@ import numpy as np
 import polars as pl
 
 from media_platform.video.frames import frame_to_rgb, laplacian_variance
+
+if TYPE_CHECKING:  # shots imports this module
+    from media_platform.video.shots import Shot
 
 __all__ = [
     "KEYFRAME_MAX_SIDE",
@@ -225,10 +229,13 @@ def best_candidates(
 _TABLE_SCHEMA = {"shot": pl.Int64, "frame": pl.Int64, "sharpness": pl.Float64, "jpeg": pl.Binary}
 
 
-def candidates_table(shots: Sequence[int], chosen: Sequence[KeyframeSample | None]) -> pl.DataFrame:
-    """The stored form of the candidates (one row per shot that has one): shot, frame,
-    sharpness, jpeg. It passes them from the shots step to the keyframes step."""
-    rows = [(shot, c) for shot, c in zip(shots, chosen, strict=True) if c is not None]
+def candidates_table(samples: KeyframeSamples | None, shots: Sequence[Shot]) -> pl.DataFrame:
+    """Each shot's best candidate (:func:`best_candidates`) in its stored form, one row per shot
+    that has one: shot, frame, sharpness, jpeg. It passes the candidates from the shots step to
+    the keyframes step."""
+    kept = samples.samples if samples is not None else []
+    chosen = best_candidates(kept, [s.start_frame for s in shots], [s.end_frame for s in shots])
+    rows = [(shot.index, c) for shot, c in zip(shots, chosen, strict=True) if c is not None]
     return pl.DataFrame(
         {"shot": [s for s, _ in rows], "frame": [c.frame for _, c in rows],
          "sharpness": [c.sharpness for _, c in rows], "jpeg": [c.jpeg for _, c in rows]},
