@@ -9,7 +9,8 @@ import numpy as np
 from media_platform.video.shot_config import ShotDetectorConfig
 from media_platform.video.shot_decoding import Coarse
 
-__all__ = ["confidence", "cut_candidates", "dissolve_candidates", "enforce_min_length"]
+__all__ = ["confidence", "cut_candidates", "dissolve_candidates", "effective_scores", "enforce_min_length",
+           "frame_cuts"]
 
 
 def confidence(score: float, ratio: float, cfg: ShotDetectorConfig) -> float:
@@ -18,46 +19,132 @@ def confidence(score: float, ratio: float, cfg: ShotDetectorConfig) -> float:
     return round(0.3 + 0.35 * a + 0.35 * b, 4)
 
 
-def cut_candidates(c: Coarse, cfg: ShotDetectorConfig) -> list[tuple[int, float, float]]:
-    """Decoded positions j (cut between decoded j-1 and j) with their score and adaptive ratio."""
-    s1 = np.asarray(c.s1, dtype=np.float64)
+def effective_scores(c: Coarse) -> dict[str, np.ndarray]:
+    """The coarse scores as the candidates use them: measured outside static regions (overlays)
+    where some were found, on the whole frame elsewhere."""
+    out = {"s1": np.asarray(c.s1, dtype=np.float64), "s2": np.asarray(c.s2, dtype=np.float64),
+           "s3": np.asarray(c.s3, dtype=np.float64), "spread": np.asarray(c.spread, dtype=np.float64)}
+    r = c.regions
+    if r is not None and len(r.s1) == out["s1"].shape[0]:
+        for name, masked in (("s1", r.s1), ("s2", r.s2), ("s3", r.s3), ("spread", r.spread)):
+            m = np.asarray(masked, dtype=np.float64)
+            have = np.isfinite(m)
+            if name in ("s2", "s3"):  # computed only where the whole-frame one was needed
+                have &= np.isfinite(out[name])
+            out[name] = np.where(have, m, out[name])
+    return out
+
+
+def _spikes(s1: np.ndarray, cfg: ShotDetectorConfig) -> np.ndarray:
+    """Pairs that stand out from both neighbouring pairs (cut-like, as opposed to motion)."""
+    side = np.maximum(np.concatenate([[0.0], s1[:-1]]), np.concatenate([s1[1:], [0.0]]))
+    return (s1 >= cfg.min_score) & (s1 >= cfg.peak_ratio * side)
+
+
+def cut_candidates(c: Coarse, cfg: ShotDetectorConfig) -> tuple[list[tuple[int, float, float]], list[int]]:
+    """Decoded positions j (cut between decoded j-1 and j) with their score and adaptive ratio,
+    and the positions of *bursts*: runs of consecutive large changes between sparsely decoded
+    frames (a fast montage, or fast motion) to be judged frame by frame."""
+    e = effective_scores(c)
+    s1, s2, s3, spread = e["s1"], e["s2"], e["s3"], e["spread"]
     n = s1.shape[0]
     out: list[tuple[int, float, float]] = []
+    bursts: list[int] = []
     if n < 2:
-        return out
-    s2 = np.asarray(c.s2)
-    s3 = np.asarray(c.s3)
+        return out, bursts
     means = np.asarray(c.means)
     stds = np.asarray(c.stds)
-    spread = np.asarray(c.spread)
+    frames = c.frames
+    spikes = _spikes(s1, cfg)
     for j in np.nonzero(s1[1:] >= cfg.min_score)[0] + 1:
         j = int(j)
         lo, hi = max(1, j - cfg.window), min(n, j + cfg.window + 1)
-        neigh = np.concatenate([s1[lo:j], s1[j + 1 : hi]])
+        # The baseline is the activity within shots: other cut-like spikes (the neighbouring
+        # cuts of a montage) do not raise it.
+        idx = [k for k in range(lo, hi) if k != j]
+        calm = [s1[k] for k in idx if not spikes[k]]
+        neigh = np.asarray(calm if len(calm) >= 3 else [s1[k] for k in idx])
         base = float(np.median(neigh)) if neigh.size else 0.0
         ratio = s1[j] / max(base, 0.01)
-        if not (ratio >= cfg.adaptive_ratio or (s1[j] >= cfg.strong_score and ratio >= cfg.strong_ratio)):
-            continue
-        # Motion: a cut is a single-pair spike, motion spreads over neighbouring pairs.
         side = max(s1[j - 1] if j > 1 else 0.0, s1[j + 1] if j + 1 < n else 0.0)
-        if s1[j] < cfg.peak_ratio * side:
-            continue
+        sparse = frames[j] - frames[j - 1] > 1
+        adaptive = ratio >= cfg.adaptive_ratio or (s1[j] >= cfg.strong_score and ratio >= cfg.strong_ratio)
         # Fade: dark frames whose mean level ramps monotonically (from/to black).
         if _in_fade(means, j, cfg) and not (s1[j] >= cfg.strong_score and s1[j] >= 2.0 * cfg.peak_ratio * side):
+            continue
+        if not adaptive or s1[j] < cfg.peak_ratio * side:
+            # Motion spreads its change over several pairs, a cut is a single spike. Between
+            # sparsely decoded frames a cut next to motion, or a run of several cuts (a montage),
+            # looks like motion too: those are judged again on every frame.
+            if sparse and (adaptive or s1[j] >= cfg.strong_score) and not _transient(
+                j, s1, s2, s3, stds, cfg
+            ):
+                bursts.append(j)
             continue
         # Local change: a fast object in front of a steady background is not a cut.
         if s1[j] < cfg.strong_score and spread[j] < cfg.spread_min:
             continue
-        # Transient: the frame before and a frame shortly after look alike (flash, glitch).
-        # Only a frame with comparable contrast can show that (a dim frame scores low against
-        # anything: its correlation is noise and its mean may happen to match).
-        across = []
-        for k, s_across in ((j + 1, s2), (j + 2, s3)):
-            if k < n and _comparable_contrast(stds[j - 1], stds[k], cfg):
-                across.append(s_across[k])
-        if across and min(across) < cfg.flash_keep * s1[j]:
+        if _transient(j, s1, s2, s3, stds, cfg):
             continue
         out.append((j, float(s1[j]), float(ratio)))
+    return out, bursts
+
+
+def _transient(j: int, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, stds: np.ndarray,
+               cfg: ShotDetectorConfig) -> bool:
+    """A change that reverts (flash, glitch): the frame before it and a frame shortly after look
+    alike (its onset), or the frame after it looks like a frame shortly before the change that
+    preceded it (its return). Only frames of comparable contrast can show that (a dim frame
+    scores low against anything: its correlation is noise and its mean may happen to match).
+    A short shot of a montage is followed by another picture, so it is not transient."""
+    n = s1.shape[0]
+    across = []
+    for k, s_across in ((j + 1, s2), (j + 2, s3)):  # onset: j-1 against j+1, j+2
+        if k < n and np.isfinite(s_across[k]) and _comparable_contrast(stds[j - 1], stds[k], cfg):
+            across.append(s_across[k])
+    for back, s_back in ((2, s2), (3, s3)):  # return: j against j-2, j-3 (after a change at j-1/j-2)
+        if j - back >= 0 and np.isfinite(s_back[j]) and _comparable_contrast(stds[j], stds[j - back], cfg):
+            across.append(s_back[j])
+    return bool(across) and min(across) < cfg.flash_keep * s1[j]
+
+
+def _spread(a, b, keep: np.ndarray | None, cfg: ShotDetectorConfig) -> float:
+    from media_platform.video.shot_signatures import masked_spread, spread
+
+    return masked_spread(a, b, keep, cfg) if keep is not None else spread(a, b, cfg)
+
+
+def frame_cuts(sigs: dict, first: int, last: int, coarse_score: float, keep: np.ndarray | None,
+               cfg: ShotDetectorConfig) -> list[tuple[int, float]]:
+    """The cuts among every frame of the window (first, last], from their signatures (``sigs``:
+    frame -> Sig, also a few frames after ``last`` for the transient test), measured outside the
+    static cells when ``keep`` is given. The largest change must carry at least ``refine_keep``
+    of the coarse score (otherwise the change was spread out: motion); further ones (the cuts of
+    a montage) must be spikes among their neighbours too. Transients (flashes) are dropped."""
+    from media_platform.video.shot_signatures import masked, score
+
+    view = {k: (masked(sg, keep, cfg) if keep is not None else sg) for k, sg in sigs.items()}
+    p = {k: score(view[k - 1], view[k], cfg.flat_std) for k in view if k - 1 in view}
+    inside = {k: v for k, v in p.items() if first < k <= last}
+    if not inside:
+        return []
+    best = max(inside.values())
+    if best < cfg.min_score or best < cfg.refine_keep * coarse_score:
+        return []
+    out = []
+    for k, v in sorted(inside.items()):
+        if v < max(cfg.min_score, cfg.refine_keep * best) or v < cfg.peak_ratio * max(p.get(k - 1, 0.0), p.get(k + 1, 0.0)):
+            continue
+        if v < cfg.strong_score and k - 1 in view and _spread(view[k - 1], view[k], keep, cfg) < cfg.spread_min:
+            continue  # a fast object in front of a steady background
+        stds = {f: view[f].std for f in view}
+        across = [score(view[k - 1], view[f], cfg.flat_std) for f in (k + 1, k + 2)
+                  if f in view and _comparable_contrast(stds[k - 1], stds[f], cfg)]
+        across += [score(view[f], view[k], cfg.flat_std) for f in (k - 2, k - 3)
+                   if f in view and p.get(f + 1, 0.0) >= cfg.min_score and _comparable_contrast(stds[k], stds[f], cfg)]
+        if across and min(across) < cfg.flash_keep * v:
+            continue
+        out.append((k, v))
     return out
 
 

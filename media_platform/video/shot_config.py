@@ -36,7 +36,8 @@ class ShotDetectorConfig:
         fade_span: decoded frames on each side checked for a monotonic luma ramp (fade).
         refine_keep: after refinement the best single frame pair must carry at least this fraction
             of the coarse score (otherwise the change was spread out: motion, not a cut).
-        min_shot_frames: minimum distance between two boundaries, in frames.
+        min_shot_frames: minimum distance between two boundaries, in frames (2: the shots of a
+            fast montage count; one-frame changes are flashes, judged by the transient test).
         flat_std: luma standard deviation (0..255) below which a thumbnail counts as uniform
             (black, white, a colour card): compared by mean level only.
         detect_dissolves: also report gradual transitions (dissolves) as one boundary.
@@ -44,6 +45,13 @@ class ShotDetectorConfig:
         dissolve_min_score: minimum difference across the span.
         dissolve_contrast: the span's difference must exceed the neighbouring spans' by this factor.
         dissolve_blend_max: maximum relative error of "middle frame = mean of both ends".
+        static_window, static_lookahead: decoded frames before and after a pair over which a
+            grid cell must keep its mean luma within ``static_range`` (0..255) to count as a static
+            region (a persistent overlay: ticker band, logo, boxed subtitles, letterbox); change is
+            then measured outside those cells only.
+        static_max_fraction: above this fraction of the frame the static cells are taken for a
+            still picture, not an overlay, and the whole frame is compared.
+        static_min_cells: fewer static cells than this are ignored.
         skip_nonref: coarse pass skips non-reference frames (where safe for the codec).
         skip_loop_filter: skip the deblocking filter during analysis decoding.
         threads: let the decoder use frame/slice threads.
@@ -63,13 +71,18 @@ class ShotDetectorConfig:
     flash_contrast: float = 0.5
     dark_luma: float = 48.0
     fade_span: int = 3
-    min_shot_frames: int = 6
+    min_shot_frames: int = 2
     flat_std: float = 6.0
     detect_dissolves: bool = True
     dissolve_span: int = 8
     dissolve_min_score: float = 0.22
     dissolve_contrast: float = 2.5
     dissolve_blend_max: float = 0.45
+    static_window: int = 24
+    static_lookahead: int = 12
+    static_range: float = 6.0
+    static_max_fraction: float = 0.6
+    static_min_cells: int = 3
     skip_nonref: bool = True
     skip_loop_filter: bool = True
     threads: bool = True

@@ -15,9 +15,12 @@ import numpy as np
 
 from media_platform.video.shot_config import ShotDetectorConfig
 
-__all__ = ["Sig", "blend_error", "score", "signature", "spread"]
+__all__ = ["CELL_COLS", "CELL_ROWS", "Sig", "blend_error", "cell_means", "masked", "masked_spread", "score",
+           "signature", "spread"]
 
 _HIST_BINS = 16
+#: The grid of cells over which static regions (overlays) are estimated.
+CELL_COLS, CELL_ROWS = 16, 9
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Sig:
     mean: float
     std: float
     hist: np.ndarray  # (3*_HIST_BINS,) float32: Y, U, V histograms, each summing to 1
+    u: np.ndarray | None = None  # (h/2, w/2) uint8 chroma thumbnails (masked comparisons)
+    v: np.ndarray | None = None
 
 
 def _plane(frame: av.VideoFrame, i: int) -> np.ndarray:
@@ -62,7 +67,52 @@ def signature(frame: av.VideoFrame, cfg: ShotDetectorConfig) -> Sig:
     mean, std = float(m[0, 0]), float(sd[0, 0])
     luma = y.ravel().astype(np.float32)
     norm = (luma - np.float32(mean)) * np.float32(1.0 / std) if std >= cfg.flat_std else None
+    return Sig(luma=luma, norm=norm, mean=mean, std=std, hist=hist, u=u, v=v)
+
+
+def cell_means(sig: Sig, cfg: ShotDetectorConfig) -> np.ndarray:
+    """Mean luma of each cell of the CELL_ROWS x CELL_COLS grid, flattened (float32)."""
+    y = sig.luma.reshape(cfg.analysis_height, cfg.analysis_width)
+    return cv2.resize(y, (CELL_COLS, CELL_ROWS), interpolation=cv2.INTER_AREA).ravel()
+
+
+def _pixel_masks(cells: np.ndarray, cfg: ShotDetectorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The luma and chroma pixels of the thumbnails that lie in the given cells (bool grid)."""
+    grid = cells.reshape(CELL_ROWS, CELL_COLS).astype(np.uint8)
+    w, h = cfg.analysis_width, cfg.analysis_height
+    ym = cv2.resize(grid, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool).ravel()
+    cm = cv2.resize(grid, (w // 2, h // 2), interpolation=cv2.INTER_NEAREST).astype(bool).ravel()
+    return ym, cm
+
+
+def masked(sig: Sig, keep: np.ndarray, cfg: ShotDetectorConfig) -> Sig:
+    """The signature of only the cells ``keep`` (bool, CELL_ROWS*CELL_COLS) of the frame: the
+    part of the picture outside static regions (overlays), compared with :func:`score`."""
+    ym, cm = _pixel_masks(keep, cfg)
+    luma = sig.luma[ym]
+    mean, std = float(luma.mean()), float(luma.std())
+    norm = (luma - np.float32(mean)) * np.float32(1.0 / std) if std >= cfg.flat_std else None
+    shift = 8 - int(np.log2(_HIST_BINS))
+    assert sig.u is not None and sig.v is not None
+    u, v = sig.u.ravel()[cm], sig.v.ravel()[cm]
+    codes = np.concatenate([(luma.astype(np.uint8) >> shift), (u >> shift) + _HIST_BINS,
+                            (v >> shift) + 2 * _HIST_BINS])
+    hist = np.bincount(codes, minlength=3 * _HIST_BINS).astype(np.float32)
+    hist[:_HIST_BINS] *= 1.0 / max(1, luma.size)
+    hist[_HIST_BINS:] *= 1.0 / max(1, u.size)
     return Sig(luma=luma, norm=norm, mean=mean, std=std, hist=hist)
+
+
+def masked_spread(a: Sig, b: Sig, keep: np.ndarray, cfg: ShotDetectorConfig) -> float:
+    """:func:`spread` over the cells ``keep`` only, for two :func:`masked` signatures."""
+    if a.norm is None or b.norm is None:
+        return 1.0
+    ym, _ = _pixel_masks(keep, cfg)
+    d = np.zeros(cfg.analysis_height * cfg.analysis_width, np.float32)
+    d[ym] = np.abs(a.norm - b.norm)
+    cells = cv2.resize(d.reshape(cfg.analysis_height, cfg.analysis_width), (CELL_COLS, CELL_ROWS),
+                       interpolation=cv2.INTER_AREA).ravel()
+    return float(np.median(cells[keep]))
 
 
 def score(a: Sig, b: Sig, flat_std: float) -> float:

@@ -55,11 +55,13 @@ from media_platform.video.keyframe_samples import KeyframeSamples
 from media_platform.video.shot_candidates import (
     confidence,
     cut_candidates,
-    dissolve_candidates,
+    effective_scores,
     enforce_min_length,
+    frame_cuts,
 )
 from media_platform.video.shot_config import ShotDetectorConfig
-from media_platform.video.shot_decoding import IndexMismatch, coarse_pass, refine_windows
+from media_platform.video.shot_decoding import IndexMismatch, coarse_pass, window_signatures
+from media_platform.video.transitions import Transition, gradual_windows, judge_window
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,13 @@ class Shot:
         end_s: the next shot's ``start_s``; for the last shot, the end of the video (last pts
             plus its frame duration).
         confidence: confidence (0..1) of the boundary that starts this shot; 1.0 for shot 0.
+        transition: how this shot begins: "cut", "dissolve", "fade" (through black, white or a
+            flat colour) or "wipe"; None for shot 0.
+        transition_start_frame, transition_end_frame: the frames [start, end) of a gradual
+            transition (mixed frames of both shots; the shot starts inside it, at its middle);
+            for a cut both are ``start_frame``; None for shot 0.
+        transition_start_s, transition_end_s: the same in seconds (``end`` is the next frame's
+            time); for a cut both are ``start_s``.
     """
 
     index: int
@@ -90,6 +99,11 @@ class Shot:
     start_s: float
     end_s: float
     confidence: float
+    transition: str | None = None
+    transition_start_frame: int | None = None
+    transition_end_frame: int | None = None
+    transition_start_s: float | None = None
+    transition_end_s: float | None = None
 
     @property
     def frame_count(self) -> int:
@@ -136,15 +150,24 @@ class ShotDetectionResult:
 
 
 def boundaries_to_shots(
-    boundaries: dict[int, float], frame_times: np.ndarray, duration_s: float
+    boundaries: dict[int, float], frame_times: np.ndarray, duration_s: float,
+    gradual: dict[int, Transition] | None = None,
 ) -> list[Shot]:
-    """Turn {first frame of a new shot: confidence} into shots tiling all frames."""
+    """Turn {first frame of a new shot: confidence} into shots tiling all frames; boundaries in
+    ``gradual`` begin with that transition, the others with a cut."""
     n = int(frame_times.shape[0])
+    gradual = gradual or {}
+
+    def time_of(f: int) -> float:
+        return float(frame_times[f]) if f < n else float(duration_s)
+
     starts = [0] + sorted(f for f in boundaries if 0 < f < n)
     shots: list[Shot] = []
     for k, start in enumerate(starts):
         end = starts[k + 1] - 1 if k + 1 < len(starts) else n - 1
         end_s = float(frame_times[end + 1]) if end + 1 < n else float(duration_s)
+        t = gradual.get(start)
+        kind, t0, t1 = (None, None, None) if k == 0 else (t.kind, t.start, t.end) if t else ("cut", start, start)
         shots.append(
             Shot(
                 index=k,
@@ -153,6 +176,11 @@ def boundaries_to_shots(
                 start_s=float(frame_times[start]),
                 end_s=end_s,
                 confidence=1.0 if k == 0 else float(boundaries[start]),
+                transition=kind,
+                transition_start_frame=t0,
+                transition_end_frame=t1,
+                transition_start_s=None if t0 is None else time_of(t0),
+                transition_end_s=None if t1 is None else time_of(t1),
             )
         )
     return shots
@@ -202,39 +230,59 @@ def detect_shots(path: str | Path, config: ShotDetectorConfig | None = None) -> 
     frames = coarse.frames
     frame_count = index.frame_count
 
-    # Hard cuts: candidates on the coarse scores, refined to the exact frame where needed.
-    cands = cut_candidates(coarse, cfg)
-    windows = [(frames[j - 1], frames[j]) for j, _, _ in cands if frames[j] - frames[j - 1] > 1]
-    pair_scores, refined_frames = (
-        refine_windows(p, index, windows, cfg) if (windows and mode == "skip_nonref") else ({}, 0)
+    # Hard cuts: candidates on the coarse scores, refined to the exact frame where needed;
+    # bursts (runs of large changes between sparsely decoded frames) are judged frame by frame.
+    cands, bursts = cut_candidates(coarse, cfg)
+    keep = coarse.regions.keep if coarse.regions is not None else [None] * len(frames)
+    s1_eff = effective_scores(coarse)["s1"]
+    todo = [(j, score, ratio, False) for j, score, ratio in cands]
+    todo += [(j, float(s1_eff[j]), cfg.adaptive_ratio, True) for j in bursts]
+    windows = [(frames[j - 1], frames[j]) for j, *_ in todo if frames[j] - frames[j - 1] > 1]
+    sigs, refined_frames = (
+        window_signatures(p, index, [(a, min(b + 2, frame_count - 1)) for a, b in windows], cfg)
+        if (windows and mode == "skip_nonref") else ({}, 0)
     )
     bounds: dict[int, float] = {}
     cut_js: set[int] = set()
-    for j, score, ratio in cands:
+    for j, score, ratio, burst in todo:
         a, b = frames[j - 1], frames[j]
         if b - a == 1:
-            frame, s = b, score
+            found = [(b, score)]
         else:
-            inside = {k: pair_scores[k] for k in range(a + 1, b + 1) if k in pair_scores}
-            if not inside:  # could not refine (decode error): keep the coarse position
-                frame, s = b, score
+            window = {k: sg for k, sg in sigs.items() if a <= k <= b + 2}
+            if b not in window:  # could not refine (decode error): keep the coarse position
+                found = [] if burst else [(b, score)]
             else:
-                frame = max(inside, key=lambda k: inside[k])
-                s = inside[frame]
-                if s < cfg.min_score or s < cfg.refine_keep * score:
-                    continue  # spread over several frames: motion, not a cut
-        ratio = ratio * s / max(score, 1e-6)
-        bounds[frame] = max(bounds.get(frame, 0.0), confidence(s, ratio, cfg))
-        cut_js.add(j)
+                found = frame_cuts(window, a, b, score, keep[j], cfg)
+        for frame, s in found:
+            r = ratio * s / max(score, 1e-6)
+            bounds[frame] = max(bounds.get(frame, 0.0), confidence(s, r, cfg))
+        if found:
+            cut_js.add(j)
 
-    dissolves = dissolve_candidates(coarse, cut_js, cfg) if cfg.detect_dissolves else []
-    for j, conf in dissolves:
-        bounds.setdefault(frames[j], conf)
+    # Gradual transitions (dissolves, fades, wipes): judged on every frame of their window; a
+    # transition replaces the cuts found inside it (the steps of a fast fade).
+    gradual: dict[int, Transition] = {}
+    if cfg.detect_dissolves:
+        spans = [(max(0, a - 1), min(frame_count - 1, b + 1)) for a, b in gradual_windows(coarse, cfg)]
+        more, n_dec = window_signatures(p, index, spans, cfg) if spans else ({}, 0)
+        refined_frames += n_dec
+        for a, b in spans:
+            t = judge_window({k: sg for k, sg in more.items() if a <= k <= b}, a, b, cfg)
+            if t is None or any(t.start <= g.end and g.start <= t.end for g in gradual.values()):
+                continue
+            inside = [f for f in bounds if t.start - 1 <= f <= t.end]
+            if t.kind != "fade" and any(bounds[f] > t.confidence for f in inside):
+                continue  # a clear cut inside: not a gradual transition
+            for f in inside:
+                del bounds[f]
+            bounds[t.boundary] = t.confidence
+            gradual[t.boundary] = t
 
     bounds = enforce_min_length(bounds, cfg.min_shot_frames)
     frame_times = index.frame_times
     duration_s = index.duration_s
-    shots = boundaries_to_shots(bounds, frame_times, duration_s)
+    shots = boundaries_to_shots(bounds, frame_times, duration_s, gradual)
     wall = time.perf_counter() - t0
     truncated = index.truncated or dec_truncated
     if truncated:
@@ -248,7 +296,10 @@ def detect_shots(path: str | Path, config: ShotDetectorConfig | None = None) -> 
         "refined_frames": refined_frames,
         "decoded_frames": len(frames) + refined_frames,
         "cut_candidates": len(cands),
-        "dissolves": len(dissolves),
+        "bursts": len(bursts),
+        "dissolves": sum(1 for f, t in gradual.items() if f in bounds and t.kind == "dissolve"),
+        "fades": sum(1 for f, t in gradual.items() if f in bounds and t.kind == "fade"),
+        "wipes": sum(1 for f, t in gradual.items() if f in bounds and t.kind == "wipe"),
         "wall_s": round(wall, 4),
         "frames_per_s": round(frame_count / wall, 1) if wall > 0 else None,
     }
