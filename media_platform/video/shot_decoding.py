@@ -15,11 +15,12 @@ from media_platform.video.frames import FrameIndex, open_video
 from media_platform.video.keyframe_samples import KeyframeSamples
 from media_platform.video.shot_config import ShotDetectorConfig
 from media_platform.video.shot_signatures import Sig, blend_error, score, signature, spread
+from media_platform.video.static_regions import StaticRegions
 
 # Log under the detector's name, as before the split.
 logger = logging.getLogger("media_platform.video.shots")
 
-__all__ = ["Coarse", "IndexMismatch", "coarse_pass", "refine_windows"]
+__all__ = ["Coarse", "IndexMismatch", "coarse_pass", "window_signatures"]
 
 
 def _configure_decoder(stream: av.video.stream.VideoStream, cfg: ShotDetectorConfig) -> None:
@@ -44,6 +45,7 @@ class Coarse:
         self.spread: list[float] = []  # spread(j-1, j) where s1 >= min_score, else 1.0
         self.blend: list[float] = []  # blend error of (j-L, j-L/2, j); inf if not testable or sl[j] is too low
         self.hashes = FrameHashes()  # perceptual hashes of the thumbnails, a few per second (markers)
+        self.regions: StaticRegions | None = None  # scores outside static regions (overlays)
         self.samples = KeyframeSamples()  # keyframe candidates, a few per second (keyframes)
 
 
@@ -58,6 +60,7 @@ def coarse_pass(
     span = max(2, cfg.dissolve_span)
     nan, inf = float("nan"), float("inf")
     coarse = Coarse()
+    regions = coarse.regions = StaticRegions(cfg)
     ring: deque[Sig] = deque(maxlen=span + 1)
     all_pts: list[int] | None = None if index is not None else []
     truncated = False
@@ -109,10 +112,12 @@ def coarse_pass(
                     if n >= span and cfg.detect_dissolves and sl >= cfg.dissolve_min_score else inf
                 )
                 ring.append(sig)
+                regions.push(sig)
         except av.error.FFmpegError as exc:
             truncated = True
             logger.warning("%s: decoding stopped after %d frames: %s", path, counter, exc)
         coarse.samples.finish()  # keeps the last bin's frame while the decoder is still open
+    regions.finish()
     return coarse, all_pts, truncated
 
 
@@ -120,29 +125,23 @@ class IndexMismatch(Exception):
     """Decoded frames do not map onto the packet index; fall back to full decoding."""
 
 
-def refine_windows(
+def window_signatures(
     path: Path,
     index: FrameIndex,
     windows: list[tuple[int, int]],
     cfg: ShotDetectorConfig,
-) -> tuple[dict[int, float], int]:
-    """Decode every frame in each (first, last) window and score adjacent pairs.
-
-    Returns {frame k: score(k-1, k)} for k in (first, last] of every window, and the number of
-    frames decoded with full decoding inside windows.
-    """
-    pair_scores: dict[int, float] = {}
+) -> tuple[dict[int, Sig], int]:
+    """Decode every frame in each (first, last) window (inclusive) and return their signatures
+    {frame: Sig} and the number of frames decoded with full decoding inside windows."""
+    sigs: dict[int, Sig] = {}
     decoded = 0
-    windows = sorted(windows)
     with open_video(path) as (container, stream):
         _configure_decoder(stream, cfg)
         cc = stream.codec_context
-        for first, last in windows:
+        for first, last in _merged(windows):
             first_pts = int(index.pts[first])
             last_pts = int(index.pts[last])
             container.seek(index.keyframe_before(first), stream=stream, backward=True, any_frame=False)
-            prev: Sig | None = None
-            prev_fi = -2
             done = False
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -156,15 +155,23 @@ def refine_windows(
                     fi = index.index_of(int(frame.pts))
                     if fi is None:
                         continue
-                    sig = signature(frame, cfg)
-                    decoded += 1
-                    if prev is not None and fi == prev_fi + 1:
-                        pair_scores[fi] = score(prev, sig, cfg.flat_std)
-                    prev, prev_fi = sig, fi
+                    if fi not in sigs:
+                        sigs[fi] = signature(frame, cfg)
+                        decoded += 1
                     if frame.pts >= last_pts:
                         done = True
                         break
                 if done:
                     break
             cc.skip_frame = "DEFAULT"
-    return pair_scores, decoded
+    return sigs, decoded
+
+
+def _merged(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(windows):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out

@@ -110,7 +110,7 @@ def judge_window(sigs: dict[int, Sig], first: int, last: int, cfg: ShotDetectorC
     if ends_contrast >= 2 * cfg.flat_std and stds.min() < max(1.5 * cfg.flat_std, 0.2 * ends_contrast):
         boundary = inner[int(np.argmin(stds))] + 1
         boundary = min(max(boundary, start + 1), end - 1) if end - start > 1 else start
-        conf = round(min(0.7, 0.3 + 0.4 * min(1.0, total / 0.4)), 4)
+        conf = round(min(0.6, 0.25 + 0.35 * min(1.0, total / 0.4)), 4)
         return Transition("fade", start, end, boundary, conf)
     # Wipe or dissolve: when does each cell become closer to B than to A?
     h, w = cfg.analysis_height, cfg.analysis_width
@@ -131,7 +131,7 @@ def judge_window(sigs: dict[int, Sig], first: int, last: int, cfg: ShotDetectorC
     q1, q3 = np.percentile(switch, [10, 90])
     mid = inner[min(len(inner) - 1, int(round(float(np.median(switch)))))]
     if duration >= 4 and (q3 - q1) >= 0.45 * duration:
-        conf = round(min(0.7, 0.3 + 0.4 * min(1.0, total / 0.4)), 4)
+        conf = round(min(0.6, 0.25 + 0.35 * min(1.0, total / 0.4)), 4)
         return Transition("wipe", start, end, max(start + 1, mid), conf)
     blend = blend_error(A, sigs[inner[len(inner) // 2]], B, cfg)
     if blend <= cfg.dissolve_blend_max:
