@@ -97,8 +97,9 @@ class Settings(BaseSettings):
     )
 
     # Scale-out: how steps execute (resources/executors.py; deploy/README.md)
-    executor: Literal["default", "celery", "k8s"] = Field(
+    executor: Literal["default", "in_process", "celery", "k8s"] = Field(
         "default", description="default: in this process (CLI) or Dagster's multiprocess executor; "
+        "in_process: every step in the run's own process (one code-location import per run); "
         "celery: every step a Celery task (GPU steps on the gpu queue); k8s: every step a Kubernetes Job",
     )
     celery_broker: str = Field("redis://127.0.0.1:6379/0", description="Celery broker URL (Redis)")

@@ -2,6 +2,9 @@
 
 - ``default``: Dagster's default (the CLI runs in its own process; the daemon and the UI use the
   multiprocess executor);
+- ``in_process``: every step of a run in the run's own process, also for runs the daemon or the
+  UI launch: one import of the code location per run instead of one per step (a small host,
+  where that import costs more than the steps);
 - ``celery``: every step is a Celery task (dagster-celery, Redis broker and result backend).
   Steps tagged ``dagster-celery/queue: gpu`` (CLIP, Whisper: :func:`gpu_op_tags`) go to the
   ``gpu`` queue, which only workers on GPU hosts serve (``media-platform worker --queue gpu``);
@@ -125,6 +128,8 @@ def celery_app_args(settings: Settings | None = None) -> dict[str, Any]:
 def platform_executor(settings: Settings | None = None) -> dg.ExecutorDefinition | None:
     """The executor of every job, from ``MEDIA_PLATFORM_EXECUTOR``; None keeps Dagster's default."""
     settings = settings or get_settings()
+    if settings.executor == "in_process":
+        return dg.in_process_executor
     if settings.executor == "celery":
         from dagster_celery import celery_executor
 
@@ -143,4 +148,4 @@ def platform_executor(settings: Settings | None = None) -> dg.ExecutorDefinition
 def runs_outside_this_process(settings: Settings | None = None) -> bool:
     """Whether a run launched by the CLI must go through the executor (its steps run elsewhere)
     rather than in the CLI's own process."""
-    return (settings or get_settings()).executor != "default"
+    return (settings or get_settings()).executor not in ("default", "in_process")
