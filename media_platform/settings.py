@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     clip_pretrained: str = "laion2b_s34b_b79k"
     clip_checkpoint: str = ""
     clip_model_config: str = ""
+    clip_batch_size: int = Field(
+        0, ge=0, le=4096, description="keyframes per CLIP forward pass; 0: by device (CUDA 128, CPU 32)"
+    )
     qdrant_url: str = ""
     whisper_backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     whisper_model: str = "tiny.en"

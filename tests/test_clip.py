@@ -47,3 +47,24 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_untrained_weights_are_labelled() -> None:
     assert "untrained" in ClipModelSpec("ViT-B-32", "none").weights
+
+
+def test_image_batch_is_chosen_by_device_unless_set(encoder: ClipEncoder) -> None:
+    from media_platform.settings import Settings
+    from media_platform.video.clip import IMAGE_BATCH, default_batch_size
+
+    assert default_batch_size("cuda") == default_batch_size("cuda:1") == IMAGE_BATCH["cuda"] > IMAGE_BATCH["cpu"]
+    assert default_batch_size("cpu") == default_batch_size("mps") == IMAGE_BATCH["cpu"]
+    assert encoder.batch_size == IMAGE_BATCH["cpu"]  # built without a batch size, on the CPU
+    # the batch does not change the embeddings (5 images: batches of 2, 2, 1 against one batch)
+    rng = np.random.default_rng(1)
+    images = [(rng.random((72, 128, 3)) * 255).astype(np.uint8) for _ in range(5)]
+    whole = encoder.encode_images(images)
+    try:
+        encoder.batch_size = 2
+        np.testing.assert_allclose(encoder.encode_images(images), whole, atol=1e-5)
+    finally:
+        encoder.batch_size = IMAGE_BATCH["cpu"]
+    assert Settings(clip_batch_size=0).clip_batch_size == 0
+    with pytest.raises(ValueError):
+        Settings(clip_batch_size=-1)

@@ -18,6 +18,16 @@ from PIL import Image
 
 RANDOM_WEIGHTS = "none"
 
+IMAGE_BATCH = {"cuda": 128, "cpu": 32}
+"""Images per forward pass by device when no batch size is set: CUDA wants large batches to fill
+the device (ViT-B-32 in float16 takes ~1 GB of activations at 128); on CPU larger batches than
+32 gain nothing (``benchmarks/video_pipeline.py``) and only grow memory."""
+
+
+def default_batch_size(device: str) -> int:
+    """The image batch for ``device`` (``cuda:1`` counts as ``cuda``; other devices: the CPU's)."""
+    return IMAGE_BATCH.get(device.split(":")[0], IMAGE_BATCH["cpu"])
+
 
 def resolve_device(device: str = "auto") -> str:
     """``auto`` becomes ``cuda`` when a CUDA device is visible, else ``cpu``."""
@@ -53,13 +63,14 @@ class ClipModelSpec:
 class ClipEncoder:
     """Batched, L2-normalized CLIP embeddings for images and text."""
 
-    def __init__(self, spec: ClipModelSpec, device: str = "auto", batch_size: int = 32) -> None:
+    def __init__(self, spec: ClipModelSpec, device: str = "auto", batch_size: int = 0) -> None:
+        """``batch_size`` 0 picks it by device (:func:`default_batch_size`)."""
         import open_clip
         import torch
 
         self.spec = spec
         self.device = resolve_device(device)
-        self.batch_size = max(1, batch_size)
+        self.batch_size = batch_size if batch_size > 0 else default_batch_size(self.device)
         if spec.model_config_path:
             config = Path(spec.model_config_path).expanduser()
             if not config.is_file():
