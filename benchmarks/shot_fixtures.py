@@ -231,15 +231,15 @@ def fixture_sets() -> dict[str, list[Part]]:
                Part("bird", 0, 36, flash=(15, 2, "white")), Part("pair", 0, 1, insert=True),
                Part("bird", 37, 36, flash=(18, 1, "bright")), Part("screen", 0, 40, flash=(22, 2, "white")),
                Part("tree", 0, 40), Part("creek", 0, 1, insert=True), Part("tree", 41, 40, flash=(10, 1, "white"))]
-    dissolves = [Part("meadow", 0, 36), Part("bird", 0, 36, into="dissolve", into_frames=8),
-                 Part("tree", 0, 40, into="dissolve", into_frames=12), Part("screen", 0, 44, into="dissolve", into_frames=16),
-                 Part("meadow", 80, 44, into="dissolve", into_frames=20), Part("creek", 20, 40, into="dissolve", into_frames=10)]
-    fades = [Part("bird", 0, 36), Part("meadow", 0, 36, into="fadeblack", into_frames=12),
-             Part("screen", 0, 40, into="fadewhite", into_frames=16), Part("tree", 0, 40, into="fadeblack", into_frames=24),
-             Part("panel", 0, 40, into="fadewhite", into_frames=10), Part("bird", 80, 40, into="fadeblack", into_frames=16)]
-    wipes = [Part("meadow", 0, 36), Part("bird", 0, 36, into="wipeleft", into_frames=10),
-             Part("screen", 0, 40, into="wiperight", into_frames=14), Part("tree", 0, 40, into="wipeup", into_frames=12),
-             Part("creek", 20, 40, into="wipedown", into_frames=16), Part("panel", 0, 40, into="wipeleft", into_frames=20)]
+    dissolves = [Part("meadow", 0, 56), Part("bird", 0, 56, into="dissolve", into_frames=8),
+                 Part("tree", 0, 60, into="dissolve", into_frames=12), Part("screen", 0, 64, into="dissolve", into_frames=16),
+                 Part("meadow", 100, 64, into="dissolve", into_frames=24), Part("creek", 20, 56, into="dissolve", into_frames=10)]
+    fades = [Part("bird", 0, 56), Part("meadow", 0, 56, into="fadeblack", into_frames=12),
+             Part("screen", 0, 60, into="fadewhite", into_frames=16), Part("tree", 0, 64, into="fadeblack", into_frames=24),
+             Part("panel", 0, 60, into="fadewhite", into_frames=10), Part("bird", 80, 60, into="fadeblack", into_frames=16)]
+    wipes = [Part("meadow", 0, 56), Part("bird", 0, 56, into="wipeleft", into_frames=10),
+             Part("screen", 0, 60, into="wiperight", into_frames=14), Part("tree", 0, 60, into="wipeup", into_frames=12),
+             Part("creek", 20, 60, into="wipedown", into_frames=16), Part("panel", 0, 60, into="wipeleft", into_frames=20)]
     return {"overlay": overlay, "montage": montage, "flashes": flashes, "dissolves": dissolves,
             "fades": fades, "wipes": wipes}
 
@@ -248,3 +248,44 @@ def build_all(out_dir: Path, size: tuple[int, int] = (320, 180)) -> dict[str, Fi
     """Every class fixture (the overlay one under the broadcast overlay)."""
     return {name: build(name, parts, out_dir, size=size, overlay=(name == "overlay"))
             for name, parts in fixture_sets().items()}
+
+
+def match(detected: list[tuple[str, int, int, int]], fx: Fixture, kind: str | None,
+          tolerance: int = 1) -> tuple[float, float, float, list[tuple[int, int]]]:
+    """Precision, recall, F1 of detected boundaries (kind, boundary frame, transition start, end)
+    against the fixture's boundaries of class ``kind`` (None: every class, kinds not compared).
+
+    A cut matches a detection within ``tolerance`` frames; a gradual transition matches a
+    detection whose span overlaps its span (± tolerance). When ``kind`` is given, only detections
+    of that kind count, and only truths of that kind are to be found. Also returns the
+    (start error, end error) of every matched gradual transition."""
+    truth = [(k, b, s, e) for k, b, (s, e) in zip(fx.kinds, fx.boundaries, fx.transitions, strict=True)
+             if kind is None or k == kind]
+    det = [d for d in detected if kind is None or d[0] == kind]
+    used: set[int] = set()
+    errors: list[tuple[int, int]] = []
+    tp = 0
+    for k, b, s, e in truth:
+        best = None
+        for i, (dk, db, ds, de) in enumerate(det):
+            if i in used:
+                continue
+            ok = abs(db - b) <= tolerance if k == "cut" else (ds <= e + tolerance and s <= de + tolerance)
+            if ok and (best is None or abs(db - b) < abs(det[best][1] - b)):
+                best = i
+        if best is not None:
+            used.add(best)
+            tp += 1
+            if k != "cut":
+                errors.append((det[best][2] - s, det[best][3] - e))
+    p = tp / len(det) if det else 1.0
+    r = tp / len(truth) if truth else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0), errors
+
+
+def detections(shots: list) -> list[tuple[str, int, int, int]]:
+    """(kind, boundary, transition start, end) of every boundary of a detector's shots."""
+    return [(s.transition or "cut", s.start_frame,
+             s.transition_start_frame if s.transition_start_frame is not None else s.start_frame,
+             s.transition_end_frame if s.transition_end_frame is not None else s.start_frame)
+            for s in shots[1:]]

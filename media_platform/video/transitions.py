@@ -7,7 +7,7 @@ each with its first and last frame (see :mod:`media_platform.video.shots`).
 2. **Judging** decodes every frame of a window around the span and compares each frame with the
    window's first frame A (the old shot) and its last frame B (the new shot):
    - the transition runs from the first frame that has moved away from A to the last frame not
-     yet at B (a tenth of the A-B difference, each way);
+     yet at B (a tenth of the A-B mean absolute luma difference, each way);
    - **fade**: a frame inside is nearly uniform (black, white or a flat colour) while both ends
      have contrast;
    - **wipe** / **dissolve**: each cell of a coarse grid is assigned the frame where it becomes
@@ -31,7 +31,7 @@ from media_platform.video.shot_signatures import CELL_COLS, CELL_ROWS, Sig, blen
 __all__ = ["Transition", "gradual_windows", "judge_window"]
 
 #: Fraction of the A-B difference that marks the start and the end of a transition.
-_EDGE = 0.12
+_EDGE = 0.1
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def gradual_windows(c: Coarse, cfg: ShotDetectorConfig) -> list[tuple[int, int]]
             m = k
             while m + 1 < n and stds[m + 1] < 1.5 * cfg.flat_std:
                 m += 1
-            lo, hi = max(0, k - L), min(n - 1, m + L)
+            lo, hi = max(0, k - 2 * L), min(n - 1, m + 2 * L)
             if stds[lo:k].max(initial=0.0) >= 2 * cfg.flat_std and stds[m + 1 : hi + 1].max(initial=0.0) >= 2 * cfg.flat_std:
                 out.append((c.frames[lo], c.frames[hi]))
             k = m + 1
@@ -94,10 +94,15 @@ def judge_window(sigs: dict[int, Sig], first: int, last: int, cfg: ShotDetectorC
     total = score(A, B, cfg.flat_std)
     if total < cfg.dissolve_min_score:
         return None
-    dA = np.array([score(A, sigs[k], cfg.flat_std) for k in ks])
-    dB = np.array([score(sigs[k], B, cfg.flat_std) for k in ks])
-    moved = np.nonzero(dA >= _EDGE * total)[0]
-    pending = np.nonzero(dB >= _EDGE * total)[0]
+    # Where it starts and ends: the mean absolute luma difference to each end, relative to the
+    # ends' own difference (linear in the mix of a dissolve and in the wiped area of a wipe).
+    ab = float(np.abs(A.luma - B.luma).mean())
+    if ab < 2.0:
+        return None
+    dA = np.array([float(np.abs(sigs[k].luma - A.luma).mean()) for k in ks]) / ab
+    dB = np.array([float(np.abs(sigs[k].luma - B.luma).mean()) for k in ks]) / ab
+    moved = np.nonzero(dA >= _EDGE)[0]
+    pending = np.nonzero(dB >= _EDGE)[0]
     if not moved.size or not pending.size:
         return None
     start, end = ks[int(moved[0])], ks[int(pending[-1])] + 1
@@ -108,6 +113,14 @@ def judge_window(sigs: dict[int, Sig], first: int, last: int, cfg: ShotDetectorC
     ends_contrast = min(A.std, B.std)
     # Fade: the picture passes through a nearly uniform frame between two pictures with contrast.
     if ends_contrast >= 2 * cfg.flat_std and stds.min() < max(1.5 * cfg.flat_std, 0.2 * ends_contrast):
+        flat = [k for k in inner if sigs[k].std < max(1.5 * cfg.flat_std, 0.2 * ends_contrast)]
+        before = sigs.get(flat[0] - 1)
+        if before is not None and before.std >= 0.85 * A.std and float(np.abs(before.luma - A.luma).mean()) <= 0.2 * ab:
+            return None  # the old shot cuts straight into the uniform frame: a cut (then a fade-in)
+        seq = [start - 1, *inner, end] if start - 1 in sigs and end in sigs else inner
+        for x, y in zip(seq, seq[1:]):
+            if min(sigs[x].std, sigs[y].std) >= 2 * cfg.flat_std and score(sigs[x], sigs[y], cfg.flat_std) >= 2 * cfg.min_score:
+                return None  # a hard cut between two pictures inside: not one fade (a flash near a cut)
         boundary = inner[int(np.argmin(stds))] + 1
         boundary = min(max(boundary, start + 1), end - 1) if end - start > 1 else start
         conf = round(min(0.6, 0.25 + 0.35 * min(1.0, total / 0.4)), 4)
@@ -133,8 +146,12 @@ def judge_window(sigs: dict[int, Sig], first: int, last: int, cfg: ShotDetectorC
     if duration >= 4 and (q3 - q1) >= 0.45 * duration:
         conf = round(min(0.6, 0.25 + 0.35 * min(1.0, total / 0.4)), 4)
         return Transition("wipe", start, end, max(start + 1, mid), conf)
-    blend = blend_error(A, sigs[inner[len(inner) // 2]], B, cfg)
+    # A dissolve's middle frame (as far from A as from B) is the mean of the frames just before
+    # and just after it.
+    pos = {k: i for i, k in enumerate(ks)}
+    cross = min(inner, key=lambda k: abs(dA[pos[k]] - dB[pos[k]]))
+    blend = blend_error(sigs.get(start - 1, A), sigs[cross], sigs.get(end, B), cfg)
     if blend <= cfg.dissolve_blend_max:
         conf = round(min(0.6, 0.2 + 0.4 * (1 - blend) * min(1.0, total / 0.4)), 4)
-        return Transition("dissolve", start, end, max(start + 1, mid), conf)
+        return Transition("dissolve", start, end, max(start + 1, cross), conf)
     return None
