@@ -19,7 +19,8 @@ What runs:
   wall time seen by the client (HTTP included).
 * ``--clients`` clients at once for ``--seconds`` over a mix of the endpoints: requests per
   second and errors (any status but 200, any transport error).
-* The brute-force peer in this process: the same text encoder, then numpy over all vectors
+* The brute-force peer in this process: the same text encoder (the server's precision; the
+  encoder alone is also timed in float32), then numpy over all vectors
   (``V @ q``), masks for the filters, the same ordering and per-episode cap; and the text
   encoder alone, the part of a text search that no index can speed up.
 """
@@ -222,17 +223,20 @@ def run_sequential(client, requests: dict[str, list[str]]) -> dict[str, list[flo
     for name, urls in requests.items():
         for url in urls[:5]:  # warm up (encoder, replica, caches)
             _get(client, url)
-        times = []
+        times, how = [], {}
         for url in urls:
             t = time.perf_counter()
-            _get(client, url)
+            strategy = _get(client, url)
             times.append((time.perf_counter() - t) * 1000)
+            how[strategy] = how.get(strategy, 0) + 1
         out[name] = times
-        print(f"  {name:24s} p50/p95/p99 {percentiles(times)} ms", flush=True)
+        searched = ", ".join(f"{k} {v}" for k, v in sorted(how.items()) if k)
+        print(f"  {name:24s} p50/p95/p99 {percentiles(times)} ms" + (f"  ({searched})" if searched else ""), flush=True)
     return out
 
 
-def _get(client, url: str) -> None:
+def _get(client, url: str) -> str | None:
+    """GET ``url``; returns how a shot search was searched (exact, index, browse), else None."""
     if url.startswith("__page2__"):
         first = client.get(url.removeprefix("__page2__"))
         first.raise_for_status()
@@ -240,6 +244,19 @@ def _get(client, url: str) -> None:
     r = client.get(url)
     if r.status_code != 200:
         raise RuntimeError(f"{url}: {r.status_code} {r.text[:300]}")
+    body = r.json()
+    return body.get("search") if isinstance(body, dict) else None
+
+
+def wait_for_vectors(client, syn: Synthetic, timeout_s: float = 300.0) -> float:
+    """Seconds until the server holds the index's vectors (a selective text search says
+    ``exact``); they load in the background after the first similarity search."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if _get(client, f"/shots?q=warm&tag={TAGS[0]}&min_duration=2s") == "exact":
+            return time.perf_counter() - started
+        time.sleep(0.25)
+    raise RuntimeError("the server never searched exactly (vectors not loaded)")
 
 
 def run_concurrent(base_url: str, requests: dict[str, list[str]], clients: int, seconds: float) -> tuple[int, int, float, list[float]]:
@@ -388,6 +405,7 @@ def main() -> int:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((root / "server.log").read_text()[-3000:])
                 time.sleep(0.2)
+            print(f"server: the index's vectors in memory after {wait_for_vectors(client, syn):.1f} s", flush=True)
             print(f"server: {base}; {args.queries} requests per endpoint, one client", flush=True)
             requests = endpoint_requests(syn, args.queries, seed=1)
             sequential = run_sequential(client, requests)
@@ -405,6 +423,14 @@ def main() -> int:
 
             torch.set_num_threads(args.torch_threads)
         encoder = ClipEncoder(ClipModelSpec(model_name="ViT-B-32", pretrained="none"), device="cpu")
+        texts = sentences(args.queries, 3)
+        for label in ("float32", encoder.set_text_precision(get_settings().api_encoder_precision)):
+            times = []
+            for q in texts:
+                t = time.perf_counter()
+                encoder.encode_text([q])
+                times.append((time.perf_counter() - t) * 1000)
+            print(f"  text encoder alone, {label:8s} p50/p95/p99 {percentiles(times)} ms", flush=True)
         numpy_times = brute_force(syn, lambda q: encoder.encode_text([q])[0], args.queries, seed=2)
         if args.json:
             args.json.write_text(json.dumps({
@@ -415,6 +441,10 @@ def main() -> int:
                                "ms": [float(np.percentile(lat, q)) for q in (50, 95, 99)]},
             }, indent=1))
         return 1 if errors else 0
+    except Exception:
+        if (root / "server.log").is_file():
+            print("server log (tail):\n" + (root / "server.log").read_text(errors="replace")[-4000:], file=sys.stderr)
+        raise
     finally:
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)

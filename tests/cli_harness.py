@@ -24,6 +24,6 @@ def make_cli_env(root: Path) -> dict[str, str]:
     return env
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["media-platform", "--no-progress", *args], env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+                          text=True, timeout=timeout, check=False)

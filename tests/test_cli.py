@@ -51,6 +51,34 @@ def test_ingest_run_show_search(cli_env, shared_media: Path) -> None:
     assert [r["partition_key"] for r in json.loads(listing.stdout)] == [key]
 
 
+def test_one_run_of_several_episodes_survives_a_bad_one_and_builds_the_database_once(tmp_path: Path) -> None:
+    """``run A B``: B's master is gone, so B fails; A still runs, the metadata database is built
+    (once, after both) with A in it, and the exit status and stderr say B failed."""
+    env = make_cli_env(tmp_path / "cli")
+    keys = []
+    for name, colour in (("Good Clip", "red"), ("Broken Clip", "blue")):
+        clip = tmp_path / f"{colour}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=c={colour}:s=160x90:d=2:r=25",
+                        "-pix_fmt", "yuv420p", str(clip)], check=True)
+        ingest = cli(env, "ingest", str(clip), "--title", name, "--json")
+        assert ingest.returncode == 0, ingest.stderr
+        keys.append(json.loads(ingest.stdout.strip().splitlines()[-1])["partition_key"])
+    good, broken = keys
+    for master in (Path(env["MEDIA_PLATFORM_HOME"]) / "masters" / broken).iterdir():
+        master.unlink()
+    run = cli(env, "run", broken, good, timeout=600)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"succeeded for partition {good!r}" in run.stdout
+    assert f"failed for {broken}" in run.stderr and f"1 of 2 runs failed: {broken}" in run.stderr
+    assert run.stdout.count("metadata database updated") == 1
+    shots = cli(env, "sql", "SELECT partition_key, count(*) AS n FROM fct_shots GROUP BY 1", "--json")
+    assert json.loads(shots.stdout) == [{"partition_key": good, "n": 1}]
+    # every partition is checked before any runs
+    refused = cli(env, "run", good, "no-such-episode")
+    assert refused.returncode == 2 and "unknown partition 'no-such-episode'" in refused.stderr
+    assert "succeeded" not in refused.stdout
+
+
 def test_licence_and_subtitles_at_ingest(cli_env, shared_media: Path) -> None:
     jfk = shared_media / "audio/whisper_jfk"
     ingest = cli(cli_env, "ingest", str(jfk / "jfk.flac"), "--title", "JFK", "--licence", "cc-by-nd-4.0",

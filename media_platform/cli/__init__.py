@@ -64,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("run", help="materialize an episode's assets through Dagster")
-    p.add_argument("partition")
+    p = sub.add_parser("run", help="materialize episodes' assets through Dagster (one after another, then the "
+                       "metadata database once)")
+    p.add_argument("partitions", nargs="+", metavar="partition")
     p.add_argument("--select", action="append",
                    help="Dagster asset selection, as in the UI and `dagster asset materialize --select` "
                    "(comma-separated clauses: shots,keyframes  *preview  +key:preview  shots+  group:video)")

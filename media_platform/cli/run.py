@@ -34,9 +34,12 @@ def require_known_partition(partition: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run each partition in turn (one failing never stops the next), then bring the metadata
+    database up to date once."""
     for value in args.select or []:
         check_text(value, "--select")
-    require_known_partition(args.partition)
+    for partition in args.partitions:
+        require_known_partition(partition)
     code = load_code_location()
     try:
         keys, left_out = code.resolve_selection(args.select)
@@ -46,7 +49,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         names = ", ".join(k.to_user_string() for k in left_out)
         print(f"note: --select: not part of an episode run, left out: {names}", file=sys.stderr)
     instance = open_instance()
-    code.add_episode_partition(instance, args.partition)
+    failed = [p for p in dict.fromkeys(args.partitions) if not _run_partition(code, instance, p, keys, args)]
+    if len(failed) == len(set(args.partitions)):
+        return EXIT_RUN_FAILED
+    status = refresh_metadata(code, instance)
+    if failed:
+        print(f"error: {len(failed)} of {len(set(args.partitions))} runs failed: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return status
+
+
+def _run_partition(code: Any, instance: Any, partition: str, keys: Any, args: argparse.Namespace) -> bool:
+    """Materialize ``keys`` of ``partition`` with a progress bar; print its steps; succeeded?"""
+    code.add_episode_partition(instance, partition)
     run_id = str(uuid.uuid4())
     total = code.step_count(keys)
     outcome: dict[str, Any] = {}
@@ -54,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     def _run() -> None:
         try:
             outcome["result"] = code.materialize_partition(
-                instance, args.partition, keys, run_id, log_level="DEBUG" if args.verbose else "WARNING"
+                instance, partition, keys, run_id, log_level="DEBUG" if args.verbose else "WARNING"
             )
         except Exception as exc:  # surfaced below
             outcome["error"] = exc
@@ -62,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     thread = threading.Thread(target=_run, daemon=True)
     thread.start()
     seen = 0
-    with tqdm(total=total, unit="asset", desc=f"run {args.partition}", disable=not args.progress) as bar:
+    with tqdm(total=total, unit="asset", desc=f"run {partition}", disable=not args.progress) as bar:
         while thread.is_alive():
             thread.join(timeout=0.5)
             events = code.run_step_events(instance, run_id)
@@ -74,18 +89,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.update(max(0, total - bar.n))
     if "error" in outcome:
         print(f"error: run {run_id} could not execute: {outcome['error']}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        return False
     events = code.run_step_events(instance, run_id)
     failures = [(step, msg) for step, kind, msg in events if kind == "STEP_FAILURE"]
     for step, kind, _ in events:
         print(f"  {step:<24} {kind.removeprefix('STEP_').lower()}")
     if failures or not outcome["result"].success:
         for step, msg in failures:
-            print(f"error: {step} failed for {args.partition}: {msg}", file=sys.stderr)
+            print(f"error: {step} failed for {partition}: {msg}", file=sys.stderr)
         print(f"run {run_id} failed", file=sys.stderr)
-        return EXIT_RUN_FAILED
-    print(f"run {run_id} succeeded for partition {args.partition!r}")
-    return refresh_metadata(code, instance)
+        return False
+    print(f"run {run_id} succeeded for partition {partition!r}")
+    return True
 
 
 def refresh_metadata(code: Any, instance: Any) -> int:
