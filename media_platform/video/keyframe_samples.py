@@ -124,31 +124,28 @@ class KeyframeSamples:
         self.peak_bytes = 0
         self.offered = 0
         self.decimations = 0
-        self._bins: list[int] = []  # bin number of each kept sample (at the current bin length)
-        self._pending: tuple[int, int, float, float | None, av.VideoFrame] | None = None  # bin, frame, score, time, frame
-        self._last_time: float | None = None
+        self._times: list[float] = []  # binning time of each kept sample
+        self._pending: tuple[int, float, float, float | None, av.VideoFrame] | None = None  # frame, t, score, time, frame
 
     @property
     def rate_hz(self) -> float:
         """The current sampling rate (lower than asked after decimations)."""
         return 1.0 / self.bin_s
 
-    def _bin(self, frame_index: int, time_s: float | None) -> int:
-        if time_s is None:  # no timestamp: assume the nominal 25 frames per second
-            time_s = frame_index / 25.0
-        return int(np.floor(time_s / self.bin_s))
+    def _bin(self, t: float) -> int:
+        return int(np.floor(t / self.bin_s))
 
     def offer(self, frame_index: int, time_s: float | None, frame: av.VideoFrame) -> None:
         """Score one decoded frame; keep the sharpest of each bin once the bin is complete."""
         self.offered += 1
-        b = self._bin(frame_index, time_s)
+        t = time_s if time_s is not None else frame_index / 25.0  # no timestamp: nominal 25 fps
         pending = self._pending
-        if pending is not None and b != pending[0]:
+        if pending is not None and self._bin(t) != self._bin(pending[1]):
             self._keep(pending)
             pending = self._pending = None
         score = quick_sharpness(frame)
         if pending is None or score > pending[2]:
-            self._pending = (b, frame_index, score, time_s, frame)
+            self._pending = (frame_index, t, score, time_s, frame)
 
     def finish(self) -> KeyframeSamples:
         """Keep the last bin's sample; returns self."""
@@ -157,22 +154,21 @@ class KeyframeSamples:
             self._pending = None
         return self
 
-    def _keep(self, pending: tuple[int, int, float, float | None, av.VideoFrame]) -> None:
-        b, frame_index, _, time_s, frame = pending
+    def _keep(self, pending: tuple[int, float, float, float | None, av.VideoFrame]) -> None:
+        frame_index, t, _, time_s, frame = pending
         image = frame_to_rgb(frame, self.max_side)
         jpeg = encode_jpeg(image, self.quality)
+        sample = KeyframeSample(frame_index, time_s, laplacian_variance(image), jpeg)
         while self.samples and self.bytes + len(jpeg) > self.max_bytes:
             self._decimate()
-            b = self._bin(frame_index, time_s)
-            if self._bins and self._bins[-1] == b:  # same (longer) bin as the last kept sample
-                if laplacian_variance(image) <= self.samples[-1].sharpness:
+            if self._bin(self._times[-1]) == self._bin(t):  # the new sample joins the last one's bin
+                if sample.sharpness <= self.samples[-1].sharpness:
                     return
                 self.bytes -= len(self.samples[-1].jpeg)
                 self.samples.pop()
-                self._bins.pop()
-        sample = KeyframeSample(frame_index, time_s, laplacian_variance(image), jpeg)
+                self._times.pop()
         self.samples.append(sample)
-        self._bins.append(b)
+        self._times.append(t)
         self.bytes += len(jpeg)
         self.peak_bytes = max(self.peak_bytes, self.bytes)
 
@@ -181,16 +177,15 @@ class KeyframeSamples:
         self.bin_s *= 2.0
         self.decimations += 1
         kept: list[KeyframeSample] = []
-        bins: list[int] = []
-        for sample, old in zip(self.samples, self._bins, strict=True):
-            b = old // 2
-            if bins and bins[-1] == b:
+        times: list[float] = []
+        for sample, t in zip(self.samples, self._times, strict=True):
+            if times and self._bin(times[-1]) == self._bin(t):
                 if sample.sharpness > kept[-1].sharpness:
-                    kept[-1] = sample
+                    kept[-1], times[-1] = sample, t
                 continue
             kept.append(sample)
-            bins.append(b)
-        self.samples, self._bins = kept, bins
+            times.append(t)
+        self.samples, self._times = kept, times
         self.bytes = sum(len(s.jpeg) for s in kept)
 
 
