@@ -4,7 +4,8 @@ audio ─► audio_fingerprint ─┐
 shots ─► visual_fingerprint ┴► episode_markers (aligned against the series' other episodes)
 
 ``visual_fingerprint`` re-packages the frame hashes the shot detector kept during its own pass
-(no second decode). ``episode_markers`` reads the fingerprints of every episode of the series
+(no second decode); an audio-only episode has none, and its markers come from sound alone
+(``episode_markers`` runs when either fingerprint exists). ``episode_markers`` reads the fingerprints of every episode of the series
 (series grouping: :mod:`media_platform.markers.series`) from storage.
 """
 
@@ -18,7 +19,14 @@ import dagster as dg
 import numpy as np
 
 from assets.audio import audio
-from assets.common import episode_asset, episode_check, episode_for, licence_allows, load_probe
+from assets.common import (
+    OWNERS,
+    episode_asset,
+    episode_check,
+    episode_for,
+    licence_allows,
+    load_probe,
+)
 from assets.video import shots
 from media_platform import layout
 from media_platform.catalogue import Catalogue
@@ -38,6 +46,7 @@ from media_platform.markers.series import episode_order, series_members, series_
 from media_platform.markers.store import marker_problems, markers_table, pair_cache, read_pair_cache
 from media_platform.storage import Store, read_table, write_table
 from resources import MediaStorage
+from resources.partitions import episodes_partitions
 
 
 def _duration(store: Store, key: str) -> float:
@@ -78,6 +87,9 @@ def visual_fingerprint(context: dg.AssetExecutionContext, storage: MediaStorage)
     episode = episode_for(context, store)
     if not licence_allows(context, episode, "visual_fingerprint"):
         return
+    if load_probe(store, key).kind != "video":  # a podcast: no picture; its markers use sound alone
+        context.log.info(f"{key}: no picture, no visual fingerprint")
+        return
     hashes_key = episode_key(key, layout.FRAME_HASHES)
     if not store.exists(hashes_key):
         raise dg.Failure(description=f"{key}: no frame hashes: its shots were detected before markers existed; "
@@ -112,16 +124,12 @@ def _series_episode(store: Store, key: str, order: tuple) -> SeriesEpisode | Non
     return SeriesEpisode(key, duration, order, audio_fp, visual_fp, cuts)
 
 
-@episode_asset(
-    group_name="markers",
-    kinds={"python", "parquet"},
-    deps=[audio_fingerprint, visual_fingerprint],
+@dg.op(
+    ins={"fingerprints": dg.In(dg.Nothing)},
+    out=dg.Out(dg.Nothing, is_required=False),
 )
-def episode_markers(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
-    """``intro``, ``recap``, ``credits`` and ``preview_of_next`` spans of the episode, each with a
-    confidence and its evidence (the episodes sharing it, their spans, sound and/or picture),
-    from aligning it against every other fingerprinted episode of its series. A single episode
-    gets no marker and the reason (``episode_markers.json``)."""
+def markers_from_fingerprints(context: dg.OpExecutionContext, storage: MediaStorage) -> Iterator[dg.Output]:
+    """The computation of ``episode_markers`` (see there)."""
     store = storage.get_store()
     key = context.partition_key
     episode = episode_for(context, store)
@@ -144,12 +152,15 @@ def episode_markers(context: dg.AssetExecutionContext, storage: MediaStorage) ->
     elapsed = time.perf_counter() - started
     table = markers_table(decided.markers)
     uri = write_table(store, episode_key(key, layout.EPISODE_MARKERS), table)
+    me = next(s for s in series if s.key == key)
+    sources = [name for name, fp in (("audio", me.audio), ("picture", me.visual)) if fp is not None]
     report = {"series": series_name(episode), "episodes": [s.key for s in series], "notes": decided.notes,
-              "markers": [m.to_row() for m in decided.markers]}
+              "sources": sources, "markers": [m.to_row() for m in decided.markers]}
     store.write_bytes(episode_key(key, layout.EPISODE_MARKERS_REPORT), json.dumps(report, default=float).encode())
-    yield dg.MaterializeResult(metadata={
+    yield dg.Output(None, metadata={
         "series": series_name(episode),
         "series_episodes": len(series),
+        "evidence": ", ".join(sources),
         "markers": dg.MetadataValue.md("\n".join(
             f"- {m.kind}: {m.start:.2f}-{m.end:.2f} s (confidence {m.confidence:.2f})" for m in decided.markers) or "none"),
         "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in decided.notes) or "none"),
@@ -157,6 +168,27 @@ def episode_markers(context: dg.AssetExecutionContext, storage: MediaStorage) ->
         "pairs_reused": reused,
         "uri": uri,
     })
+
+
+@dg.graph_asset(
+    ins={"audio_fingerprint": dg.AssetIn(dagster_type=dg.Nothing),
+         "visual_fingerprint": dg.AssetIn(dagster_type=dg.Nothing)},
+    partitions_def=episodes_partitions,
+    owners=OWNERS,
+    group_name="markers",
+    kinds={"python", "parquet"},
+)
+def episode_markers(audio_fingerprint, visual_fingerprint):  # noqa: ANN001, ANN201 (Dagster graph inputs)
+    """``intro``, ``recap``, ``credits`` and ``preview_of_next`` spans of the episode, each with a
+    confidence and its evidence (the episodes sharing it, their spans, sound and/or picture),
+    from aligning it against every other fingerprinted episode of its series. A single episode
+    gets no marker and the reason (``episode_markers.json``).
+
+    It runs when *either* fingerprint was made: both fingerprints feed one fan-in input, and
+    Dagster skips a step only when none of an input's sources produced anything. So an
+    audio-only episode (no shots, hence no ``visual_fingerprint``) gets its markers from sound
+    alone in the same run, before its chapters and preview, which read them."""
+    return markers_from_fingerprints(fingerprints=[audio_fingerprint, visual_fingerprint])
 
 
 def _signature(store: Store, key: str) -> str:

@@ -1,5 +1,10 @@
 """Podcast previews (Spotify-style): topic chapters, preview candidates, the ranked choice, and
-the rendered clip with fades; plus the learning-to-rank model trained from a golden set."""
+the rendered clip with fades; plus the learning-to-rank model trained from a golden set.
+
+The chapters and the preview choice read the episode's markers (``episode_markers``, upstream
+of both): intro, recap, credits and preview-of-next are chapters of their own, and no preview
+overlaps an intro, recap or credits. When a series' markers change, ``markers_follow_series``
+(sensors/markers.py) re-runs the chapters and the preview of the episodes whose markers moved."""
 
 import json
 from collections.abc import Iterator
@@ -25,7 +30,8 @@ from media_platform.audio.loudness import normalize_loudness
 from media_platform.audio.render import encode_audio_file, read_wav_16k
 from media_platform.audio.transcript_store import events_from_tables, transcript_from_table
 from media_platform.layout import episode_key
-from media_platform.markers.store import avoid_spans
+from media_platform.markers.chapters import chapters_with_markers
+from media_platform.markers.usage import marker_overlaps, stored_markers
 from media_platform.previews.candidates import CandidateConfig, build_candidates
 from media_platform.previews.ranking import (
     choose_preview,
@@ -49,6 +55,10 @@ from media_platform.text import (
     split_sentences,
 )
 from resources import MediaStorage
+
+# By key, not by import: a code location (or a test) without the marker assets still builds
+# chapters and previews, which then read no markers.
+EPISODE_MARKERS = dg.AssetKey("episode_markers")
 
 RANKER_KEY = "models/preview_ranker.json"
 GOLDEN_KEY = "models/preview_golden.json"
@@ -92,22 +102,29 @@ def _analysis_with_stored_embeddings(store, key: str):
 @episode_asset(
     group_name="previews",
     kinds={"pytorch", "parquet"},
-    deps=[transcript],
+    deps=[transcript, EPISODE_MARKERS],
 )
 def chapters(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """Topic chapters of the transcript: TextTiling-style boundaries over all-MiniLM-L6-v2
     sentence embeddings (depth scores, adaptive threshold, minimum length), each with start,
-    end, keywords and a short title from them; plus the episode's top keywords."""
+    end, keywords and a short title from them; plus the episode's top keywords. The markers are
+    chapters of their own ("Intro", "Recap", "Credits", "Preview of the next episode"), and the
+    topic chapters fill the rest (:mod:`media_platform.markers.chapters`). A re-run after the
+    markers changed reuses the stored sentence embeddings."""
     store = storage.get_store()
     key = context.partition_key
     if not licence_allows(context, episode_for(context, store), "chapters"):
         return
-    analysis = analyze_transcript(_load_transcript(store, key), MiniLMEmbedder.shared())
+    if store.exists(episode_key(key, layout.SENTENCE_EMBEDDINGS)):
+        analysis = _analysis_with_stored_embeddings(store, key)
+    else:
+        analysis = analyze_transcript(_load_transcript(store, key), MiniLMEmbedder.shared())
+    markers = stored_markers(store, key)
     write_table(store, episode_key(key, layout.SENTENCE_EMBEDDINGS), pl.DataFrame({
         "text": [sentence.text for sentence in analysis.sentences],
         "embedding": pl.Series(analysis.embeddings.tolist(), dtype=pl.Array(pl.Float32, analysis.embeddings.shape[1])),
     }))
-    rows = chapters_to_rows(analysis.chapters)
+    rows = chapters_to_rows(chapters_with_markers(analysis.chapters, markers.spans, analysis.duration_s))
     df = pl.DataFrame(rows, schema={"start": pl.Float64, "end": pl.Float64, "title": pl.Utf8, "keywords": pl.List(pl.Utf8)})
     uri = write_table(store, episode_key(key, layout.CHAPTERS), df)
     store.write_bytes(episode_key(key, layout.EPISODE_KEYWORDS), json.dumps(list(analysis.keywords)).encode())
@@ -116,6 +133,7 @@ def chapters(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterat
             "chapters": len(rows),
             "sentences": len(analysis.sentences),
             "keywords": ", ".join(analysis.keywords),
+            "markers": len(markers.spans),
             "table": dg.MetadataValue.md("\n".join(
                 f"- **{r['start']:.0f}–{r['end']:.0f} s** {r['title']} ({', '.join(r['keywords'][:5])})" for r in rows
             ) or "_(no speech)_"),
@@ -220,14 +238,17 @@ def preview_ranker(context: dg.AssetExecutionContext, storage: MediaStorage) -> 
 @episode_asset(
     group_name="previews",
     kinds={"python"},
-    deps=[preview_candidates],  # not preview_ranker: an optional model never blocks a preview
+    deps=[preview_candidates, EPISODE_MARKERS],  # not preview_ranker: an optional model never blocks a preview
 )
 def preview_selection(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[dg.MaterializeResult]:
     """The chosen preview span: the best clean candidate under the learned ranker when one has
     been trained (``preview_ranker``, read from storage when present), else the transparent
     default scoring (weights in config). Each feature's
     contribution to the score is stored with the choice, with the reasons. An episode without
-    speech or without a clean window gets no preview and the reason (not a failure)."""
+    speech or without a clean window gets no preview and the reason (not a failure). No preview
+    overlaps the episode's intro, recap or credits markers; the record keeps the markers it
+    avoided (and their note, e.g. the first episode of a series has none yet), so a later change
+    of the markers is seen (``markers_follow_series``)."""
     store = storage.get_store()
     key = context.partition_key
     if not licence_allows(context, episode_for(context, store), "preview_selection"):
@@ -240,14 +261,15 @@ def preview_selection(context: dg.AssetExecutionContext, storage: MediaStorage) 
             learned = Path(tmp) / "ranker.json"
             learned.write_bytes(store.read_bytes(RANKER_KEY))
         ranker = resolve_ranker(learned)
-    markers_key = episode_key(key, layout.EPISODE_MARKERS)  # optional: read when present, never blocking
-    avoid = avoid_spans(read_table(store, markers_key)) if store.exists(markers_key) else []
-    outcome = choose_preview(cset, ranker, avoid=avoid)
+    markers = stored_markers(store, key)
+    outcome = choose_preview(cset, ranker, avoid=[(a, b) for _, a, b in markers.avoided])
     choice = outcome.choice.to_row() if outcome.choice else None
-    record = {"choice": choice, "reason": outcome.reason, "candidates": outcome.n_candidates, "clean": outcome.n_clean}
+    record = {"choice": choice, "reason": outcome.reason, "candidates": outcome.n_candidates, "clean": outcome.n_clean,
+              "markers": markers.to_json(), "markers_note": markers.note}
     uri = store.write_bytes(episode_key(key, layout.PREVIEW_SELECTION), json.dumps(record, default=float).encode())
     metadata = {"reason": outcome.reason, "ranker": choice["ranker"] if choice else ranker.name,
-                "candidates": outcome.n_candidates, "clean_candidates": outcome.n_clean, "uri": uri}
+                "markers_avoided": ", ".join(f"{k} {a:.1f}-{b:.1f} s" for k, a, b in markers.avoided) or "none",
+                "markers_note": markers.note or "none", "candidates": outcome.n_candidates, "clean_candidates": outcome.n_clean, "uri": uri}
     if choice:
         metadata.update({
             "start": round(choice["start"], 2), "end": round(choice["end"], 2), "score": choice["score"],
@@ -317,8 +339,9 @@ def preview(
 def preview_is_clean(context: dg.AssetCheckExecutionContext, config: PreviewConfig, storage: MediaStorage) -> dg.AssetCheckResult:
     """The preview lasts the target (±1 s), or between the minimum and the target when no clean
     full-length window exists (the reason recorded), or the whole episode when it is shorter;
-    it starts and ends on sentence boundaries, lies outside the excluded tail, overlaps no ad and
-    no music-only segment, is within ±1 LU of the loudness target, and has its fades."""
+    it starts and ends on sentence boundaries, lies outside the excluded tail, overlaps no ad, no
+    music-only segment and none of the episode's current intro, recap and credits markers, is
+    within ±1 LU of the loudness target, and has its fades."""
     store = storage.get_store()
     key = context.partition_key
     if not store.exists(episode_key(key, layout.PREVIEW_RECORD)):
@@ -336,7 +359,7 @@ def preview_is_clean(context: dg.AssetCheckExecutionContext, config: PreviewConf
     problems = preview_problems(
         record["start"], record["end"], float(summary["duration_s"]), sentences,
         [tuple(s) for s in summary.get("ad_spans", [])], events.segments, measured, rules, shorter_reason=shorter,
-    )
+    ) + marker_overlaps(record["start"], record["end"], stored_markers(store, key).avoided)
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={"problems": "\n".join(problems) or "none", "lufs": round(measured.lufs, 2),

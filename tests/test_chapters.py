@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from media_platform.audio.types import Transcript, TranscriptSegment, Word
-from media_platform.text.analysis import analyze_transcript, chapters_to_rows
+from media_platform.markers.chapters import chapters_with_markers
+from media_platform.text.analysis import Chapter, analyze_transcript, chapters_to_rows
 from media_platform.text.segmentation import ChapterConfig
 from media_platform.text.sentences import split_sentences
 from media_platform.text.tokens import STOPWORDS, content_terms, tokenize
@@ -188,3 +189,39 @@ def test_stopwords_come_from_the_data_file():
         "dough",
         "matters",
     ]
+
+
+# ---- chapters that respect the intro, recap, credits and preview-of-next markers -------------
+
+def _topic(start: float, end: float, title: str) -> Chapter:
+    return Chapter(start, end, title, (title.lower(),))
+
+
+def _tiles(chapters, end: float) -> bool:
+    return chapters[0].start == 0.0 and chapters[-1].end == end and all(
+        a.end == b.start for a, b in zip(chapters, chapters[1:]))
+
+
+def test_markers_become_chapters_and_no_topic_chapter_starts_inside_one():
+    """A topic chapter running through the cold open, the intro and on: the intro is its own
+    chapter; the topic keeps its title on each side; a topic boundary 1 s after the intro does
+    not leave a 1 s chapter; the credits and the preview of the next episode end the list."""
+    topics = [_topic(0.0, 27.0, "Harbour"), _topic(27.0, 70.0, "Lantern"), _topic(70.0, 100.0, "Winter")]
+    markers = [("intro", 6.0, 26.0), ("credits", 85.0, 95.0), ("preview_of_next", 95.0, 100.0)]
+    got = chapters_with_markers(topics, markers, 100.0)
+    assert [(c.title, c.start, c.end) for c in got] == [
+        ("Harbour", 0.0, 6.0), ("Intro", 6.0, 26.0), ("Lantern", 26.0, 70.0), ("Winter", 70.0, 85.0),
+        ("Credits", 85.0, 95.0), ("Preview of the next episode", 95.0, 100.0)]
+    assert _tiles(got, 100.0)
+    for kind, start, end in markers:
+        assert not any(start < c.start < end for c in got), kind  # no chapter starts inside a marker
+
+
+def test_marker_chapters_absorb_slivers_and_keep_the_chapters_without_markers():
+    topics = [_topic(0.0, 40.0, "Signal"), _topic(40.0, 60.0, "Bridge")]
+    assert chapters_with_markers(topics, [], 60.0) == topics
+    got = chapters_with_markers(topics, [("recap", 0.4, 8.0), ("intro", 8.5, 20.0)], 60.0)
+    assert [(c.title, c.start, c.end) for c in got] == [
+        ("Recap", 0.0, 8.5), ("Intro", 8.5, 20.0), ("Signal", 20.0, 40.0), ("Bridge", 40.0, 60.0)]
+    silent = chapters_with_markers([], [("intro", 0.0, 10.0)], 30.0)  # no speech: a plain chapter after it
+    assert [(c.title, c.start, c.end) for c in silent] == [("Intro", 0.0, 10.0), ("Chapter 1", 10.0, 30.0)]

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from platform_harness import check_results, materialized, platform_for_test
 
-from assets import audio, ingest, markers, video
+from assets import audio, catalogue, ingest, markers, video
 from benchmarks.markers_media import Sizes, build_season, season
 from media_platform.catalogue import Episode
 from media_platform.cli.show import show_rows
@@ -162,7 +162,7 @@ def test_markers_in_dagster_update_with_the_series(marker_season, shared_media: 
     """Fingerprints and markers as assets: the first episode alone gets no intro; once the
     second arrives, re-materializing the first finds it; the check passes; show lists rows."""
     files, _ = marker_season
-    with platform_for_test(tmp_path_factory.mktemp("markers_platform"), shared_media, [ingest, video, audio, markers]) as p:
+    with platform_for_test(tmp_path_factory.mktemp("markers_platform"), shared_media, [ingest, video, audio, markers, catalogue]) as p:
         selection = ["master", "media_probe", "shots", "audio", "audio_fingerprint", "visual_fingerprint", "episode_markers"]
         k1 = p.ingest(files[0].path, "Marker Show", episode="1")
         r1 = p.run(k1, selection)
@@ -188,6 +188,42 @@ def test_markers_in_dagster_update_with_the_series(marker_season, shared_media: 
         assert abs(intro["start"] - start) <= 1.0 and abs(intro["end"] - end) <= 1.0
         stored = pl.read_parquet(p.root / "home" / "episodes" / k1 / "episode_markers.parquet")
         assert stored.height == len(rows)
+        _metadata_marks_the_shots_inside_markers(p, [k1, k2])
+
+
+def _metadata_marks_the_shots_inside_markers(p, keys: list[str]) -> None:
+    """The metadata database: ``fct_shots.marker_kind`` is the marker holding each shot's
+    midpoint; the in-memory shot table of the search API leaves those shots out by default."""
+    import duckdb
+
+    from media_platform.metadata import build_metadata_db
+    from media_platform.search.shot_query import ShotFilters, ShotQuery
+    from media_platform.search.shot_table import ShotTable
+
+    assert p.run(None, dg.AssetSelection.assets("episode_catalogue")).success
+    db = p.root / "metadata.duckdb"
+    report = build_metadata_db(home=p.root / "home", db_path=db)
+    assert set(report.tests.values()) == {"pass"}, report.tests
+    with duckdb.connect(str(db), read_only=True) as con:
+        shots = con.execute("select partition_key, shot, start_s, end_s, marker_kind from fct_shots").fetchall()
+        table = ShotTable.load(con)
+    marked = set()
+    for key in keys:
+        spans = [(r["kind"], r["start"], r["end"]) for r in show_rows(p.store, key, "episode_markers")]
+        assert any(kind == "intro" for kind, _, _ in spans)
+        for part, shot, start, end, kind in (s for s in shots if s[0] == key):
+            mid = (start + end) / 2
+            want = next((k for k, a, b in spans if a <= mid < b), None)
+            assert kind == want, (key, shot, start, end, kind, spans)
+            if kind is not None:
+                marked.add((part, shot))
+    assert marked and len(marked) < len(shots)
+    every = ShotQuery(filters=ShotFilters(markers="include"), limit=200, per_episode=0)
+    assert {(s.partition, s.shot) for s in table.browse(every, None)} == {(s[0], s[1]) for s in shots}
+    plain = ShotQuery(limit=200, per_episode=0)  # the default leaves repeated material out
+    assert {(s.partition, s.shot) for s in table.browse(plain, None)} == {(s[0], s[1]) for s in shots} - marked
+    results = table.results(table.browse(every, None))
+    assert {r["marker"] for r in results} == {None} | {s[4] for s in shots if s[4]}
 
 
 def _candidate(start: float, end: float) -> Candidate:
@@ -234,3 +270,133 @@ def test_the_pair_cache_round_trips_and_ignores_changed_fingerprints() -> None:
     assert read_pair_cache(data, "sig1") == pairs
     assert read_pair_cache(data, "changed") == {}
     assert read_pair_cache(b"not json", "sig1") == {}
+
+
+# Short previews, so that the short generated episodes (bodies of 12-13 s) have clean windows.
+SHORT_PREVIEWS = {"target_s": 8.0, "min_s": 4.0}
+
+
+def _run_with_short_previews(p, key: str) -> dg.ExecuteInProcessResult:
+    config = {"config": SHORT_PREVIEWS}
+    return dg.materialize(p.definitions, instance=p.instance, resources=p.resources, partition_key=key,
+                          selection=AUDIO_EPISODE, raise_on_error=False,
+                          run_config={"ops": {"preview_candidates": config, "preview": config, "preview_preview_is_clean": config}})
+
+
+AUDIO_EPISODE = dg.AssetSelection.all() - dg.AssetSelection.groups("models", "catalogue")
+
+
+def _record(store, key: str, name: str) -> dict:
+    import json
+
+    from media_platform.layout import episode_key
+    return json.loads(store.read_bytes(episode_key(key, name)))
+
+
+def _outside(start: float, end: float, spans) -> bool:
+    return all(min(end, b) <= max(start, a) + 0.05 for _, a, b in spans)
+
+
+def test_an_audio_only_season_gets_markers_chapters_and_previews_outside_them(
+    marker_season, shared_media: Path, tmp_path_factory
+) -> None:
+    """Podcasts (no picture) end to end through Dagster: ``episode_markers`` runs in the
+    episode's own run from sound alone (it used to be skipped with the missing picture), the
+    first episode gets none and says why, the second gets its intro, recap and credits, which
+    become chapters and which its preview stays out of; when the series grows, the sensor redoes
+    the first episode's markers, then its chapters and preview."""
+    from assets import previews
+    from media_platform.layout import PREVIEW_RECORD, PREVIEW_SELECTION
+
+    files, _ = marker_season
+    root = tmp_path_factory.mktemp("audio_season")
+    flacs = []
+    for f in files[:2]:
+        out = root / f"podcast{f.number}.flac"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(f.path), "-vn", "-ac", "1", "-c:a", "flac", str(out)], check=True)
+        flacs.append(out)
+    with platform_for_test(root / "platform", shared_media, [ingest, video, audio, markers, previews]) as p:
+        k1 = p.ingest(flacs[0], "Marker Podcast", episode="1")
+        r1 = _run_with_short_previews(p, k1)
+        assert r1.success
+        assert {"audio_fingerprint", "episode_markers", "chapters", "preview_selection"} <= materialized(r1)
+        assert "visual_fingerprint" not in materialized(r1)
+        first = _record(p.store, k1, PREVIEW_SELECTION)
+        assert first["markers"] == [] and "only episode of its series" in first["markers_note"]
+
+        k2 = p.ingest(flacs[1], "Marker Podcast", episode="2")
+        r2 = _run_with_short_previews(p, k2)
+        assert r2.success and check_results(r2)["markers_are_consistent"]
+        rows = {r["kind"]: r for r in show_rows(p.store, k2, "episode_markers")}
+        for kind in ("recap", "intro", "credits"):
+            (start, end), = files[1].truth[kind]
+            assert abs(rows[kind]["start"] - start) <= 1.0 and abs(rows[kind]["end"] - end) <= 1.0, (kind, rows[kind])
+        titled = {c["title"]: c for c in show_rows(p.store, k2, "chapters")}
+        for kind, title in (("recap", "Recap"), ("intro", "Intro"), ("credits", "Credits")):
+            assert abs(titled[title]["start"] - rows[kind]["start"]) <= 1.0 and abs(titled[title]["end"] - rows[kind]["end"]) <= 1.0
+        second = _record(p.store, k2, PREVIEW_SELECTION)
+        avoided = [m for m in second["markers"] if m[0] in ("intro", "recap", "credits")]
+        assert len(avoided) == 3 and second["reason"], second
+        if second["choice"] is not None:  # these short generated bodies may have no clean window at all
+            assert _outside(second["choice"]["start"], second["choice"]["end"], avoided), second
+        assert check_results(r2)["preview_is_clean"]
+
+        # the series grew: episode 1's markers, then its chapters and preview, follow
+        context = dg.build_sensor_context(instance=p.instance, resources={"storage": p.resources["storage"]})
+        follow = markers_sensor(context)
+        assert sorted(r.partition_key for r in follow.run_requests) == sorted([k1, k2])
+        for request in follow.run_requests:
+            assert p.run(request.partition_key, request.asset_selection).success
+        later = dg.build_sensor_context(instance=p.instance, resources={"storage": p.resources["storage"]},
+                                        cursor=follow.cursor)
+        redo = markers_sensor(later)
+        assert [(r.partition_key, r.asset_selection) for r in redo.run_requests] == [
+            (k1, [dg.AssetKey("chapters"), dg.AssetKey("preview_selection"), dg.AssetKey("preview")])]
+        (request,) = redo.run_requests
+        config = {"config": SHORT_PREVIEWS}
+        again = dg.materialize(p.definitions, instance=p.instance, resources=p.resources, partition_key=k1,
+                               selection=request.asset_selection, raise_on_error=False,
+                               run_config={"ops": {"preview": config, "preview_preview_is_clean": config}})
+        assert again.success and check_results(again)["preview_is_clean"]
+        redone = _record(p.store, k1, PREVIEW_SELECTION)
+        intro = next(m for m in redone["markers"] if m[0] == "intro")
+        (start, end), = files[0].truth["intro"]
+        assert abs(intro[1] - start) <= 1.0 and abs(intro[2] - end) <= 1.0
+        if redone["choice"] is not None:
+            assert _outside(redone["choice"]["start"], redone["choice"]["end"],
+                            [m for m in redone["markers"] if m[0] in ("intro", "recap", "credits")])
+            rendered = _record(p.store, k1, PREVIEW_RECORD)
+            assert (rendered["start"], rendered["end"]) == (redone["choice"]["start"], redone["choice"]["end"])
+        assert "Intro" in {c["title"] for c in show_rows(p.store, k1, "chapters")}
+        final = dg.build_sensor_context(instance=p.instance, resources={"storage": p.resources["storage"]},
+                                        cursor=redo.cursor)
+        assert isinstance(markers_sensor(final), dg.SkipReason)  # nothing stale is left
+
+
+def test_the_preview_check_and_the_sensor_see_markers_that_moved(tmp_path: Path) -> None:
+    """``preview_is_clean`` reports a preview overlapping a current intro, recap or credits
+    marker (not a preview_of_next); a preview choice made with other markers is stale."""
+    import json
+
+    from media_platform.layout import (
+        EPISODE_MARKERS,
+        EPISODE_MARKERS_REPORT,
+        PREVIEW_SELECTION,
+        episode_key,
+    )
+    from media_platform.markers.usage import marker_overlaps, stored_markers, uses_stale_markers
+    from media_platform.storage import LocalStore, write_table
+
+    store = LocalStore(tmp_path)
+    assert stored_markers(store, "ep").spans == () and not uses_stale_markers(store, "ep")
+    write_table(store, episode_key("ep", EPISODE_MARKERS), markers_table([
+        Marker("intro", 5.0, 20.0, 0.9, {}), Marker("preview_of_next", 50.0, 55.0, 0.8, {})]))
+    store.write_bytes(episode_key("ep", EPISODE_MARKERS_REPORT), json.dumps({"notes": ["a note"]}).encode())
+    current = stored_markers(store, "ep")
+    assert current.avoided == [("intro", 5.0, 20.0)] and current.note == "a note"
+    assert marker_overlaps(10.0, 30.0, current.avoided) == ["overlaps the intro at 5.00-20.00 s"]
+    assert marker_overlaps(20.0, 50.0, current.avoided) == [] and marker_overlaps(45.0, 55.0, current.avoided) == []
+    store.write_bytes(episode_key("ep", PREVIEW_SELECTION), json.dumps({"choice": None, "markers": []}).encode())
+    assert uses_stale_markers(store, "ep")
+    store.write_bytes(episode_key("ep", PREVIEW_SELECTION), json.dumps({"choice": None, "markers": current.to_json()}).encode())
+    assert not uses_stale_markers(store, "ep")

@@ -53,5 +53,5 @@
     rebuilt. -#}
 {% macro fingerprinted_outputs() %}
   {{ return(['shots.parquet', 'keyframes.parquet', 'shot_tags.parquet', 'transcript.parquet',
-             'audio_events.parquet', 'chapters.parquet', 'preview.json']) }}
+             'audio_events.parquet', 'chapters.parquet', 'preview.json', 'episode_markers.parquet']) }}
 {% endmacro %}

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -62,13 +62,13 @@ def _tag(value: str) -> str:
 
 
 def _filters(tag: list[str], min_duration: str | None, max_duration: str | None,
-             title: str | None, partition: str | None) -> sq.ShotFilters:
+             title: str | None, partition: str | None, markers: str = "exclude") -> sq.ShotFilters:
     tags = tuple(dict.fromkeys(_param("query", "tag", _tag, t) for t in tag))
     lo = None if min_duration is None else _param("query", "min_duration", lambda v: sq.parse_duration(v, "min_duration"), min_duration)
     hi = None if max_duration is None else _param("query", "max_duration", lambda v: sq.parse_duration(v, "max_duration"), max_duration)
     title = None if title is None else _param("query", "title", _text("title", 500), title)
     parts = None if partition is None else (_param("query", "partition", validate_partition_key, partition),)
-    return _param("query", "max_duration", lambda _: sq.ShotFilters(tags, lo, hi, parts, title), None)
+    return _param("query", "max_duration", lambda _: sq.ShotFilters(tags, lo, hi, parts, title, markers=markers), None)
 
 
 def _query(text: str | None, filters: sq.ShotFilters, limit: int, per_episode: int | None) -> sq.ShotQuery:
@@ -221,10 +221,14 @@ def _similar(ctx: ApiContext, query: sq.ShotQuery, vector: np.ndarray, cursor: s
                     if str(h.payload.get("partition")) not in hidden]
 
     def search(n: int) -> list[sq.RankedShot]:
-        found = hits(n + extra)
-        complete = len(found) >= n + extra
-        ranked = [s for s in found if (s.partition, s.shot) != skip]
-        return ranked[:n] if complete else ranked
+        ask = n + extra
+        while True:  # the index knows no markers: shots left out by them are asked for again
+            found = hits(ask)
+            complete = len(found) >= ask
+            ranked = [s for s in found if (s.partition, s.shot) != skip and not table.left_out_by_markers(s, f)]
+            if len(ranked) >= n or not complete or ask >= sq.MAX_HITS:
+                return ranked[:n] if len(ranked) >= n else ranked
+            ask = min(ask * 4, sq.MAX_HITS)
 
     ranked, exhausted = sq.ranked_similar(search, query, offset)
     return (*sq.similarity_page(ranked, offset, query, fingerprint, exhausted), strategy)
@@ -243,10 +247,13 @@ def search_shots(
     per_episode: Annotated[int | None, Query(ge=0, le=10_000, description="at most this many shots of one episode "
                                              "(0: no cap; default 3, none when partition is given)")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    markers: Annotated[Literal["exclude", "include"], Query(
+        description="exclude (default): leave out shots inside an intro, recap, credits or preview of the next "
+                    "episode (each result's `marker` says which); include: keep them")] = "exclude",
 ) -> dict[str, Any]:
     started = time.perf_counter()
     text = None if q is None else _param("query", "q", _text("q"), q)
-    query = _query(text, _filters(tag, min_duration, max_duration, title, partition), limit, per_episode)
+    query = _query(text, _filters(tag, min_duration, max_duration, title, partition, markers), limit, per_episode)
     if text is None:
         page, next_cursor = _browse(ctx, query, cursor)
         strategy = "browse"
@@ -285,10 +292,11 @@ def similar_shots(
     limit: Annotated[int, Query(ge=1, le=sq.MAX_LIMIT)] = sq.DEFAULT_LIMIT,
     per_episode: Annotated[int | None, Query(ge=0, le=10_000)] = None,
     cursor: str | None = None,
+    markers: Annotated[Literal["exclude", "include"], Query()] = "exclude",
 ) -> dict[str, Any]:
     started = time.perf_counter()
     ref = _param("path", "shot_id", parse_shot_ref, shot_id)
-    query = _query(None, _filters(tag, min_duration, max_duration, title, partition), limit, per_episode)
+    query = _query(None, _filters(tag, min_duration, max_duration, title, partition, markers), limit, per_episode)
     shot, _ = _visible_shot(ctx, str(ref))
     point = shot_point_id(shot.partition, shot.shot)
     try:

@@ -14,7 +14,12 @@ import polars as pl
 from media_platform.markers.alignment import Match
 from media_platform.markers.decisions import MARKER_KINDS, Marker, MarkerConfig
 
-__all__ = ["avoid_spans", "marker_problems", "markers_table", "pair_cache", "read_pair_cache"]
+__all__ = ["AVOIDED_KINDS", "avoid_spans", "marker_problems", "marker_spans", "markers_table", "pair_cache",
+           "read_pair_cache"]
+
+#: The kinds a preview stays out of and search can leave out (not ``preview_of_next``: that is
+#: the next episode's own material, not repeated filler of this one).
+AVOIDED_KINDS = ("intro", "recap", "credits")
 
 _SCHEMA = {"kind": pl.Utf8, "start": pl.Float64, "end": pl.Float64, "confidence": pl.Float64, "evidence": pl.Utf8}
 
@@ -59,8 +64,14 @@ def marker_problems(table: pl.DataFrame, duration_s: float, config: MarkerConfig
 
 def avoid_spans(table: pl.DataFrame) -> list[tuple[float, float]]:
     """The spans a preview must stay out of: every intro, recap and credits marker."""
-    return [(float(r["start"]), float(r["end"])) for r in table.iter_rows(named=True)
-            if r["kind"] in ("intro", "recap", "credits")]
+    return [(start, end) for _, start, end in marker_spans(table, AVOIDED_KINDS)]
+
+
+def marker_spans(table: pl.DataFrame, kinds: Sequence[str] = MARKER_KINDS) -> list[tuple[str, float, float]]:
+    """``(kind, start, end)`` of the markers of ``kinds``, in time order."""
+    spans = [(str(r["kind"]), float(r["start"]), float(r["end"])) for r in table.iter_rows(named=True)
+             if r["kind"] in kinds]
+    return sorted(spans, key=lambda m: (m[1], m[2]))
 
 
 def pair_cache(signature: str, pairs: dict[str, tuple[str, list[Match]]]) -> bytes:

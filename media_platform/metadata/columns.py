@@ -26,6 +26,7 @@ OUTPUT_FILES = {
     "transcript": "transcript.parquet",
     "audio_events": "audio_events.parquet",
     "chapters": "chapters.parquet",
+    "episode_markers": "episode_markers.parquet",
     "preview": "preview.json",
 }
 CATALOGUE = "episode_catalogue"

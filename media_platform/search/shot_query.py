@@ -38,6 +38,8 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 20
 DEFAULT_PER_EPISODE = 3
 MAX_TAGS = 16
+#: ``markers=``: leave out (default) or keep the shots inside intro, recap, credits or preview markers.
+MARKER_MODES = ("exclude", "include")
 #: The most index hits one page may read (deep pages of a capped search stop there).
 MAX_HITS = 20_000
 _DURATION = re.compile(
@@ -86,7 +88,9 @@ def parse_duration(text: str, parameter: str = "duration") -> float:
 @dataclass(frozen=True)
 class ShotFilters:
     """What a shot must match: every tag in ``tags``, a duration within the bounds, one of
-    ``partitions`` (None: any), episodes of ``title`` (None: any), none of ``exclude``."""
+    ``partitions`` (None: any), episodes of ``title`` (None: any), none of ``exclude``; and
+    ``markers``: ``exclude`` (default) leaves out the shots inside an intro, recap, credits or
+    preview-of-next marker (material repeated across a series' episodes), ``include`` keeps them."""
 
     tags: tuple[str, ...] = ()
     min_duration_s: float | None = None
@@ -94,8 +98,11 @@ class ShotFilters:
     partitions: tuple[str, ...] | None = None
     title: str | None = None
     exclude: tuple[str, ...] = ()
+    markers: str = "exclude"
 
     def __post_init__(self) -> None:
+        if self.markers not in MARKER_MODES:
+            raise ParameterError("markers", f"{printable(str(self.markers))!r}: use {' or '.join(MARKER_MODES)}")
         if len(self.tags) > MAX_TAGS:
             raise ParameterError("tag", f"at most {MAX_TAGS} tags")
         lo, hi = self.min_duration_s, self.max_duration_s
@@ -104,7 +111,8 @@ class ShotFilters:
 
     def with_exclusions(self, partitions: Iterable[str]) -> ShotFilters:
         extra = tuple(sorted(set(self.exclude) | set(partitions)))
-        return ShotFilters(self.tags, self.min_duration_s, self.max_duration_s, self.partitions, self.title, extra)
+        return ShotFilters(self.tags, self.min_duration_s, self.max_duration_s, self.partitions, self.title, extra,
+                           self.markers)
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,7 @@ class ShotQuery:
         f = self.filters
         canon = json.dumps(
             [kind, self.text, list(f.tags), f.min_duration_s, f.max_duration_s,
-             None if f.partitions is None else list(f.partitions), f.title, self.per_episode],
+             None if f.partitions is None else list(f.partitions), f.title, self.per_episode, f.markers],
             separators=(",", ":"),
         )
         return hashlib.sha256(canon.encode()).hexdigest()[:16]

@@ -29,7 +29,8 @@ _EPISODES_SQL = """
     from dim_episodes order by partition_key
 """
 _SHOTS_SQL = """
-    select partition_key, shot, start_s, end_s, duration_s, coalesce(searchable, false) as searchable
+    select partition_key, shot, start_s, end_s, duration_s, coalesce(searchable, false) as searchable,
+           {marker} as marker_kind
     from fct_shots order by partition_key, shot
 """
 _TAGS_SQL = """
@@ -66,8 +67,12 @@ class ShotTable:
     tag_ids: np.ndarray
     tag_scores: np.ndarray
     tag_sources: np.ndarray
+    marker: np.ndarray | None = None  # per row: the marker kind holding the shot ('' outside markers)
 
     def __post_init__(self) -> None:
+        if self.marker is None:
+            self.marker = np.full(len(self.shot), "", dtype=object)
+        self.marked = self.marker != ""
         self._code = {p: i for i, p in enumerate(self.partitions)}
         self._tag_code = {t: i for i, t in enumerate(self.tag_names)}
         self._by_title: dict[str, list[str]] = {}
@@ -105,7 +110,9 @@ class ShotTable:
         episodes = conn.execute(_EPISODES_SQL).fetchall()
         partitions = [str(r[0]) for r in episodes]
         code = {p: i for i, p in enumerate(partitions)}
-        shots = conn.execute(_SHOTS_SQL).fetchnumpy()
+        columns = {d[0] for d in conn.execute("select * from fct_shots limit 0").description}
+        marker = "coalesce(marker_kind, '')" if "marker_kind" in columns else "''"  # a database from before markers
+        shots = conn.execute(_SHOTS_SQL.format(marker=marker)).fetchnumpy()
         known = np.array([p in code for p in shots["partition_key"]], dtype=bool)
         part = np.array([code.get(p, -1) for p in shots["partition_key"]], dtype=np.int32)[known]
         shot = np.asarray(shots["shot"], dtype=np.int32)[known]
@@ -138,6 +145,7 @@ class ShotTable:
             searchable=np.asarray(shots["searchable"], dtype=bool)[known],
             tag_names=tag_names, sources=sources, tag_ptr=tag_ptr, tag_ids=tag_ids,
             tag_scores=tag_scores, tag_sources=tag_sources,
+            marker=np.asarray(shots["marker_kind"], dtype=object)[known],
         )
 
     # ---- lookups --------------------------------------------------------------------------
@@ -176,6 +184,7 @@ class ShotTable:
             "score": None if score is None else round(float(score), 6),
             "tags": [{"tag": self.tag_names[self.tag_ids[k]], "score": round(float(self.tag_scores[k]), 4),
                       "source": self.sources[self.tag_sources[k]]} for k in range(lo, hi)],
+            "marker": self.marker[row] or None,
             "keyframe_url": f"/shots/{sid}/keyframe",
             "media_url": f"/episodes/{partition}/media#t={start:.3f},{end:.3f}",
         }
@@ -247,7 +256,14 @@ class ShotTable:
             mask &= self.duration[rows] >= f.min_duration_s
         if f.max_duration_s is not None:
             mask &= self.duration[rows] <= f.max_duration_s
+        if f.markers == "exclude":
+            mask &= ~self.marked[rows]
         return mask
+
+    def left_out_by_markers(self, shot: RankedShot, f: ShotFilters) -> bool:
+        """Whether ``f`` leaves ``shot`` out for lying inside a marker (intro, recap...)."""
+        row = self.row_of(shot.partition, shot.shot)
+        return f.markers == "exclude" and row is not None and bool(self.marked[row])
 
     def matching_rows(self, f: ShotFilters) -> np.ndarray:
         """Every row matching ``f``, ascending (the candidates of an exact similarity search)."""

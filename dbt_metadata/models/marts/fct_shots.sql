@@ -6,14 +6,17 @@
 ) }}
 {#- One row per shot of an episode whose licence allows analysis: its span, keyframe, the tags
     that count for search (fusion or classifier rows above threshold, best score per tag), its
-    chapter (the one holding the shot's midpoint) and the words spoken during it (words whose
-    start lies in [start_s, end_s)). Rows of episodes that forbid search indexing carry
+    chapter (the one holding the shot's midpoint), the kind of the marker holding its midpoint
+    (`marker_kind`: intro, recap, credits or preview_of_next; null outside every marker: such
+    shots repeat other episodes' material, and search leaves them out by default) and the words
+    spoken during it (words whose start lies in [start_s, end_s)). Rows of episodes that forbid search indexing carry
     searchable = false. -#}
 -- depends_on: {{ ref('stg_shots') }}
 -- depends_on: {{ ref('stg_keyframes') }}
 -- depends_on: {{ ref('stg_shot_tags') }}
 -- depends_on: {{ ref('stg_transcript') }}
 -- depends_on: {{ ref('stg_chapters') }}
+-- depends_on: {{ ref('stg_episode_markers') }}
 with state as (
     select * from {{ ref('stg_partition_state') }}
     where allows_analysis and {{ changed_partitions() }}
@@ -61,6 +64,14 @@ chapters as (
       on c.partition_key = s.partition_key
      and (s.start_s + s.end_s) / 2 >= c.start_s and (s.start_s + s.end_s) / 2 < c.end_s
     group by s.partition_key, s.shot
+),
+markers as (
+    select s.partition_key, s.shot, {{ first_by('m.kind', 'm.start_s') }} as marker_kind
+    from shots as s
+    join {{ changed_rows('episode_markers', anchor='shots') }} as m
+      on m.partition_key = s.partition_key
+     and (s.start_s + s.end_s) / 2 >= m.start_s and (s.start_s + s.end_s) / 2 < m.end_s
+    group by s.partition_key, s.shot
 )
 select
     s.partition_key || '/' || s.shot as shot_id,
@@ -77,6 +88,7 @@ select
     coalesce(t.tags, {{ empty_object_list() }}) as tags,
     coalesce(t.tag_names, {{ empty_text_list() }}) as tag_names,
     ch.chapter,
+    mk.marker_kind,
     coalesce(w.words, {{ empty_text_list() }}) as words,
     array_to_string(coalesce(w.words, {{ empty_text_list() }}), ' ') as spoken_text,
     s.allows_search_indexing as searchable,
@@ -87,3 +99,4 @@ left join {{ changed_rows('keyframes', anchor='shots') }} as k using (partition_
 left join shot_tags as t using (partition_key, shot)
 left join shot_words as w using (partition_key, shot)
 left join chapters as ch using (partition_key, shot)
+left join markers as mk using (partition_key, shot)
