@@ -67,10 +67,16 @@ from media_platform.video.validation import (
 from resources import ClipEncoderResource, MediaStorage, VectorIndexResource
 
 
+#: The transition columns of ``shots`` (absent from files written before they existed).
+_TRANSITION_COLUMNS = {"transition": pl.Utf8, "transition_start_frame": pl.Int64, "transition_end_frame": pl.Int64,
+                       "transition_start_s": pl.Float64, "transition_end_s": pl.Float64}
+
+
 def shots_from_table(df: pl.DataFrame) -> list[Shot]:
     return [
         Shot(index=r["shot"], start_frame=r["start_frame"], end_frame=r["end_frame"],
-             start_s=r["start_s"], end_s=r["end_s"], confidence=r["confidence"])
+             start_s=r["start_s"], end_s=r["end_s"], confidence=r["confidence"],
+             **{c: r.get(c) for c in _TRANSITION_COLUMNS})
         for r in df.sort("shot").iter_rows(named=True)
     ]
 
@@ -84,9 +90,10 @@ def shots_to_table(shots: list[Shot]) -> pl.DataFrame:
             "start_s": [s.start_s for s in shots],
             "end_s": [s.end_s for s in shots],
             "confidence": [s.confidence for s in shots],
+            **{c: [getattr(s, c) for s in shots] for c in _TRANSITION_COLUMNS},
         },
         schema={"shot": pl.Int64, "start_frame": pl.Int64, "end_frame": pl.Int64,
-                "start_s": pl.Float64, "end_s": pl.Float64, "confidence": pl.Float64},
+                "start_s": pl.Float64, "end_s": pl.Float64, "confidence": pl.Float64, **_TRANSITION_COLUMNS},
     )
 
 
@@ -97,6 +104,9 @@ def _shots_table_metadata(df: pl.DataFrame, limit: int = 100) -> dg.MetadataValu
         dg.TableColumn("shot", "int"), dg.TableColumn("start_frame", "int"),
         dg.TableColumn("end_frame", "int"), dg.TableColumn("start_s", "float"),
         dg.TableColumn("end_s", "float"), dg.TableColumn("confidence", "float"),
+        dg.TableColumn("transition", "string"), dg.TableColumn("transition_start_frame", "int"),
+        dg.TableColumn("transition_end_frame", "int"), dg.TableColumn("transition_start_s", "float"),
+        dg.TableColumn("transition_end_s", "float"),
     ])
     return dg.MetadataValue.table(rows, schema=schema)
 
@@ -110,8 +120,9 @@ def shots(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterator[
     """Shot boundaries: a coarse pass over the reference frames at reduced resolution
     (colour-histogram and pixel differences with an adaptive threshold; fades and dissolves are
     not cuts), refined to the exact frame around each candidate. One row per shot: index,
-    first/last frame, start/end seconds (from timestamps, exact for variable frame rate), and
-    the confidence of the boundary that starts it."""
+    first/last frame, start/end seconds (from timestamps, exact for variable frame rate), the
+    confidence of the boundary that starts it, and how it begins: ``transition`` (cut, dissolve,
+    fade, wipe; null for shot 0) with the transition's first and end frame and seconds."""
     store = storage.get_store()
     probe = load_probe(store, context.partition_key)
     if probe.kind != "video":
