@@ -18,6 +18,10 @@ What it does, in one run:
 2. On the fixtures (with their ``.gt.json``) and on the long file it runs our detector and
    PySceneDetect's ContentDetector, AdaptiveDetector and HistogramDetector (defaults, OpenCV
    backend), and prints F1 (±1 frame), frames/s, and the ratio of our throughput to each.
+   On the long file it also scores **all transitions** against the annotations: every hard cut
+   (±1 frame) and every dissolve (any boundary inside its span) must be found once ("all F1",
+   the kind not compared, so the peers are scored alike), and for ours the dissolves reported
+   as ``transition == "dissolve"`` ("dissolve F1").
 3. Measures decode-only throughput: ``ffmpeg -f null -`` (threads auto) and a PyAV decode loop
    (threads auto, no conversion).
 
@@ -46,6 +50,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from media_platform.video.shots import detect_shots
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from shot_fixtures import Fixture, detections, match  # noqa: E402
 
 MEDIA = Path(os.environ.get("MEDIA_PLATFORM_SHARED_MEDIA", REPO.parent / "shared" / "media")) / "video"
 W, H, FPS = 1280, 720, 24
@@ -192,10 +199,24 @@ def frame_count(path: Path) -> int:
         return sum(1 for p in c.demux(video=0) if p.size)
 
 
+LAST_OURS: list[tuple[str, int, int, int]] = []
+
+
 def run_ours(path: Path) -> tuple[list[int], float]:
     t = time.perf_counter()
     result = detect_shots(path)
-    return result.cut_frames, time.perf_counter() - t
+    dt = time.perf_counter() - t
+    LAST_OURS[:] = detections(result.shots)
+    return result.cut_frames, dt
+
+
+def annotated(path: Path, truth: Truth) -> Fixture:
+    """The long file's transitions: its hard cuts and its 12-frame dissolves (the ignore zones
+    are the dissolve's frames widened by 2 on each side)."""
+    items = [(c, "cut", (c, c)) for c in truth.cuts] + [
+        ((a + b) // 2, "dissolve", (a + 2, b - 2)) for a, b in truth.ignore]
+    items.sort()
+    return Fixture(path.stem, path, 0, [b for b, _, _ in items], [k for _, k, _ in items], [t for _, _, t in items])
 
 
 def run_scenedetect(path: Path, name: str) -> tuple[list[int], float]:
@@ -260,7 +281,14 @@ def main() -> None:
             if m == "ours":
                 ours_fps = fps
             ratio = f"{ours_fps / fps:6.2f}x" if ours_fps else ""
-            print(f"{path.name[:38]:38s} {m:18s} {p:6.3f} {r:6.3f} {f1:6.3f} {fps:9.0f} {ratio:>7s}", flush=True)
+            extra = ""
+            if path == long_path:  # all transitions (cuts and dissolves), and dissolves by kind
+                fx = annotated(path, truth)
+                found = LAST_OURS if m == "ours" else [("cut", c, c, c) for c in cuts]
+                extra = f"  all F1 {match(found, fx, None)[2]:.3f}"
+                if m == "ours":
+                    extra += f"  dissolve F1 {match(found, fx, 'dissolve')[2]:.3f}"
+            print(f"{path.name[:38]:38s} {m:18s} {p:6.3f} {r:6.3f} {f1:6.3f} {fps:9.0f} {ratio:>7s}{extra}", flush=True)
         if path == long_path:
             ff = n / decode_ffmpeg(path)
             pa = n / decode_pyav(path)

@@ -15,7 +15,7 @@ import numpy as np
 
 from media_platform.video.shot_config import ShotDetectorConfig
 
-__all__ = ["CELL_COLS", "CELL_ROWS", "Sig", "blend_error", "cell_means", "masked", "masked_spread", "score",
+__all__ = ["CELL_COLS", "CELL_ROWS", "Sig", "blend_error", "cell_means", "masked", "masked_spread", "pixel_masks", "score",
            "signature", "spread"]
 
 _HIST_BINS = 16
@@ -76,7 +76,7 @@ def cell_means(sig: Sig, cfg: ShotDetectorConfig) -> np.ndarray:
     return cv2.resize(y, (CELL_COLS, CELL_ROWS), interpolation=cv2.INTER_AREA).ravel()
 
 
-def _pixel_masks(cells: np.ndarray, cfg: ShotDetectorConfig) -> tuple[np.ndarray, np.ndarray]:
+def pixel_masks(cells: np.ndarray, cfg: ShotDetectorConfig) -> tuple[np.ndarray, np.ndarray]:
     """The luma and chroma pixels of the thumbnails that lie in the given cells (bool grid)."""
     grid = cells.reshape(CELL_ROWS, CELL_COLS).astype(np.uint8)
     w, h = cfg.analysis_width, cfg.analysis_height
@@ -85,10 +85,12 @@ def _pixel_masks(cells: np.ndarray, cfg: ShotDetectorConfig) -> tuple[np.ndarray
     return ym, cm
 
 
-def masked(sig: Sig, keep: np.ndarray, cfg: ShotDetectorConfig) -> Sig:
+def masked(sig: Sig, keep: np.ndarray, cfg: ShotDetectorConfig,
+           pixels: tuple[np.ndarray, np.ndarray] | None = None) -> Sig:
     """The signature of only the cells ``keep`` (bool, CELL_ROWS*CELL_COLS) of the frame: the
-    part of the picture outside static regions (overlays), compared with :func:`score`."""
-    ym, cm = _pixel_masks(keep, cfg)
+    part of the picture outside static regions (overlays), compared with :func:`score`.
+    ``pixels``: the cells' pixel masks when already known (:func:`pixel_masks`)."""
+    ym, cm = pixels if pixels is not None else pixel_masks(keep, cfg)
     luma = sig.luma[ym]
     mean, std = float(luma.mean()), float(luma.std())
     norm = (luma - np.float32(mean)) * np.float32(1.0 / std) if std >= cfg.flat_std else None
@@ -103,11 +105,12 @@ def masked(sig: Sig, keep: np.ndarray, cfg: ShotDetectorConfig) -> Sig:
     return Sig(luma=luma, norm=norm, mean=mean, std=std, hist=hist)
 
 
-def masked_spread(a: Sig, b: Sig, keep: np.ndarray, cfg: ShotDetectorConfig) -> float:
+def masked_spread(a: Sig, b: Sig, keep: np.ndarray, cfg: ShotDetectorConfig,
+                  pixels: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """:func:`spread` over the cells ``keep`` only, for two :func:`masked` signatures."""
     if a.norm is None or b.norm is None:
         return 1.0
-    ym, _ = _pixel_masks(keep, cfg)
+    ym, _ = pixels if pixels is not None else pixel_masks(keep, cfg)
     d = np.zeros(cfg.analysis_height * cfg.analysis_width, np.float32)
     d[ym] = np.abs(a.norm - b.norm)
     cells = cv2.resize(d.reshape(cfg.analysis_height, cfg.analysis_width), (CELL_COLS, CELL_ROWS),

@@ -19,7 +19,7 @@ from collections import deque
 import numpy as np
 
 from media_platform.video.shot_config import ShotDetectorConfig
-from media_platform.video.shot_signatures import Sig, cell_means, masked, masked_spread, score
+from media_platform.video.shot_signatures import Sig, cell_means, masked, masked_spread, pixel_masks, score
 
 __all__ = ["StaticRegions"]
 
@@ -43,6 +43,9 @@ class StaticRegions:
         self.s2: list[float] = []
         self.s3: list[float] = []
         self.spread: list[float] = []
+        self._key: bytes | None = None
+        self._pixels: tuple[np.ndarray, np.ndarray] | None = None
+        self._subs: dict[int, Sig] = {}
 
     def push(self, sig: Sig) -> None:
         self.cells.append(cell_means(sig, self.cfg))
@@ -69,11 +72,26 @@ class StaticRegions:
             return
         cfg = self.cfg
         pos = len(self.sigs) - 1 - lag  # index of frame k in self.sigs
-        subs = [masked(self.sigs[pos - d], keep, cfg) if pos - d >= 0 else None for d in range(4)]
-        self.s1.append(score(subs[1], subs[0], cfg.flat_std))
-        self.spread.append(masked_spread(subs[1], subs[0], keep, cfg))
-        self.s2.append(score(subs[2], subs[0], cfg.flat_std) if subs[2] is not None else nan)
-        self.s3.append(score(subs[3], subs[0], cfg.flat_std) if subs[3] is not None else nan)
+        key = keep.tobytes()
+        if key != self._key:  # the mask changes rarely: masked signatures are reused
+            self._key, self._pixels, self._subs = key, pixel_masks(keep, cfg), {}
+        self._subs = {f: sg for f, sg in self._subs.items() if f >= k - 3}
+
+        def sub(d: int) -> Sig | None:
+            if pos - d < 0:
+                return None
+            if k - d not in self._subs:
+                self._subs[k - d] = masked(self.sigs[pos - d], keep, cfg, self._pixels)
+            return self._subs[k - d]
+
+        s1 = self.s1
+        self.s1.append(score(sub(1), sub(0), cfg.flat_std))
+        self.spread.append(masked_spread(sub(1), sub(0), keep, cfg, self._pixels))
+        # score(k-2, k) and score(k-3, k) serve only the transient test after a change
+        need2 = len(s1) >= 2 and s1[-2] >= 0.5 * cfg.min_score
+        need3 = len(s1) >= 3 and s1[-3] >= 0.5 * cfg.min_score
+        self.s2.append(score(sub(2), sub(0), cfg.flat_std) if need2 and sub(2) is not None else nan)
+        self.s3.append(score(sub(3), sub(0), cfg.flat_std) if need3 and sub(3) is not None else nan)
 
     def _mask(self, lag: int) -> np.ndarray | None:
         """The cells to compare at the frame ``lag`` behind the newest, or None (whole frame)."""
