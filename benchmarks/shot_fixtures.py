@@ -267,7 +267,7 @@ def match(detected: list[tuple[str, int, int, int]], fx: Fixture, kind: str | No
     tp = 0
     for k, b, s, e in truth:
         best = None
-        for i, (dk, db, ds, de) in enumerate(det):
+        for i, (_, db, ds, de) in enumerate(det):
             if i in used:
                 continue
             ok = abs(db - b) <= tolerance if k == "cut" else (ds <= e + tolerance and s <= de + tolerance)

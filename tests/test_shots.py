@@ -194,6 +194,12 @@ def test_synthetic_dissolve_is_at_most_one_boundary(synth: Path) -> None:
     for c in cuts:  # the dissolve spans frames 50..75
         assert 48 <= c <= 77
         assert result.shots[1].confidence < 0.7
+    # reported as a dissolve with its span (test_shot_classes.py measures this on real footage)
+    assert [(s.transition, s.transition_start_frame < s.start_frame < s.transition_end_frame)
+            for s in result.shots[1:]] == [("dissolve", True)]
+    shot = result.shots[1]
+    assert abs(shot.transition_start_frame - 50) <= 4 and abs(shot.transition_end_frame - 75) <= 4
+    assert shot.transition_start_s == pytest.approx(shot.transition_start_frame / 25)
 
 
 def test_synthetic_cut_to_black_then_fade_in_is_a_cut(synth: Path) -> None:

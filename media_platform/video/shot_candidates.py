@@ -1,5 +1,7 @@
-"""Boundary decisions of the shot detector: hard-cut and dissolve candidates on the coarse
-scores, their confidence, and the minimum shot length (see :mod:`media_platform.video.shots`).
+"""Hard-cut decisions of the shot detector: candidates on the coarse scores (measured outside
+static overlays where there are some), bursts to judge frame by frame, the cuts among the frames
+of a fully decoded window, their confidence, and the minimum shot length (see
+:mod:`media_platform.video.shots`; gradual transitions are in :mod:`.transitions`).
 """
 
 from __future__ import annotations
@@ -8,9 +10,9 @@ import numpy as np
 
 from media_platform.video.shot_config import ShotDetectorConfig
 from media_platform.video.shot_decoding import Coarse
+from media_platform.video.shot_signatures import Sig, masked, masked_spread, score, spread
 
-__all__ = ["confidence", "cut_candidates", "dissolve_candidates", "effective_scores", "enforce_min_length",
-           "frame_cuts"]
+__all__ = ["confidence", "cut_candidates", "effective_scores", "enforce_min_length", "frame_cuts"]
 
 
 def confidence(score: float, ratio: float, cfg: ShotDetectorConfig) -> float:
@@ -108,21 +110,17 @@ def _transient(j: int, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, stds: np.
     return bool(across) and min(across) < cfg.flash_keep * s1[j]
 
 
-def _spread(a, b, keep: np.ndarray | None, cfg: ShotDetectorConfig) -> float:
-    from media_platform.video.shot_signatures import masked_spread, spread
-
+def _spread(a: Sig, b: Sig, keep: np.ndarray | None, cfg: ShotDetectorConfig) -> float:
     return masked_spread(a, b, keep, cfg) if keep is not None else spread(a, b, cfg)
 
 
-def frame_cuts(sigs: dict, first: int, last: int, coarse_score: float, keep: np.ndarray | None,
+def frame_cuts(sigs: dict[int, Sig], first: int, last: int, coarse_score: float, keep: np.ndarray | None,
                cfg: ShotDetectorConfig) -> list[tuple[int, float]]:
     """The cuts among every frame of the window (first, last], from their signatures (``sigs``:
     frame -> Sig, also a few frames after ``last`` for the transient test), measured outside the
     static cells when ``keep`` is given. The largest change must carry at least ``refine_keep``
     of the coarse score (otherwise the change was spread out: motion); further ones (the cuts of
     a montage) must be spikes among their neighbours too. Transients (flashes) are dropped."""
-    from media_platform.video.shot_signatures import masked, score
-
     view = {k: (masked(sg, keep, cfg) if keep is not None else sg) for k, sg in sigs.items()}
     p = {k: score(view[k - 1], view[k], cfg.flat_std) for k in view if k - 1 in view}
     inside = {k: v for k, v in p.items() if first < k <= last}
@@ -169,38 +167,6 @@ def _in_fade(means: np.ndarray, j: int, cfg: ShotDetectorConfig) -> bool:
     after = np.diff(means[j : j + 1 + k]) * direction
     min_step = 0.3
     return bool((before.size >= 2 and np.all(before > min_step)) or (after.size >= 2 and np.all(after > min_step)))
-
-
-def dissolve_candidates(
-    c: Coarse, cut_js: set[int], cfg: ShotDetectorConfig
-) -> list[tuple[int, float]]:
-    """Gradual transitions: (decoded position of the middle, confidence)."""
-    L = max(2, cfg.dissolve_span)
-    sl = np.asarray(c.sl, dtype=np.float64)
-    s1 = np.asarray(c.s1, dtype=np.float64)
-    n = sl.shape[0]
-    out: list[tuple[int, float]] = []
-    j = 2 * L
-    while j < n - L:
-        v = sl[j]
-        if v < cfg.dissolve_min_score or v < sl[max(0, j - L // 2) : j + L // 2 + 1].max():
-            j += 1
-            continue
-        flank = max(sl[j - L], sl[min(n - 1, j + L)])
-        inside = s1[j - L + 1 : j + 1]
-        blend = c.blend[j]
-        if (
-            v >= cfg.dissolve_contrast * flank
-            and inside.max() <= 0.5 * v
-            and not any(k in cut_js for k in range(j - L, j + L + 1))
-            and blend <= cfg.dissolve_blend_max
-        ):
-            conf = round(min(0.6, 0.2 + 0.4 * (1 - blend) * min(1.0, v / 0.4)), 4)
-            out.append((j - L // 2, conf))
-            j += L
-            continue
-        j += 1
-    return out
 
 
 def enforce_min_length(bounds: dict[int, float], min_len: int) -> dict[int, float]:

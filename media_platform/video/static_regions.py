@@ -19,7 +19,14 @@ from collections import deque
 import numpy as np
 
 from media_platform.video.shot_config import ShotDetectorConfig
-from media_platform.video.shot_signatures import Sig, cell_means, masked, masked_spread, pixel_masks, score
+from media_platform.video.shot_signatures import (
+    Sig,
+    cell_means,
+    masked,
+    masked_spread,
+    pixel_masks,
+    score,
+)
 
 __all__ = ["StaticRegions"]
 
