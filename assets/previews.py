@@ -124,7 +124,8 @@ def chapters(context: dg.AssetExecutionContext, storage: MediaStorage) -> Iterat
         "text": [sentence.text for sentence in analysis.sentences],
         "embedding": pl.Series(analysis.embeddings.tolist(), dtype=pl.Array(pl.Float32, analysis.embeddings.shape[1])),
     }))
-    rows = chapters_to_rows(chapters_with_markers(analysis.chapters, markers.spans, analysis.duration_s))
+    duration = max(analysis.duration_s, float(load_probe(store, key).duration_s or 0.0))  # silence too: an intro without words
+    rows = chapters_to_rows(chapters_with_markers(analysis.chapters, markers.spans, duration))
     df = pl.DataFrame(rows, schema={"start": pl.Float64, "end": pl.Float64, "title": pl.Utf8, "keywords": pl.List(pl.Utf8)})
     uri = write_table(store, episode_key(key, layout.CHAPTERS), df)
     store.write_bytes(episode_key(key, layout.EPISODE_KEYWORDS), json.dumps(list(analysis.keywords)).encode())

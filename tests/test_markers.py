@@ -193,37 +193,27 @@ def test_markers_in_dagster_update_with_the_series(marker_season, shared_media: 
 
 def _metadata_marks_the_shots_inside_markers(p, keys: list[str]) -> None:
     """The metadata database: ``fct_shots.marker_kind`` is the marker holding each shot's
-    midpoint; the in-memory shot table of the search API leaves those shots out by default."""
+    midpoint (only ``fct_shots``, ``dim_episodes`` and what they read are built, with their dbt tests)."""
     import duckdb
 
     from media_platform.metadata import build_metadata_db
-    from media_platform.search.shot_query import ShotFilters, ShotQuery
-    from media_platform.search.shot_table import ShotTable
 
     assert p.run(None, dg.AssetSelection.assets("episode_catalogue")).success
     db = p.root / "metadata.duckdb"
-    report = build_metadata_db(home=p.root / "home", db_path=db)
+    report = build_metadata_db(home=p.root / "home", db_path=db, select="+fct_shots +dim_episodes")
     assert set(report.tests.values()) == {"pass"}, report.tests
+    assert any(name.startswith("accepted_values_fct_shots_marker_kind") for name in report.tests), report.tests
     with duckdb.connect(str(db), read_only=True) as con:
         shots = con.execute("select partition_key, shot, start_s, end_s, marker_kind from fct_shots").fetchall()
-        table = ShotTable.load(con)
-    marked = set()
+    marked = 0
     for key in keys:
         spans = [(r["kind"], r["start"], r["end"]) for r in show_rows(p.store, key, "episode_markers")]
         assert any(kind == "intro" for kind, _, _ in spans)
-        for part, shot, start, end, kind in (s for s in shots if s[0] == key):
+        for _, shot, start, end, kind in (s for s in shots if s[0] == key):
             mid = (start + end) / 2
-            want = next((k for k, a, b in spans if a <= mid < b), None)
-            assert kind == want, (key, shot, start, end, kind, spans)
-            if kind is not None:
-                marked.add((part, shot))
-    assert marked and len(marked) < len(shots)
-    every = ShotQuery(filters=ShotFilters(markers="include"), limit=200, per_episode=0)
-    assert {(s.partition, s.shot) for s in table.browse(every, None)} == {(s[0], s[1]) for s in shots}
-    plain = ShotQuery(limit=200, per_episode=0)  # the default leaves repeated material out
-    assert {(s.partition, s.shot) for s in table.browse(plain, None)} == {(s[0], s[1]) for s in shots} - marked
-    results = table.results(table.browse(every, None))
-    assert {r["marker"] for r in results} == {None} | {s[4] for s in shots if s[4]}
+            assert kind == next((k for k, a, b in spans if a <= mid < b), None), (key, shot, start, end, kind, spans)
+            marked += kind is not None
+    assert 0 < marked < len(shots)
 
 
 def _candidate(start: float, end: float) -> Candidate:
@@ -400,3 +390,45 @@ def test_the_preview_check_and_the_sensor_see_markers_that_moved(tmp_path: Path)
     assert uses_stale_markers(store, "ep")
     store.write_bytes(episode_key("ep", PREVIEW_SELECTION), json.dumps({"choice": None, "markers": current.to_json()}).encode())
     assert not uses_stale_markers(store, "ep")
+
+
+def test_search_marks_shots_inside_markers_and_leaves_them_out_by_default() -> None:
+    """The same intro in every episode must not fill a search: ``markers=exclude`` (default)
+    leaves out shots whose ``fct_shots.marker_kind`` is set, in browsing, in the exact
+    similarity candidates and in index hits; ``markers=include`` keeps them, each result saying
+    which marker it lies in; a database from before markers reads as no markers."""
+    import duckdb
+
+    from media_platform.search.shot_query import ParameterError, RankedShot, ShotFilters, ShotQuery
+    from media_platform.search.shot_table import ShotTable
+
+    conn = duckdb.connect()
+    conn.execute("create table dim_episodes (partition_key varchar, title varchar, episode_id varchar, allows_search_indexing boolean)")
+    conn.execute("""create table fct_shots (shot_id varchar, partition_key varchar, shot integer, start_s double,
+                    end_s double, duration_s double, searchable boolean, marker_kind varchar)""")
+    conn.execute("""create table fct_shot_tags (shot_id varchar, partition_key varchar, shot integer, tag varchar,
+                    score double, source varchar, source_kind varchar, above_threshold boolean)""")
+    kinds = ["intro", None, None, "credits"]
+    for e in range(3):
+        part = f"show-e{e}"
+        conn.execute("insert into dim_episodes values (?, 'Show', ?, true)", [part, str(e)])
+        for n, kind in enumerate(kinds):
+            conn.execute("insert into fct_shots values (?, ?, ?, ?, ?, 5.0, true, ?)", [f"{part}/{n}", part, n, 5.0 * n, 5.0 * n + 5, kind])
+            conn.execute("insert into fct_shot_tags values (?, ?, ?, 'castle', ?, 'fusion', 'fusion', true)",
+                         [f"{part}/{n}", part, n, 0.9 if kind else 0.5])  # the intro scores best everywhere
+    table = ShotTable.load(conn)
+    default = table.browse(ShotQuery(filters=ShotFilters(tags=("castle",)), per_episode=0), None)
+    assert {(s.partition, s.shot) for s in default} == {(f"show-e{e}", n) for e in range(3) for n in (1, 2)}
+    every = ShotQuery(filters=ShotFilters(tags=("castle",), markers="include"), per_episode=0)
+    results = table.results(table.browse(every, None))
+    assert len(results) == 12 and [r["marker"] for r in results[:6]] == ["intro"] * 3 + ["credits"] * 3
+    assert {r["marker"] for r in results[6:]} == {None}
+    assert len(table.matching_rows(ShotFilters())) == 6 and len(table.matching_rows(ShotFilters(markers="include"))) == 12
+    assert table.left_out_by_markers(RankedShot("show-e1", 0, 1.0), ShotFilters())
+    assert not table.left_out_by_markers(RankedShot("show-e1", 0, 1.0), ShotFilters(markers="include"))
+    assert ShotQuery().fingerprint("b") != ShotQuery(filters=ShotFilters(markers="include")).fingerprint("b")
+    with pytest.raises(ParameterError, match="markers"):
+        ShotFilters(markers="only")
+    conn.execute("alter table fct_shots drop column marker_kind")
+    old = ShotTable.load(conn)
+    assert len(old.browse(ShotQuery(per_episode=0, limit=50), None)) == 12
