@@ -3,20 +3,25 @@
 Assembles a few minutes of real recordings with ground-truth text from ``../shared/media``
 (the assembled podcast as FLAC, JFK, a LibriSpeech sentence, the podcast again as MP3, with
 2 s of silence between them) into one 16 kHz WAV with ffmpeg in a temporary folder, then runs
-faster-whisper ``tiny.en`` (bundled; int8 on CPU, float16 on CUDA) with
+faster-whisper ``tiny.en`` (bundled; int8 on CPU, float16 on CUDA), all in one process so that
+the figures are side by side under the same load:
 
-* beam size 5 vs 1, and
-* the whole file vs only the speech regions (taken from the ground truth by construction,
-  as the audio-events asset would provide them), one backend call per region or packed into
-  one call,
+1. the three ways to decode, each with its WER: the whole file (sequential, Silero VAD), the
+   speech regions packed into one sequential call, and the speech regions packed into 30 s
+   windows decoded in batches (``BatchedInferencePipeline``); plus one sequential call per
+   region, batched decoding of the whole file (Silero VAD finds the speech), and batched
+   decoding over the regions YAMNet found (``detect_events``, as the pipeline does);
+2. beam size x batch size over the speech regions: RTF and WER.
 
-and prints, per run, wall time, real-time factor (wall / audio seconds; lower is faster),
-audio seconds actually transcribed, and WER (Whisper's English normaliser, jiwer).
+The speech regions come from the ground truth by construction (as the audio-events asset would
+provide them) unless noted. RTF = wall / audio seconds (lower is faster); WER with Whisper's
+English normaliser (jiwer). The load average (``/proc/loadavg``) is printed before and after:
+the development machine is shared, so compare rows of one run, not runs.
 
 openai-whisper has no weights offline; pass ``--openai-model NAME_OR_CHECKPOINT`` to include it
 when a real checkpoint is available.
 
-Run: ``python benchmarks/transcription.py [--threads 2] [--openai-model PATH]``
+Run: ``python benchmarks/transcription.py [--threads 2] [--quick] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -115,36 +120,55 @@ def assemble(workdir: Path) -> tuple[np.ndarray, str, list[tuple[float, float]]]
     return _decode(out), " ".join(texts), regions
 
 
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split(" ")[0] if Path("/proc/loadavg").exists() else "?"
+
+
 def run(label: str, audio: np.ndarray, reference: str, transcriber: Transcriber, **kwargs) -> dict:
     import jiwer
 
     t, report = transcribe(audio, transcriber, **kwargs)
     row = {
         "run": label,
+        "mode": report["mode"],
+        "beam": getattr(transcriber, "beam_size", None),
+        "batch": report["batch_size"],
         "audio_s": report["audio_s"],
         "transcribed_s": report["transcribed_s"],
+        "clips": report["clips"],
         "wall_s": report["wall_s"],
+        "cpu_s": report["cpu_s"],
         "rtf": report["rtf"],
         "wer": round(jiwer.wer(normalize_text(reference), normalize_text(t.text)), 4),
         "words": report["words"],
         "dropped": report["dropped_segments"],
+        "load": load(),
     }
     print(
-        f"{label:<42} audio {row['audio_s']:7.1f} s  transcribed {row['transcribed_s']:7.1f} s  "
-        f"wall {row['wall_s']:6.2f} s  RTF {row['rtf']:.4f}  WER {row['wer']:.3f}  "
-        f"words {row['words']}",
+        f"{label:<52} sent {row['transcribed_s']:6.1f} s  wall {row['wall_s']:6.2f} s  cpu {row['cpu_s']:6.2f} s  "
+        f"RTF {row['rtf']:.4f}  WER {row['wer']:.3f}  words {row['words']:4d}  load {row['load']}",
         flush=True,
     )
     return row
 
 
+def yamnet_regions(audio: np.ndarray) -> list[tuple[float, float]]:
+    from media_platform.audio.events import detect_events
+
+    speech = ("speech", "speech_over_music")
+    return [(s.start, s.end) for s in detect_events(audio).segments if s.label in speech]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--threads", type=int, default=0, help="CPU threads (0: CTranslate2 default)"
+        "--threads", type=int, default=2, help="CPU threads (0: up to 4, the cores available)"
     )
     parser.add_argument("--model", default="tiny.en", help="faster-whisper model name or folder")
     parser.add_argument("--openai-model", default=None, help="openai-whisper name or checkpoint")
+    parser.add_argument("--beam", type=int, default=None, help="beam of part 1 (default: settings)")
+    parser.add_argument("--batch", type=int, default=8, help="batch size of part 1's batched rows")
+    parser.add_argument("--quick", action="store_true", help="a smaller beam x batch grid")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
 
@@ -155,47 +179,39 @@ def main(argv: list[str] | None = None) -> int:
         f"assembled {audio.size / SAMPLE_RATE:.1f} s of real recordings, {speech_s:.1f} s of it "
         f"speech ({len(regions)} regions), {len(normalize_text(reference).split())} reference words"
     )
-    fw = FasterWhisperTranscriber(args.model, cpu_threads=args.threads)
+    fw = FasterWhisperTranscriber(args.model, cpu_threads=args.threads, batch_size=args.batch)
+    if args.beam:
+        fw = fw.with_options(beam_size=args.beam)
     print(
-        f"backend {fw.source} on {fw.device}/{fw.compute_type}, threads={args.threads or 'default'}"
+        f"backend {fw.source} on {fw.device}/{fw.compute_type}, threads={args.threads or 'auto'}, "
+        f"beam {fw.beam_size}, batch {fw.batch_size}; load average {load()} (cores: {os.cpu_count()})"
     )
     transcribe(audio[: 5 * SAMPLE_RATE], fw)  # warm-up (first-call allocations)
+    found = yamnet_regions(audio)
+    print(f"YAMNet speech regions: {len(found)}, {sum(b - a for a, b in found):.1f} s")
 
     rows = []
-    for beam in (5, 1):
-        tr = fw.with_options(beam_size=beam)
-        rows.append(run(f"faster-whisper beam={beam} whole file", audio, reference, tr))
-        rows.append(
-            run(
-                f"faster-whisper beam={beam} regions, per region",
-                audio,
-                reference,
-                tr,
-                speech_regions=regions,
-            )
-        )
-        rows.append(
-            run(
-                f"faster-whisper beam={beam} regions, packed",
-                audio,
-                reference,
-                tr,
-                speech_regions=regions,
-                pack_regions=True,
-            )
-        )
-    no_vad = fw.with_options(beam_size=5, vad_filter=False)
-    rows.append(run("faster-whisper beam=5 whole file, no VAD", audio, reference, no_vad))
-    rows.append(
-        run(
-            "faster-whisper beam=5 regions packed, no VAD",
-            audio,
-            reference,
-            no_vad,
-            speech_regions=regions,
-            pack_regions=True,
-        )
-    )
+    seq = fw.with_options(batch_size=0)
+    print("\n-- 1. side by side (same beam) --")
+    rows.append(run("whole file, sequential (Silero VAD)", audio, reference, seq))
+    rows.append(run("regions packed, one sequential call", audio, reference, seq,
+                    speech_regions=regions, pack_regions=True))
+    rows.append(run("regions batched (30 s windows)", audio, reference, fw,
+                    speech_regions=regions))
+    rows.append(run("regions, one sequential call per region", audio, reference, seq,
+                    speech_regions=regions))
+    rows.append(run("whole file, batched (Silero VAD)", audio, reference, fw))
+    rows.append(run("YAMNet regions batched", audio, reference, fw, speech_regions=found))
+    rows.append(run("YAMNet regions packed, sequential", audio, reference, seq,
+                    speech_regions=found, pack_regions=True))
+
+    print("\n-- 2. beam x batch over the speech regions (batched) --")
+    beams, batches = ((1, 5), (1, 8)) if args.quick else ((1, 2, 5), (1, 4, 8, 16))
+    for beam in beams:
+        for batch in batches:
+            tr = fw.with_options(beam_size=beam, batch_size=batch)
+            rows.append(run(f"beam {beam} batch {batch}", audio, reference, tr,
+                            speech_regions=regions))
     if args.openai_model:
         ow = OpenAIWhisperTranscriber(args.openai_model)
         rows.append(run(f"{ow.source} whole file", audio, reference, ow))
@@ -204,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         print("openai-whisper: skipped (no weights offline; pass --openai-model to include it)")
+    print(f"load average at the end: {load()}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -4,6 +4,11 @@
 the backend (:func:`middle_window` optionally keeps only the middle of a long episode);
 :class:`TimeMap` maps backend times back to episode time; :class:`HallucinationGuard` drops
 segments that are likely hallucinations, and :func:`rms_dbfs` is its energy gate.
+
+For batched decoding, :func:`pack_clips` lays the regions end to end into windows of at most
+30 s (Whisper's input length), cutting a longer region at its quietest moment
+(:func:`quiet_cuts`), so that each window the encoder pays for is full of speech; its
+:class:`TimeMap` maps every time in the packed audio back to the episode exactly.
 """
 
 from __future__ import annotations
@@ -144,3 +149,120 @@ class TimeMap:
         i = max(0, bisect.bisect_right(self.starts, t) - 1)
         backend_start, ep_start, ep_end = self.pieces[i]
         return min(max(ep_start + (t - backend_start), ep_start), ep_end)
+
+
+# --------------------------------------------------------------------------------------------
+# packing regions into Whisper windows for batched decoding
+# --------------------------------------------------------------------------------------------
+
+WHISPER_WINDOW_S = 30.0
+"""Whisper's input length: the encoder always processes a 30 s window."""
+
+_ALIGN = 160
+"""Packed clips start on multiples of 10 ms (160 samples at 16 kHz): faster-whisper places word
+times at ``int(offset * 100)`` frames, so an aligned offset maps back without truncation."""
+
+_QUIET_FRAME = 320  # 20 ms at 16 kHz
+
+
+def quiet_cuts(audio: np.ndarray, max_len: int, search: int) -> list[int]:
+    """Cut points (sample indices) that split ``audio`` into pieces of at most ``max_len``
+    samples, each cut at the quietest 20 ms frame among the last ``search`` samples a piece may
+    span (a pause between words, so no word is cut in two when one exists)."""
+    if max_len < 2 * _QUIET_FRAME:
+        raise InvalidInputError(f"pieces must be at least 40 ms long, got {max_len} samples")
+    search = max(_QUIET_FRAME, min(search, max_len // 2))
+    cuts: list[int] = []
+    pos = 0
+    while audio.size - pos > max_len:
+        lo = pos + max_len - search
+        n = search // _QUIET_FRAME
+        frames = audio[lo : lo + n * _QUIET_FRAME].astype(np.float64).reshape(n, _QUIET_FRAME)
+        energy = np.mean(np.square(frames), axis=1)
+        # the last of equally quiet frames: the longest pieces, the fewest windows
+        k = n - 1 - int(np.argmin(energy[::-1]))
+        cut = lo + k * _QUIET_FRAME + _QUIET_FRAME // 2
+        cuts.append(cut)
+        pos = cut
+    return cuts
+
+
+@dataclass(frozen=True)
+class PackedClips:
+    """Speech regions laid end to end for batched decoding.
+
+    ``audio`` holds the regions (silence of ``gap`` samples between two regions in one clip);
+    ``clips`` are ``(start_s, end_s)`` in ``audio``, each at most one Whisper window and starting
+    on a 10 ms boundary; ``time_map`` maps a time in ``audio`` to episode time;
+    ``pieces`` the episode sample ranges ``(a, b)`` packed, in order.
+    """
+
+    audio: np.ndarray
+    clips: list[tuple[float, float]]
+    time_map: TimeMap
+    pieces: list[tuple[int, int]]
+
+
+def pack_clips(
+    samples: np.ndarray,
+    regions: Sequence[tuple[int, int]],
+    *,
+    sample_rate: int = 16_000,
+    max_clip_s: float = WHISPER_WINDOW_S,
+    gap_s: float = 0.5,
+    search_s: float = 8.0,
+) -> PackedClips:
+    """Pack sorted, disjoint sample ranges ``regions`` of ``samples`` into clips of at most
+    ``max_clip_s`` (see :class:`PackedClips`).
+
+    Regions are added to the current clip while they fit (with ``gap_s`` of silence before
+    each), else they start a new clip. A region longer than ``max_clip_s`` is first cut at its
+    quietest moments (:func:`quiet_cuts`, within the last ``search_s`` of each piece).
+    """
+    if not (math.isfinite(gap_s) and gap_s >= 0):
+        raise InvalidInputError(f"gap_s must be a finite number >= 0, got {gap_s!r}")
+    if not (math.isfinite(max_clip_s) and 1.0 <= max_clip_s <= WHISPER_WINDOW_S):
+        raise InvalidInputError(f"max_clip_s must be in [1, 30], got {max_clip_s!r}")
+    max_len = int(max_clip_s * sample_rate)
+    gap = int(round(gap_s * sample_rate))
+    units: list[tuple[int, int]] = []
+    for a, b in regions:
+        if not (0 <= a < b <= samples.size):
+            raise InvalidInputError(f"region {(a, b)} is not inside the audio")
+        bounds = [
+            a,
+            *(a + c for c in quiet_cuts(samples[a:b], max_len, int(search_s * sample_rate))),
+            b,
+        ]
+        units += list(zip(bounds, bounds[1:]))
+    clips_n: list[list[tuple[int, int]]] = []
+    used = 0
+    for a, b in units:
+        if clips_n and used + gap + (b - a) <= max_len:
+            clips_n[-1].append((a, b))
+            used += gap + (b - a)
+        else:
+            clips_n.append([(a, b)])
+            used = b - a
+    parts: list[np.ndarray] = []
+    clips: list[tuple[float, float]] = []
+    time_pieces: list[tuple[float, float, float]] = []
+    pos = 0
+    for clip in clips_n:
+        pad = -pos % _ALIGN
+        if pad:
+            parts.append(np.zeros(pad, np.float32))
+            pos += pad
+        clip_start = pos
+        for i, (a, b) in enumerate(clip):
+            if i:
+                parts.append(np.zeros(gap, np.float32))
+                pos += gap
+            time_pieces.append((pos / sample_rate, a / sample_rate, b / sample_rate))
+            parts.append(samples[a:b])
+            pos += b - a
+        clips.append((clip_start / sample_rate, pos / sample_rate))
+    audio = (
+        np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
+    )
+    return PackedClips(audio, clips, TimeMap(time_pieces), units)

@@ -8,11 +8,17 @@ per-word times, plus a report of the compute spent.
 Only the parts of the audio that matter are transcribed:
 
 * ``speech_regions`` (e.g. from the audio-events asset) restrict the work to where speech was
-  found. Each region is padded by ``margin_s``, regions that then lie closer than
-  ``merge_gap_s`` are merged, and each merged region is transcribed on its own with its time
-  offset added back (or, with ``pack_regions=True``, all regions are laid end to end and sent
-  in one call, times mapped back per region). ``None`` means "unknown: transcribe everything";
+  found. Each region is padded by ``margin_s`` (speech-region bounds from the 0.48 s YAMNet
+  tiles can fall after a word's onset; the margin keeps that word), regions that then lie
+  closer than ``merge_gap_s`` are merged. ``None`` means "unknown: transcribe everything";
   an empty list means "no speech": nothing is transcribed.
+* With a batching backend (``transcriber.batch_size >= 1``, the default for faster-whisper),
+  the regions are packed end to end into windows of at most 30 s (a long region is cut at
+  its quietest moment; :func:`~media_platform.audio.regions.pack_clips`) and the windows are
+  decoded in batches, so the encoder's fixed 30 s cost is paid only for windows full of speech
+  and the compute falls in proportion to what is skipped. Word times map back exactly.
+  Otherwise each merged region is transcribed on its own with its time offset added back (or,
+  with ``pack_regions=True``, all regions are laid end to end and sent in one sequential call).
 * ``middle_fraction`` optionally keeps only the middle part of a (long) episode.
 
 Hallucinations on silence are guarded against in layers, so that silence gives zero words:
@@ -42,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from media_platform.audio.batched_decode import call_backend, decode_batched
 from media_platform.audio.regions import (
     DEFAULT_GUARD,
     HallucinationGuard,
@@ -129,19 +136,6 @@ def _add_result(
         )
 
 
-def _call_backend(
-    transcriber: Transcriber, audio: np.ndarray, name: str, where: str
-) -> BackendResult:
-    try:
-        return transcriber.transcribe_array(audio)
-    except MediaError:
-        raise
-    except Exception as exc:
-        raise MediaError(
-            name, f"transcription failed in {where} ({transcriber.source}): {exc}"
-        ) from exc
-
-
 def transcribe(
     audio: np.ndarray,
     transcriber: Transcriber,
@@ -152,6 +146,10 @@ def transcribe(
     merge_gap_s: float = 1.0,
     pack_regions: bool = False,
     pack_gap_s: float = 1.0,
+    batched: bool | None = None,
+    max_clip_s: float = 30.0,
+    clip_gap_s: float = 0.5,
+    redo_gap_s: float = 4.0,
     guard: HallucinationGuard = DEFAULT_GUARD,
     name: str = _AUDIO_NAME,
 ) -> tuple[Transcript, dict[str, Any]]:
@@ -171,23 +169,36 @@ def transcribe(
             between them) and sent in one call, then times are mapped back region by region;
             this avoids Whisper padding every short region to a 30 s window, which matters when
             there are many short regions.
+            Applies to sequential decoding only (see ``batched``).
         pack_gap_s: silence between packed regions, so Whisper sees a pause there.
+        batched: decode the regions packed into 30 s windows, in batches of the backend's
+            ``batch_size`` (``None``: whenever the backend batches, i.e. ``batch_size >= 1``).
+            Without speech regions, a backend whose voice-activity filter is on finds the
+            speech itself (Silero VAD); otherwise the window is cut at quiet moments.
+        max_clip_s: the longest batched window (at most 30 s, Whisper's input).
+        clip_gap_s: silence between two regions packed into one batched window.
+        redo_gap_s: a batched window whose words leave a longer stretch unheard is decoded
+            again sequentially (see :mod:`~media_platform.audio.batched_decode`).
         guard: hallucination rules (see :class:`HallucinationGuard`).
         name: how errors name the audio (e.g. the episode's path).
 
     Returns:
         ``(transcript, report)``. ``report`` has ``source``, ``language``, ``audio_s`` (total),
         ``window_s`` (the middle window), ``regions`` (count transcribed), ``regions_silent``
-        (skipped by the energy gate), ``backend_calls``, ``transcribed_s`` (episode seconds sent
+        (skipped by the energy gate), ``mode`` (``batched``, ``packed`` or ``per_region``),
+        ``clips`` (windows of a batched call), ``clips_redone`` (of them, decoded again
+        sequentially), ``batch_size``, ``backend_calls``,
+        ``transcribed_s`` (episode seconds sent
         to the backend), ``skipped_s`` and ``saved_fraction`` (the compute saved), ``segments``,
-        ``words``, ``dropped_segments`` (by reason), ``wall_s``, ``rtf`` (wall / audio_s) and
+        ``words``, ``dropped_segments`` (by reason), ``wall_s``, ``cpu_s`` (the process's CPU
+        time, all threads: steadier than wall time on a shared machine), ``rtf`` (wall / audio_s) and
         ``rtf_transcribed`` (wall / transcribed_s).
 
     Raises:
         MediaError: the audio is not 1-D numeric or has NaN/inf samples, or the backend failed.
         InvalidInputError: bad ``margin_s``/``middle_fraction``/region values.
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     samples = _as_mono_float32(audio, name)
     duration = samples.size / SAMPLE_RATE
     window = middle_window(duration, middle_fraction)
@@ -196,6 +207,22 @@ def transcribe(
     )
     if not (math.isfinite(pack_gap_s) and pack_gap_s >= 0):
         raise InvalidInputError(f"pack_gap_s must be a finite number >= 0, got {pack_gap_s!r}")
+    if batched is None:
+        batched = transcriber.batch_size >= 1
+    elif batched and transcriber.batch_size < 1:
+        raise InvalidInputError(f"{transcriber.source} does not batch (batch_size 0)")
+    if batched and speech_regions is None and regions:
+        # speech unknown: the backend's own voice-activity filter (Silero) finds it, if any
+        w0 = round(regions[0][0] * SAMPLE_RATE)
+        found = transcriber.find_speech(samples[w0 : round(regions[0][1] * SAMPLE_RATE)])
+        if found is not None:
+            regions = plan_regions(
+                duration,
+                [((w0 + a) / SAMPLE_RATE, (w0 + b) / SAMPLE_RATE) for a, b in found if b > a],
+                margin_s=0.0,  # Silero pads its speech by 400 ms already
+                merge_gap_s=merge_gap_s,
+                window=window,
+            )
 
     # regions worth sending: non-empty and not digital/near silence
     live: list[tuple[int, int]] = []
@@ -214,7 +241,18 @@ def transcribe(
     languages: Counter[str] = Counter()
     transcribed_s = sum(b - a for a, b in live) / SAMPLE_RATE
     calls = 0
-    if pack_regions and len(live) > 1:
+    n_clips = n_redone = 0
+    mode = "batched" if batched else ("packed" if pack_regions else "per_region")
+    if batched and live:
+        result, packed, n_redone = decode_batched(
+            transcriber, samples, live, guard=guard, name=name,
+            gap_s=clip_gap_s, max_clip_s=max_clip_s, redo_gap_s=redo_gap_s,
+        )  # fmt: skip
+        n_clips = len(packed.clips)
+        calls = 1 + n_redone
+        _add_result(out, result, packed.audio, packed.time_map, guard, dropped)
+        languages[result.language] += packed.audio.size
+    elif pack_regions and len(live) > 1:
         gap = np.zeros(round(pack_gap_s * SAMPLE_RATE), dtype=np.float32)
         pieces: list[np.ndarray] = []
         spans: list[tuple[float, float, float]] = []
@@ -224,7 +262,7 @@ def transcribe(
             pieces += [samples[a:b], gap]
             pos += (b - a) + gap.size
         packed = np.concatenate(pieces[:-1])
-        result = _call_backend(transcriber, packed, name, f"{len(live)} packed regions")
+        result = call_backend(transcriber, packed, name, f"{len(live)} packed regions")
         calls = 1
         _add_result(out, result, packed, TimeMap(spans), guard, dropped)
         languages[result.language] += packed.size
@@ -232,7 +270,7 @@ def transcribe(
         for a, b in live:
             chunk = samples[a:b]
             where = f"{a / SAMPLE_RATE:.2f}-{b / SAMPLE_RATE:.2f} s"
-            result = _call_backend(transcriber, chunk, name, where)
+            result = call_backend(transcriber, chunk, name, where)
             calls += 1
             to_episode = TimeMap([(0.0, a / SAMPLE_RATE, b / SAMPLE_RATE)])
             _add_result(out, result, chunk, to_episode, guard, dropped)
@@ -249,6 +287,7 @@ def transcribe(
         duration_s=duration,
     )
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     report: dict[str, Any] = {
         "source": transcriber.source,
         "language": language,
@@ -256,6 +295,10 @@ def transcribe(
         "window_s": [round(window[0], 3), round(window[1], 3)],
         "regions": len(live),
         "regions_silent": n_silent,
+        "mode": mode,
+        "clips": n_clips,
+        "clips_redone": n_redone,
+        "batch_size": transcriber.batch_size if batched else 0,
         "backend_calls": calls,
         "transcribed_s": round(transcribed_s, 3),
         "skipped_s": round(duration - transcribed_s, 3),
@@ -264,6 +307,7 @@ def transcribe(
         "words": sum(len(s.words) for s in transcript.segments),
         "dropped_segments": dict(dropped),
         "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
         "rtf": round(wall / duration, 4) if duration > 0 else 0.0,
         "rtf_transcribed": round(wall / transcribed_s, 4) if transcribed_s > 0 else 0.0,
     }

