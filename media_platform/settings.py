@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     qdrant_url: str = ""
     whisper_backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     whisper_model: str = "tiny.en"
+    whisper_beam_size: int = Field(
+        1, ge=1, le=16, description="Whisper beam size (1: greedy; benchmarks/transcription.py)"
+    )
+    whisper_batch_size: int | None = Field(
+        None, ge=0, le=256,
+        description="speech windows faster-whisper decodes at once (BatchedInferencePipeline); "
+        "0: sequential decoding; unset: 8 on CUDA, 0 on CPU, where batching tiny.en cost more "
+        "CPU than sequential decoding (benchmarks/transcription.py)",
+    )
     tag_vocabulary: Path | None = Field(
         None, description="shot-tag vocabulary YAML (default: the packaged default_vocabulary.yaml)"
     )
@@ -151,7 +160,7 @@ class Settings(BaseSettings):
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("tag_vocabulary", "metadata_db", "api_token", mode="before")
+    @field_validator("tag_vocabulary", "metadata_db", "api_token", "whisper_batch_size", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
