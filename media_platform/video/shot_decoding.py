@@ -135,22 +135,26 @@ def window_signatures(
     {frame: Sig} and the number of frames decoded with full decoding inside windows."""
     sigs: dict[int, Sig] = {}
     decoded = 0
+    # Windows after the same keyframe are decoded in one run: one seek, reference frames only
+    # between them.
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for first, last in _merged(windows):
+        groups.setdefault(index.keyframe_before(first), []).append((first, last))
     with open_video(path) as (container, stream):
         _configure_decoder(stream, cfg)
         cc = stream.codec_context
-        for first, last in _merged(windows):
-            first_pts = int(index.pts[first])
-            last_pts = int(index.pts[last])
-            container.seek(index.keyframe_before(first), stream=stream, backward=True, any_frame=False)
-            done = False
+        for keyframe, group in sorted(groups.items()):
+            bounds = [(int(index.pts[a]), int(index.pts[b])) for a, b in group]
+            container.seek(keyframe, stream=stream, backward=True, any_frame=False)
+            w = 0
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue
                 ppts = packet.pts if packet.pts is not None else packet.dts
-                # Frames before the window are only needed as references.
-                cc.skip_frame = "NONREF" if ppts is not None and ppts < first_pts else "DEFAULT"
+                # Frames before the (next) window are only needed as references.
+                cc.skip_frame = "NONREF" if ppts is not None and ppts < bounds[w][0] else "DEFAULT"
                 for frame in stream.decode(packet):
-                    if frame.pts is None or frame.pts < first_pts:
+                    if w >= len(bounds) or frame.pts is None or frame.pts < bounds[w][0]:
                         continue
                     fi = index.index_of(int(frame.pts))
                     if fi is None:
@@ -158,10 +162,9 @@ def window_signatures(
                     if fi not in sigs:
                         sigs[fi] = signature(frame, cfg)
                         decoded += 1
-                    if frame.pts >= last_pts:
-                        done = True
-                        break
-                if done:
+                    while w < len(bounds) and frame.pts >= bounds[w][1]:
+                        w += 1
+                if w >= len(bounds):
                     break
             cc.skip_frame = "DEFAULT"
     return sigs, decoded

@@ -264,7 +264,7 @@ def detect_shots(path: str | Path, config: ShotDetectorConfig | None = None) -> 
     # transition replaces the cuts found inside it (the steps of a fast fade).
     gradual: dict[int, Transition] = {}
     if cfg.detect_dissolves:
-        spans = [(max(0, a - 1), min(frame_count - 1, b + 1)) for a, b in gradual_windows(coarse, cfg)]
+        spans = [(max(0, a - 1), min(frame_count - 1, b + 1)) for a, b in gradual_windows(coarse, cfg, cut_js)]
         more, n_dec = window_signatures(p, index, spans, cfg) if spans else ({}, 0)
         refined_frames += n_dec
         for a, b in spans:

@@ -45,10 +45,12 @@ class Transition:
     confidence: float
 
 
-def gradual_windows(c: Coarse, cfg: ShotDetectorConfig) -> list[tuple[int, int]]:
-    """Frame windows (first, last) around spans of gradual change between two stable stretches."""
+def gradual_windows(c: Coarse, cfg: ShotDetectorConfig, cut_js: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, int]]:
+    """Frame windows (first, last) around spans of gradual change between two stable stretches
+    (spans holding a hard cut, decoded position in ``cut_js``, or one dominant pair are cuts)."""
     L = max(2, cfg.dissolve_span)
     sl = np.asarray(c.sl, dtype=np.float64)
+    s1 = np.asarray(c.s1, dtype=np.float64)
     n = sl.shape[0]
     out: list[tuple[int, int]] = []
     j = L
@@ -60,7 +62,11 @@ def gradual_windows(c: Coarse, cfg: ShotDetectorConfig) -> list[tuple[int, int]]
         before = sl[j - L] if j - L >= L else 0.0
         after = sl[min(n - 1, j + L)] if j + L < n else 0.0
         # Proposals only (each is judged frame by frame): a looser contrast than a decision.
-        if v >= 0.8 * cfg.dissolve_contrast * max(before, after):
+        if (
+            v >= 0.8 * cfg.dissolve_contrast * max(before, after)
+            and s1[j - L + 1 : j + 1].max() <= 0.5 * v
+            and not any(k in cut_js for k in range(j - L, j + 1))
+        ):
             a = c.frames[max(0, j - L - L // 2)]
             b = c.frames[min(n - 1, j + L // 2)]
             out.append((a, b))
