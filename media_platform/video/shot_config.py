@@ -40,10 +40,12 @@ class ShotDetectorConfig:
             fast montage count; one-frame changes are flashes, judged by the transient test).
         flat_std: luma standard deviation (0..255) below which a thumbnail counts as uniform
             (black, white, a colour card): compared by mean level only.
-        detect_dissolves: also report gradual transitions (dissolves) as one boundary.
-        dissolve_span: span of the dissolve test, in decoded frames.
+        detect_dissolves: also report gradual transitions (dissolves, fades, wipes) as one
+            boundary each, with their span (:mod:`media_platform.video.transitions`).
+        dissolve_span: span of the gradual-change test, in decoded frames.
         dissolve_min_score: minimum difference across the span.
-        dissolve_contrast: the span's difference must exceed the neighbouring spans' by this factor.
+        dissolve_contrast: the span's difference must exceed the neighbouring spans' by this
+            factor (proposals use 0.8 of it: each is then judged on every frame).
         dissolve_blend_max: maximum relative error of "middle frame = mean of both ends".
         static_window, static_lookahead: decoded frames before and after a pair over which a
             grid cell must keep its mean luma within ``static_range`` (0..255) to count as a static

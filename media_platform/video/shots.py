@@ -25,11 +25,22 @@ How it works (see :func:`detect_shots`):
 4. **Refinement** – when a candidate lies between two decoded frames more than one frame apart,
    a short window is decoded fully (seek to the keyframe before it, skip non-reference frames up
    to the window, decode the window) and the boundary is put at the exact frame pair with the
-   largest difference. Candidates whose change is spread over the window (motion) are dropped.
-5. **Dissolves** (optional) – a large difference across about half a second that is flanked by
-   stable stretches, where the middle frame looks like the average of both ends, is reported as
-   one boundary at its middle with a lower confidence. Fades from or to black are not dissolves.
-6. Boundaries closer than ``min_shot_frames`` keep the more confident one.
+   largest difference (and at every further pair that is a spike of its own: the cuts of a
+   montage). Candidates whose change is spread over the window (motion) are dropped.
+5. **Gradual transitions** (optional, :mod:`media_platform.video.transitions`) – a large
+   difference across a span of decoded frames flanked by stable stretches, or a nearly uniform
+   frame between two pictures, is judged on every frame of its window: a fade passes through a
+   uniform frame, in a dissolve every cell of a grid switches from the old to the new picture at
+   the same moment, in a wipe the switching sweeps across the picture. It becomes one boundary
+   (at its middle, lower confidence than a cut) whose shot carries ``transition`` and the
+   transition's first and end frame; other gradual changes (camera moves) are not boundaries.
+   A cut straight to black followed by a fade-in stays a cut.
+6. Boundaries closer than ``min_shot_frames`` (2) keep the more confident one.
+
+Persistent overlays (ticker bands, lower thirds, logos, boxed subtitles, letterbox bars) are
+left out of the comparison where they are found (:mod:`media_platform.video.static_regions`), and
+runs of large changes between sparsely decoded frames (a fast montage, or a cut next to motion)
+are judged frame by frame: a short shot is followed by another picture, a flash by the same one.
 
 Bad input raises :class:`media_platform.errors.MediaError`. A truncated file either fails to
 open (e.g. MP4 whose index is at the end: MediaError) or, when the readable part decodes,
