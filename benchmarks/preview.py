@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         speech_s = sum(s.end - s.start for s in events if s.label in SPEECH)
         print(f"decode {common['decode']:.1f} s, events {common['events']:.1f} s; "
               f"YAMNet speech {speech_s / 60:.1f} min of {duration / 60:.1f}", flush=True)  # fmt: skip
+        # warm-ups, not timed: the first MiniLM and Whisper calls load and allocate
+        MiniLMEmbedder.shared()(["a warm-up sentence"])
+        transcribe_audio(x[: 5 * SR], fw.with_options(batch_size=0))
         for name in args.variants:
             runs[name] = preview_for(name, x, events, fw, ep, Path(td))
             r = runs[name]

@@ -276,14 +276,18 @@ def test_speech_regions_transcribe_only_the_speech(
     assert full_report["transcribed_s"] == pytest.approx(duration, abs=0.05)
 
 
-@pytest.mark.parametrize("pack", [False, True], ids=["per-region", "packed"])
+@pytest.mark.parametrize(
+    ("pack", "batch"), [(False, 0), (True, 0), (True, 8)], ids=["per-region", "packed", "batched"]
+)
 def test_two_regions_get_their_offsets_back(
-    espeak_episode: dict, fw: FasterWhisperTranscriber, pack: bool
+    espeak_episode: dict, fw: FasterWhisperTranscriber, pack: bool, batch: int
 ) -> None:
     audio = espeak_episode["audio"]
     regions = [espeak_episode["B"], espeak_episode["A"]]  # unsorted on purpose
-    t, report = transcribe(audio, fw, speech_regions=regions, margin_s=0.3, pack_regions=pack)
+    tr = fw.with_options(batch_size=batch)
+    t, report = transcribe(audio, tr, speech_regions=regions, margin_s=0.3, pack_regions=pack)
     assert report["regions"] == 2 and report["backend_calls"] == (1 if pack else 2)
+    assert report["mode"] == ("batched" if batch else "packed" if pack else "per_region")
     assert_well_formed(t, audio.size / SAMPLE_RATE)
     assert wer(f"{SENTENCE_A} {SENTENCE_B}", t.text) <= 0.25, t.text
     b_words = [w for w in t.words if w.start >= espeak_episode["B"][0] - 0.3]
@@ -552,8 +556,14 @@ def test_faster_whisper_defaults(fw: FasterWhisperTranscriber) -> None:
     if ctranslate2.get_cuda_device_count() == 0:
         assert (fw.device, fw.compute_type) == ("cpu", "int8")
     assert fw.default_language == "en" and not fw.multilingual
-    fast = fw.with_options(beam_size=1)
-    assert fast.beam_size == 1 and fw.beam_size == 5 and fast._model is fw._model
+    # MEDIA_PLATFORM_WHISPER_BEAM_SIZE (1) and _BATCH_SIZE (unset: 8 on CUDA, sequential on CPU)
+    assert fw.beam_size == 1
+    assert fw.batch_size == (8 if fw.device == "cuda" else 0)
+    wide = fw.with_options(beam_size=5, batch_size=4)
+    assert (wide.beam_size, wide.batch_size) == (5, 4) and wide._model is fw._model
+    assert (fw.beam_size, fw.batch_size) == (1, 8 if fw.device == "cuda" else 0)
+    with pytest.raises(InvalidInputError):
+        fw.with_options(batch_size=-1)
     with pytest.raises(InvalidInputError):
         fw.with_options(temperature=0.5)
     with pytest.raises(InvalidInputError):
