@@ -115,12 +115,14 @@ def _spread(a: Sig, b: Sig, keep: np.ndarray | None, cfg: ShotDetectorConfig) ->
 
 
 def frame_cuts(sigs: dict[int, Sig], first: int, last: int, coarse_score: float, keep: np.ndarray | None,
-               cfg: ShotDetectorConfig) -> list[tuple[int, float]]:
+               cfg: ShotDetectorConfig, burst: bool = False) -> list[tuple[int, float]]:
     """The cuts among every frame of the window (first, last], from their signatures (``sigs``:
     frame -> Sig, also a few frames after ``last`` for the transient test), measured outside the
     static cells when ``keep`` is given. The largest change must carry at least ``refine_keep``
     of the coarse score (otherwise the change was spread out: motion); further ones (the cuts of
-    a montage) must be spikes among their neighbours too. Transients (flashes) are dropped."""
+    a montage), and every one of a ``burst`` (which the coarse tests did not accept), must be
+    spikes among their neighbours that change most of the picture. Transients (flashes) are
+    dropped."""
     view = {k: (masked(sg, keep, cfg) if keep is not None else sg) for k, sg in sigs.items()}
     p = {k: score(view[k - 1], view[k], cfg.flat_std) for k in view if k - 1 in view}
     inside = {k: v for k, v in p.items() if first < k <= last}
@@ -131,10 +133,15 @@ def frame_cuts(sigs: dict[int, Sig], first: int, last: int, coarse_score: float,
         return []
     out = []
     for k, v in sorted(inside.items()):
-        if v < max(cfg.min_score, cfg.refine_keep * best) or v < cfg.peak_ratio * max(p.get(k - 1, 0.0), p.get(k + 1, 0.0)):
+        if v < max(cfg.min_score, cfg.refine_keep * best):
             continue
-        if v < cfg.strong_score and k - 1 in view and _spread(view[k - 1], view[k], keep, cfg) < cfg.spread_min:
-            continue  # a fast object in front of a steady background
+        # The largest pair of a candidate the coarse tests accepted is its cut; the others (a
+        # montage's further cuts, any pair of a burst) must stand out on their own.
+        if burst or v < best:
+            if v < cfg.peak_ratio * max(p.get(k - 1, 0.0), p.get(k + 1, 0.0)):
+                continue
+            if v < cfg.strong_score and _spread(view[k - 1], view[k], keep, cfg) < cfg.spread_min:
+                continue  # a fast object in front of a steady background
         stds = {f: view[f].std for f in view}
         across = [score(view[k - 1], view[f], cfg.flat_std) for f in (k + 1, k + 2)
                   if f in view and _comparable_contrast(stds[k - 1], stds[f], cfg)]

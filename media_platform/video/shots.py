@@ -264,7 +264,7 @@ def detect_shots(path: str | Path, config: ShotDetectorConfig | None = None) -> 
             if b not in window:  # could not refine (decode error): keep the coarse position
                 found = [] if burst else [(b, score)]
             else:
-                found = frame_cuts(window, a, b, score, keep[j], cfg)
+                found = frame_cuts(window, a, b, score, keep[j], cfg, burst)
         for frame, s in found:
             r = ratio * s / max(score, 1e-6)
             bounds[frame] = max(bounds.get(frame, 0.0), confidence(s, r, cfg))
