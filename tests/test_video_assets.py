@@ -149,7 +149,9 @@ def test_counter_frame_arithmetic(platform) -> None:
     if not store.exists(episode_key(key, "shots.parquet")):
         assert platform.run(key).success
     shots = read_table(store, episode_key(key, "shots.parquet")).to_dicts()
-    assert shots == [{"shot": 0, "start_frame": 0, "end_frame": 29, "start_s": 0.0, "end_s": 3.0, "confidence": 1.0}]
+    assert shots == [{"shot": 0, "start_frame": 0, "end_frame": 29, "start_s": 0.0, "end_s": 3.0, "confidence": 1.0,
+                      "transition": None, "transition_start_frame": None, "transition_end_frame": None,
+                      "transition_start_s": None, "transition_end_s": None}]
 
 
 def test_shot_table_is_replaced_atomically(platform) -> None:
