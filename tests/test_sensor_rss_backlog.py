@@ -23,7 +23,7 @@ from tests._http_server import LocalServer, Route
 from tests._sensor_stubs import stub_definitions
 
 ITEMS = 1000
-CAP = 200
+CAP = 250
 GUID_CHARS = 500
 
 
