@@ -24,6 +24,7 @@ to targeted seeks (:func:`media_platform.video.keyframes.extract_keyframes`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -124,6 +125,7 @@ class KeyframeSamples:
         self.peak_bytes = 0
         self.offered = 0
         self.decimations = 0
+        self.seconds = 0.0  # time spent here (scoring, converting, JPEG encoding)
         self._times: list[float] = []  # binning time of each kept sample
         self._pending: tuple[int, float, float, float | None, av.VideoFrame] | None = None  # frame, t, score, time, frame
 
@@ -137,6 +139,7 @@ class KeyframeSamples:
 
     def offer(self, frame_index: int, time_s: float | None, frame: av.VideoFrame) -> None:
         """Score one decoded frame; keep the sharpest of each bin once the bin is complete."""
+        started = time.perf_counter()
         self.offered += 1
         t = time_s if time_s is not None else frame_index / 25.0  # no timestamp: nominal 25 fps
         pending = self._pending
@@ -146,12 +149,15 @@ class KeyframeSamples:
         score = quick_sharpness(frame)
         if pending is None or score > pending[2]:
             self._pending = (frame_index, t, score, time_s, frame)
+        self.seconds += time.perf_counter() - started
 
     def finish(self) -> KeyframeSamples:
         """Keep the last bin's sample; returns self."""
         if self._pending is not None:
+            started = time.perf_counter()
             self._keep(self._pending)
             self._pending = None
+            self.seconds += time.perf_counter() - started
         return self
 
     def _keep(self, pending: tuple[int, float, float, float | None, av.VideoFrame]) -> None:
