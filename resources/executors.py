@@ -14,8 +14,9 @@
 
 A killed worker loses no step: tasks are acknowledged late, a worker whose pool process dies
 mid-step re-sends the step (``celery_step_retries`` times, ``celery_retry_delay_s`` apart), and
-a message left unacknowledged by a worker that vanished whole is redelivered after the
-broker's visibility timeout (``celery_visibility_timeout_s``). Executor and workers build their
+a message left unacknowledged by a worker that vanished whole (a lost host) is redelivered to
+another worker of its queue once the broker's visibility timeout (``celery_visibility_timeout_s``)
+has passed, found by the workers' sweep (:func:`_restore_sweep`). Executor and workers build their
 Celery app from the same :func:`celery_app_args`, so they always agree.
 """
 
@@ -83,6 +84,13 @@ def _env_or_value(variable: str, value: str) -> Any:
     return {"env": variable} if dg.EnvVar(variable).get_value() else value
 
 
+def _restore_sweep(visibility_timeout_s: int) -> dict[str, int]:
+    """How often each worker looks for messages of vanished workers whose visibility timeout has
+    passed: every ``visibility_timeout / 30`` seconds, between 1 and 10 (kombu's default is
+    every 100 s, which would add more than a minute to a short timeout)."""
+    return {"unacked_restore_interval": max(1, min(10, visibility_timeout_s // 30)), "unacked_restore_throttle": 1}
+
+
 def celery_config_source(settings: Settings | None = None) -> dict[str, Any]:
     """Celery settings shared by the executor and the workers."""
     settings = settings or get_settings()
@@ -93,7 +101,10 @@ def celery_config_source(settings: Settings | None = None) -> dict[str, Any]:
         "task_track_started": True,
         "worker_prefetch_multiplier": 1,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": settings.celery_visibility_timeout_s},
+        "broker_transport_options": {
+            "visibility_timeout": settings.celery_visibility_timeout_s,
+            **_restore_sweep(settings.celery_visibility_timeout_s),
+        },
         "result_expires": 7 * 24 * 3600,
     }
 

@@ -8,7 +8,10 @@ database), Redis (broker and result backend) and two workers started with
 - the GPU steps (CLIP embeddings, Whisper) ran on the ``gpu`` worker and nothing else did,
   read from the run's events;
 - the process running a step is killed mid-step: the step is delivered again and the run
-  completes.
+  completes;
+- a whole worker is lost mid-step (its main process and its pool, as when a host goes down):
+  its unacknowledged step goes back to the queue once the visibility timeout has passed, a
+  replacement worker runs it, and the run completes.
 """
 
 from __future__ import annotations
@@ -61,10 +64,10 @@ class Deployment:
         return (self.root / f"worker-{queue}.log").read_text(errors="replace")
 
 
-def _start_worker(root: Path, env: dict[str, str], queue: str) -> subprocess.Popen:
-    log = open(root / f"worker-{queue}.log", "wb")
+def _start_worker(root: Path, env: dict[str, str], queue: str, name: str | None = None) -> subprocess.Popen:
+    log = open(root / f"worker-{name or queue}.log", "wb")
     return subprocess.Popen(
-        ["media-platform", "worker", "--queue", queue, "--name", f"{queue}@test", "--loglevel", "INFO",
+        ["media-platform", "worker", "--queue", queue, "--name", f"{name or queue}@test", "--loglevel", "INFO",
          "--concurrency", "2" if queue == "dagster" else "1"],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
     )
@@ -273,3 +276,85 @@ def test_audio_episode_survives_a_killed_worker_process(deployment, runs):
     assert _outputs(deployment.home, outcome.key) == outcome.expected
     assert outcome.expected["words"] and outcome.expected["preview"] is not None
     _assert_gpu_placement(placements, {"transcript"})  # audio only: no CLIP embeddings
+
+
+REPLACEMENT_VISIBILITY_S = 30
+"""The replacement worker's visibility timeout: longer than the step takes, short for a test."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_a_step_survives_the_loss_of_a_whole_worker(deployment, runs):
+    """The whole gpu worker (main process and pool, as when its host goes down) is SIGKILLed
+    while it runs ``transcript``. Its step stays unacknowledged in Redis; a replacement gpu worker
+    finds it once the visibility timeout has passed, runs it, and the run completes with the
+    outputs of the in-process run, the step succeeding once."""
+    outcome = runs["audio"]
+    assert outcome.returncode == 0
+    earlier = _run_of(deployment.instance, outcome.key).run_id
+    gpu = deployment.workers["gpu"]
+    runner = subprocess.Popen(["media-platform", "--no-progress", "run", outcome.key, "--select", "transcript"],
+                              env=deployment.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while True:  # the new run's transcript has started on the gpu worker
+            run = _run_of(deployment.instance, outcome.key)
+            if run is not None and run.run_id != earlier and \
+                    ("transcript", "gpu@test") in _celery_workers(deployment.instance, run.run_id):
+                break
+            assert runner.poll() is None, runner.communicate()
+            assert time.monotonic() < deadline, "transcript did not start"
+            time.sleep(0.05)
+        pool = _children(gpu.pid)
+        assert pool
+        for pid in (gpu.pid, *pool):  # the host goes down: everything of the worker at once
+            os.kill(pid, signal.SIGKILL)
+        gpu.wait(10)
+        gone = time.monotonic() + 30  # a big process takes a moment to tear down
+        while any(_alive(pid) for pid in pool):
+            assert time.monotonic() < gone, [pid for pid in pool if _alive(pid)]
+            time.sleep(0.1)
+        lost_at = time.time()
+
+        env = dict(deployment.env, MEDIA_PLATFORM_CELERY_VISIBILITY_TIMEOUT_S=str(REPLACEMENT_VISIBILITY_S))
+        deployment.workers["gpu"] = _start_worker(deployment.root, env, "gpu", name="gpu2")
+        out, err = runner.communicate(timeout=RUN_TIMEOUT_S)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert runner.returncode == 0, out[-2000:] + err[-3000:]
+
+    run = _run_of(deployment.instance, outcome.key)
+    assert run.run_id != earlier and run.status == dg.DagsterRunStatus.SUCCESS
+    placements = _celery_workers(deployment.instance, run.run_id)
+    assert [w for s, w in placements if s == "transcript"] == ["gpu@test", "gpu2@test"], placements
+    starts = [e.timestamp for e in deployment.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+              if e.dagster_event.step_key == "transcript" and "Celery worker" in e.dagster_event.engine_event_data.metadata]
+    # redelivered by the visibility timeout (not by a worker that rejected it: none was left)
+    assert starts[1] - starts[0] >= REPLACEMENT_VISIBILITY_S - 1, starts
+    assert starts[1] >= lost_at
+    successes = [e.dagster_event.step_key for e in deployment.instance.all_logs(
+        run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)]
+    assert successes.count("transcript") == 1  # (its checks are steps of their own)
+    assert _outputs(deployment.home, outcome.key) == outcome.expected
+    assert "WorkerLostError" not in deployment.log("gpu2")
+
+
+@pytest.mark.parametrize("timeout_s, every_s", [(30, 1), (300, 10), (3600, 10), (10, 1)])
+def test_workers_sweep_for_lost_steps_often_enough(monkeypatch, timeout_s, every_s):
+    """Each worker looks for the steps of vanished workers every 1/30 of the visibility timeout
+    (1 to 10 s), every time (kombu's default looks every 100 s)."""
+    from media_platform.settings import get_settings
+    from resources.executors import celery_app_args
+
+    monkeypatch.setenv("MEDIA_PLATFORM_CELERY_VISIBILITY_TIMEOUT_S", str(timeout_s))
+    options = celery_app_args(get_settings())["config_source"].__dict__["broker_transport_options"]
+    assert options == {"visibility_timeout": timeout_s, "unacked_restore_interval": every_s,
+                       "unacked_restore_throttle": 1}
