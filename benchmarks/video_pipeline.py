@@ -25,7 +25,9 @@ What it does:
    in a fresh home (process start, Dagster, storage writes included) once, after the rounds.
 
 CLIP is ViT-B-32 with untrained weights (``pretrained=none``): no weights can be downloaded
-here, and the compute is the same as the trained model's. The CPU may be shared: the load
+here, and the compute is the same as the trained model's. ``--image-precision`` (default
+``auto``: bfloat16 on a CPU with native bfloat16) sets its image tower; ``--cli`` runs with the
+settings' precision. The CPU may be shared: the load
 (``os.getloadavg``) is printed beside each round; compare ratios within a run.
 """
 
@@ -143,12 +145,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--two-pass-rounds", type=int, default=1)
     ap.add_argument("--cli", action="store_true")
+    ap.add_argument("--image-precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                    help="CLIP image tower (auto: bfloat16 on a CPU with native bfloat16)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "media_platform_bench")
     args = ap.parse_args()
     path, _ = build_long_file(args.minutes, args.cache)
     encoder = ClipEncoder(ClipModelSpec("ViT-B-32", "none"))
+    precision = encoder.set_image_precision(args.image_precision)
     encoder.encode_images([np.zeros((360, 640, 3), np.uint8)])  # warm up
-    print(f"file {path.name}; CLIP {encoder.spec.model_name} on {encoder.device}, batch {encoder.batch_size}; "
+    print(f"file {path.name}; CLIP {encoder.spec.model_name} on {encoder.device}, batch {encoder.batch_size}, "
+          f"image tower {precision}; "
           f"{os.cpu_count()} CPUs", flush=True)
     peer: list[float] = []
     ours: list[dict] = []

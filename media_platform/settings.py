@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     clip_batch_size: int = Field(
         0, ge=0, le=4096, description="keyframes per CLIP forward pass; 0: by device (CUDA 128, CPU 32)"
     )
+    clip_image_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "float32",
+        description="CLIP image tower on the CPU: bfloat16 encodes ~3.5x more keyframes a second "
+        "(cosine > 0.9999 to float32); auto: bfloat16 on a CPU with native bfloat16",
+    )
     qdrant_url: str = ""
     whisper_backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     whisper_model: str = "tiny.en"

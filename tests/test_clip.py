@@ -68,3 +68,24 @@ def test_image_batch_is_chosen_by_device_unless_set(encoder: ClipEncoder) -> Non
     assert Settings(clip_batch_size=0).clip_batch_size == 0
     with pytest.raises(ValueError):
         Settings(clip_batch_size=-1)
+
+
+def test_image_tower_in_bfloat16_stays_close_to_float32(tmp_path: Path) -> None:
+    checkpoint, config = write_tiny_clip_checkpoint(tmp_path)
+    spec = ClipModelSpec(TINY_CLIP_NAME, checkpoint_path=str(checkpoint), model_config_path=str(config))
+    encoder = ClipEncoder(spec, device="cpu")
+    rng = np.random.default_rng(2)
+    images = [(rng.random((90, 160, 3)) * 255).astype(np.uint8) for _ in range(4)]
+    reference = encoder.encode_images(images)
+    text = encoder.encode_text(["a red car"])
+    with pytest.raises(ValueError, match="precision"):
+        encoder.set_image_precision("int8")
+    assert encoder.set_image_precision("bfloat16") == "bfloat16"
+    assert next(encoder.model.visual.parameters()).dtype == torch.bfloat16
+    fast = encoder.encode_images(images)
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert float(np.min(np.sum(fast * reference, axis=1))) > 0.99
+    np.testing.assert_array_equal(encoder.encode_text(["a red car"]), text)  # the text tower is untouched
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert encoder.set_image_precision("auto") == ("bfloat16" if native else "float32")

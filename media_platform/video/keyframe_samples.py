@@ -162,7 +162,7 @@ class KeyframeSamples:
 
     def _keep(self, pending: tuple[int, float, float, float | None, av.VideoFrame]) -> None:
         frame_index, t, _, time_s, frame = pending
-        image = frame_to_rgb(frame, self.max_side)
+        image = frame_to_rgb(frame, self.max_side)  # AREA, as the seeks (BILINEAR is blurrier)
         jpeg = encode_jpeg(image, self.quality)
         sample = KeyframeSample(frame_index, time_s, laplacian_variance(image), jpeg)
         while self.samples and self.bytes + len(jpeg) > self.max_bytes:
