@@ -8,6 +8,7 @@ server, CUDA), chosen by configuration or environment variables; secrets come th
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -95,10 +96,25 @@ class ClipEncoderResource(dg.ConfigurableResource):
         return _cached_encoder(self.spec(), self.device, self.batch_size)
 
 
-@lru_cache(maxsize=4)
-def _cached_embedded_index(path: str, collection: str) -> EmbeddedQdrantIndex:
-    # One reader replica per process and store, reused across steps and checks.
-    return EmbeddedQdrantIndex(Path(path), collection=collection)
+_EMBEDDED: dict[tuple[str, str, str | None], EmbeddedQdrantIndex] = {}
+_EMBEDDED_LOCK = threading.Lock()
+
+
+def _cached_embedded_index(path: str, collection: str, lease_root: str | None = None) -> EmbeddedQdrantIndex:
+    """One index object (one reader replica, one writer lease) per process, folder and lease root."""
+    key = (path, collection, lease_root)
+    with _EMBEDDED_LOCK:
+        if key not in _EMBEDDED:
+            lease_store = None
+            if lease_root:  # credentials: boto3's own chain (the environment, an instance role)
+                settings = get_settings()
+                lease_store = MediaStorage(root=lease_root, s3_endpoint_url=settings.s3_endpoint_url or None,
+                                           s3_region=settings.aws_region or None).get_store()
+            _EMBEDDED[key] = EmbeddedQdrantIndex(
+                Path(path), collection=collection, lease_store=lease_store,
+                lease_key=f"vector_index/{collection}.writer.json" if lease_root else None,
+            )
+        return _EMBEDDED[key]
 
 
 class VectorIndexResource(dg.ConfigurableResource):
@@ -111,11 +127,16 @@ class VectorIndexResource(dg.ConfigurableResource):
     embedded_path: str | None = Field(
         default=None, description="Folder of the embedded index (default: <home>/vector_index)"
     )
+    lease_root: str | None = Field(
+        default=None,
+        description="Where embedded writers hold their writer lease: an S3 home (s3://bucket/prefix; each "
+        "host keeps its own index folder, so the lease must sit in the shared bucket); default: the folder",
+    )
 
     def get_index(self) -> VectorIndex:
         if self.url:
             return QdrantServerIndex(self.url, api_key=self.api_key, collection=self.collection)
-        return _cached_embedded_index(self.resolved_embedded_path(), self.collection)
+        return _cached_embedded_index(self.resolved_embedded_path(), self.collection, self.lease_root or None)
 
     def resolved_embedded_path(self) -> str:
         if self.embedded_path:
@@ -199,7 +220,10 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         model_config_path=settings.clip_model_config or None,
         device=settings.device,
     )
-    index = VectorIndexResource(url=settings.qdrant_url or None, api_key=_secret("MEDIA_PLATFORM_QDRANT_API_KEY"))
+    index = VectorIndexResource(
+        url=settings.qdrant_url or None, api_key=_secret("MEDIA_PLATFORM_QDRANT_API_KEY"),
+        lease_root=settings.media_home if settings.home_is_s3 else None,
+    )
     transcriber = TranscriberResource(
         backend=settings.whisper_backend, model=settings.whisper_model, device=settings.device
     )

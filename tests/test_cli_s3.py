@@ -87,6 +87,23 @@ def test_cli_on_s3(s3_env, shared_media: Path) -> None:
     assert hit["partition"] == key and hit["keyframe_uri"] == f"s3://{BUCKET}/{PREFIX}/episodes/{key}/keyframes/shot_00000.jpg"
     assert [r["partition_key"] for r in _json_tail(cli(s3_env, "list", "--json"))] == [key]
 
+    # Every host of an S3 home keeps its own embedded index folder: the writer lease sits in the
+    # bucket, so a second host writing at the same time is refused, naming the first.
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_env["MEDIA_PLATFORM_S3_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    lease = f"{PREFIX}/vector_index/shots.writer.json"
+    now = time.time()
+    client.put_object(Bucket=BUCKET, Key=lease, Body=json.dumps(
+        {"host": "indexer-7.example", "pid": 4242, "token": "t", "since": now, "heartbeat": now}).encode())
+    try:
+        busy = cli(s3_env, "run", key, "--select", "shot_index")
+        assert busy.returncode == 1 and "being written by host indexer-7.example" in busy.stderr, busy.stderr
+    finally:
+        client.delete_object(Bucket=BUCKET, Key=lease)
+    assert cli(s3_env, "run", key, "--select", "shot_index").returncode == 0
+
 
 def test_run_launched_by_the_daemon_on_s3(s3_env, shared_media: Path) -> None:
     """A run queued on the instance (``dagster job launch``) and launched by ``dagster-daemon``:
