@@ -11,7 +11,8 @@ simulation of the backfill built on measured per-episode and per-run costs.
    are added to a first shard's dynamic partitions definition (``episodes-00``), then as many to
    a second (``episodes-01``): the per-batch add time, ``get_dynamic_partitions`` and
    ``has_dynamic_partition`` of the second shard are compared with the first's, i.e. whether a
-   shard's cost depends on the other shards in the same instance.
+   shard's cost depends on the other shards in the same instance; then a third shard of 1,000
+   beside them is listed.
 2. Storage (measured with ``--measure-storage``): the bundled samples (an 89.7 s podcast and a
    30 s video) are ingested and run end to end with the ``media-platform`` command (every
    episode asset; the tiny test CLIP), and the bytes of every stored output are summed per minute
@@ -25,8 +26,8 @@ simulation of the backfill built on measured per-episode and per-run costs.
 
 The defaults of the cost inputs are the figures measured on this machine (2 cores, no GPU), with
 their sources: ``--cpu-s-per-min`` 2.47 (benchmarks/README.md, "Preview of a 60-minute episode":
-148 s for every audio step, transcription included, on 2 cores); ``--run-overhead-s`` and
-``--events-per-run`` from ``benchmarks/scale_workers.py`` (Celery, 1 worker: the time per
+148 s for every audio step, transcription included, on 2 cores); ``--run-overhead-s``,
+``--events-per-run`` and ``--partition-events`` from ``benchmarks/scale_workers.py`` (Celery, 1 worker: the time per
 episode run of 6 steps whose media work is negligible, and the event-log rows per run).
 """
 
@@ -85,24 +86,41 @@ def measure_shards(count: int, batch: int = 1000) -> list[dict]:
                         t = time.perf_counter()
                         instance.add_dynamic_partitions(name, keys[i : i + batch])
                         batches.append(time.perf_counter() - t)
-                    t = time.perf_counter()
-                    listed = instance.get_dynamic_partitions(name)
-                    list_s = time.perf_counter() - t
-                    assert len(listed) == count
-                    probes = random.Random(shard).sample(keys, 50)
-                    t = time.perf_counter()
-                    assert all(instance.has_dynamic_partition(name, k) for k in probes)
-                    has_ms = (time.perf_counter() - t) / 50 * 1000
                     tenth = max(1, len(batches) // 10)
-                    row = {
+                    rows.append({
                         "shard": name, "partitions": count, "others_in_instance": shard * count,
                         "add_s": round(sum(batches), 1),
                         "first_10pct_batch_ms": round(statistics.mean(batches[:tenth]) * 1000, 1),
                         "last_10pct_batch_ms": round(statistics.mean(batches[-tenth:]) * 1000, 1),
-                        "list_ms": round(list_s * 1000, 1), "has_ms": round(has_ms, 2),
-                    }
-                    rows.append(row)
+                    })
+                # with both shards in the instance: list and look up each, alternating, 5 times
+                lists: dict[int, list[float]] = {0: [], 1: []}
+                lookups: dict[int, list[float]] = {0: [], 1: []}
+                for _ in range(5):
+                    for shard in (0, 1):
+                        name = f"episodes-{shard:02d}"
+                        t = time.perf_counter()
+                        assert len(instance.get_dynamic_partitions(name)) == count
+                        lists[shard].append(time.perf_counter() - t)
+                        probes = random.Random(len(lookups[shard])).sample(shard_keys(shard, count), 10)
+                        t = time.perf_counter()
+                        assert all(instance.has_dynamic_partition(name, k) for k in probes)
+                        lookups[shard].append((time.perf_counter() - t) / 10)
+                for shard, row in enumerate(rows):
+                    row["list_ms_median_of_5"] = round(statistics.median(lists[shard]) * 1000, 1)
+                    row["has_ms_median"] = round(statistics.median(lookups[shard]) * 1000, 2)
                     print(json.dumps(row), flush=True)
+                # a small shard beside the two big ones: its list costs what its own size costs
+                instance.add_dynamic_partitions("episodes-02", shard_keys(2, 1000))
+                small = []
+                for _ in range(5):
+                    t = time.perf_counter()
+                    assert len(instance.get_dynamic_partitions("episodes-02")) == 1000
+                    small.append(time.perf_counter() - t)
+                row = {"shard": "episodes-02", "partitions": 1000, "others_in_instance": 2 * count,
+                       "list_ms_median_of_5": round(statistics.median(small) * 1000, 1)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return rows
@@ -201,7 +219,10 @@ def main() -> int:
     parser.add_argument("--cpu-s-per-min", type=float, default=148 / 60)
     parser.add_argument("--run-overhead-s", type=float, required=True,
                         help="seconds of a worker per episode run beyond the media work (scale_workers.py)")
-    parser.add_argument("--events-per-run", type=float, required=True, help="event-log rows per run (scale_workers.py)")
+    parser.add_argument("--events-per-run", type=float, required=True,
+                        help="event-log rows per one-partition run (scale_workers.py)")
+    parser.add_argument("--partition-events", type=float, default=0.0,
+                        help="of which written once per partition (materializations, checks): scale_workers.py")
     parser.add_argument("--event-bytes", type=float, default=0.0,
                         help="instance database bytes per run (scale_workers.py), 0: not printed")
     parser.add_argument("--shots-per-min", type=float, default=0.0, help="vector points per minute of video")
@@ -227,7 +248,7 @@ def main() -> int:
         for workers in (int(x) for x in args.workers.split(",")):
             t = time.perf_counter()
             sim = simulate(lengths, workers, per_run, args.cpu_s_per_min, args.run_overhead_s)
-            rows = sim["runs"] * args.events_per_run
+            rows = sim["runs"] * (args.events_per_run - args.partition_events) + args.episodes * args.partition_events
             line = (f"partitions/run {per_run:3d}, {workers:5d} hosts: {sim['runs']:,} runs, "
                     f"{sim['makespan_days']:.2f} days, utilisation {sim['utilisation']:.3f}, "
                     f"run overhead {sim['overhead_share'] * 100:.1f}% of worker time, "
@@ -235,7 +256,7 @@ def main() -> int:
                     f"{sim['runs'] / (sim['makespan_days'] * 86_400):.2f} runs/s and write "
                     f"{rows / (sim['makespan_days'] * 86_400):,.0f} event rows/s")
             if args.event_bytes:
-                line += f" (~{sim['runs'] * args.event_bytes / 1e9:,.0f} GB)"
+                line += f" (~{rows / args.events_per_run * args.event_bytes / 1e9:,.0f} GB)"
             print(line + f"  [simulated in {time.perf_counter() - t:.1f} s]", flush=True)
     if storage:
         audio, video = storage["audio"]["bytes_per_min"], storage["video"]["bytes_per_min"]
@@ -243,6 +264,11 @@ def main() -> int:
         print(f"file store: {audio / 1e6:.2f} MB per audio minute, {video / 1e6:.2f} MB per video minute "
               f"(measured) -> {minutes * per_min / 1e12:,.1f} TB for {args.episodes:,} episodes "
               f"at {args.video_share:.0%} video")
+        lossless = ("audio_normalized.flac", "audio_16k.wav")
+        for kind in ("audio", "video"):
+            entry = storage[kind]
+            share = sum(entry["files"].get(f, 0) for f in lossless) / (entry["bytes_per_min"] * entry["media_min"])
+            print(f"  {kind}: {share:.0%} of it is the two lossless audio derivatives ({', '.join(lossless)})")
     if args.shots_per_min and args.video_share:
         points = minutes * args.video_share * args.shots_per_min
         for dim in (512,):
