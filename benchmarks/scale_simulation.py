@@ -26,7 +26,7 @@ simulation of the backfill built on measured per-episode and per-run costs.
 
 The defaults of the cost inputs are the figures measured on this machine (2 cores, no GPU), with
 their sources: ``--cpu-s-per-min`` 2.47 (benchmarks/README.md, "Preview of a 60-minute episode":
-148 s for every audio step, transcription included, on 2 cores); ``--run-overhead-s``,
+148 s for the audio pipeline up to the preview, transcription included, on 2 cores); ``--run-overhead-s``,
 ``--events-per-run`` and ``--partition-events`` from ``benchmarks/scale_workers.py`` (Celery, 1 worker: the time per
 episode run of 6 steps whose media work is negligible, and the event-log rows per run).
 """
