@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     )
     clip_image_precision: Literal["auto", "float32", "bfloat16"] = Field(
         "float32",
-        description="CLIP image tower on the CPU: bfloat16 encodes ~3.5x more keyframes a second "
+        description="CLIP image tower on the CPU: bfloat16 encodes 2.3-3.8x more keyframes a second "
         "(cosine > 0.9999 to float32); auto: bfloat16 on a CPU with native bfloat16",
     )
     qdrant_url: str = ""
