@@ -242,7 +242,7 @@ def transcribe(
     transcribed_s = sum(b - a for a, b in live) / SAMPLE_RATE
     calls = 0
     n_clips = n_redone = 0
-    mode = "batched" if batched else ("packed" if pack_regions else "per_region")
+    mode = "batched" if batched else ("packed" if pack_regions and len(live) > 1 else "per_region")
     if batched and live:
         result, packed, n_redone = decode_batched(
             transcriber, samples, live, guard=guard, name=name,
