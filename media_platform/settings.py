@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         0, ge=0, le=4096, description="keyframes per CLIP forward pass; 0: by device (CUDA 128, CPU 32)"
     )
     clip_image_precision: Literal["auto", "float32", "bfloat16"] = Field(
-        "float32",
+        "auto",
         description="CLIP image tower on the CPU: bfloat16 encodes 2.3-3.8x more keyframes a second "
         "(cosine > 0.9999 to float32); auto: bfloat16 on a CPU with native bfloat16",
     )

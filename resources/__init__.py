@@ -66,8 +66,10 @@ class MediaStorage(dg.ConfigurableResource):
 
 
 @lru_cache(maxsize=4)
-def _cached_encoder(spec: ClipModelSpec, device: str, batch_size: int) -> ClipEncoder:
-    return ClipEncoder(spec, device=device, batch_size=batch_size)
+def _cached_encoder(spec: ClipModelSpec, device: str, batch_size: int, image_precision: str = "float32") -> ClipEncoder:
+    encoder = ClipEncoder(spec, device=device, batch_size=batch_size)
+    encoder.set_image_precision(image_precision)
+    return encoder
 
 
 class ClipEncoderResource(dg.ConfigurableResource):
@@ -85,7 +87,10 @@ class ClipEncoderResource(dg.ConfigurableResource):
         default=None, description="JSON config of a custom open_clip architecture"
     )
     device: str = "auto"
-    batch_size: int = 32
+    batch_size: int = Field(default=0, description="keyframes per forward pass; 0: by device (CUDA 128, CPU 32)")
+    image_precision: str = Field(
+        default="float32", description="image tower on the CPU: float32, bfloat16, or auto (bfloat16 where native)"
+    )
 
     def spec(self) -> ClipModelSpec:
         return ClipModelSpec(
@@ -93,7 +98,7 @@ class ClipEncoderResource(dg.ConfigurableResource):
         )
 
     def get_encoder(self) -> ClipEncoder:
-        return _cached_encoder(self.spec(), self.device, self.batch_size)
+        return _cached_encoder(self.spec(), self.device, self.batch_size, self.image_precision)
 
 
 _EMBEDDED: dict[tuple[str, str, str | None], EmbeddedQdrantIndex] = {}
@@ -219,6 +224,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         checkpoint_path=settings.clip_checkpoint or None,
         model_config_path=settings.clip_model_config or None,
         device=settings.device,
+        batch_size=settings.clip_batch_size,
+        image_precision=settings.clip_image_precision,
     )
     index = VectorIndexResource(
         url=settings.qdrant_url or None, api_key=_secret("MEDIA_PLATFORM_QDRANT_API_KEY"),
