@@ -66,7 +66,6 @@ from media_platform.video.validation import (
 )
 from resources import ClipEncoderResource, MediaStorage, VectorIndexResource
 
-
 #: The transition columns of ``shots`` (absent from files written before they existed).
 _TRANSITION_COLUMNS = {"transition": pl.Utf8, "transition_start_frame": pl.Int64, "transition_end_frame": pl.Int64,
                        "transition_start_s": pl.Float64, "transition_end_s": pl.Float64}
