@@ -12,7 +12,7 @@ Only the parts of the audio that matter are transcribed:
   tiles can fall after a word's onset; the margin keeps that word), regions that then lie
   closer than ``merge_gap_s`` are merged. ``None`` means "unknown: transcribe everything";
   an empty list means "no speech": nothing is transcribed.
-* With a batching backend (``transcriber.batch_size >= 1``, the default for faster-whisper),
+* With a batching backend (``transcriber.batch_size >= 1``: faster-whisper on CUDA by default),
   the regions are packed end to end into windows of at most 30 s (a long region is cut at
   its quietest moment; :func:`~media_platform.audio.regions.pack_clips`) and the windows are
   decoded in batches, so the encoder's fixed 30 s cost is paid only for windows full of speech
