@@ -338,7 +338,8 @@ def preview(
 
 @episode_check(asset=preview)
 def preview_is_clean(context: dg.AssetCheckExecutionContext, config: PreviewConfig, storage: MediaStorage) -> dg.AssetCheckResult:
-    """The preview lasts the target (±1 s), or between the minimum and the target when no clean
+    """The preview lasts the target (3 s shorter to 2 s longer: the full-length candidates' own
+    bounds), or between the minimum and the target when no clean
     full-length window exists (the reason recorded), or the whole episode when it is shorter;
     it starts and ends on sentence boundaries, lies outside the excluded tail, overlaps no ad, no
     music-only segment and none of the episode's current intro, recap and credits markers, is

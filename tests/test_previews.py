@@ -588,3 +588,26 @@ def test_render_rejects_bad_span(podcast, tmp_path):
     with pytest.raises(InvalidInputError):
         render_audio_preview(path, 10.0, 5.0, tmp_path / "x.mp3")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("duration", "reason", "ok"), [
+    (30.0, None, True),
+    (27.2, None, True),   # the candidate generator's full-length windows start 3 s short...
+    (31.9, None, True),   # ...and end 2 s over the target: the check accepts what it offers
+    (26.5, None, False),
+    (26.5, "shorter than the target (26.5 s): no clean full-length window", True),
+    (32.5, None, False),
+    (13.5, "shorter than the target", False),  # under the minimum (15 s, 1 s of slack), reason or not
+])
+def test_the_duration_rule_of_the_check_is_the_candidates_own(duration: float, reason, ok: bool) -> None:
+    """A clean 27.2 s window, offered as full-length by the candidate generator, was failed by
+    ``preview_is_clean`` (it wanted the target ±1 s): one rule for both now."""
+    from media_platform.previews.render import PreviewCheck
+    from media_platform.previews.store import PreviewRules, preview_problems
+    from media_platform.text.sentences import Sentence
+
+    start, end = 100.0, 100.0 + duration
+    sentences = [Sentence(start, start + 5.0, "a", ()), Sentence(end - 5.0, end, "b", ())]
+    check = PreviewCheck(duration_s=duration, head_db=-60, tail_db=-60, body_db=-20, lufs=-16.0, fades_ok=True)
+    problems = preview_problems(start, end, 600.0, sentences, [], [], check, PreviewRules(), shorter_reason=reason)
+    assert (problems == []) == ok, problems

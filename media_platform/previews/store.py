@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from media_platform.audio.types import EventSegment
-from media_platform.previews.candidates import Candidate, CandidateSet
+from media_platform.previews.candidates import Candidate, CandidateConfig, CandidateSet
 from media_platform.previews.features import FEATURE_NAMES
 from media_platform.previews.render import PreviewCheck
 from media_platform.text.sentences import Sentence
@@ -67,6 +67,10 @@ class PreviewRules:
     tail_min_episode_s: float = 60.0
     target_lufs: float = -16.0
     boundary_tolerance_s: float = 0.35
+    #: A full-length preview lasts from ``target_s - full_slack_s`` to ``target_s + max_over_s``:
+    #: the windows the candidate generator offers as full-length (one rule, its defaults).
+    full_slack_s: float = CandidateConfig.full_slack_s
+    max_over_s: float = CandidateConfig.max_over_s
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -87,7 +91,8 @@ def preview_problems(
 ) -> list[str]:
     """Problems of a rendered preview ``[start, end]`` (empty list = good):
 
-    - duration within 1 s of the target; or between the minimum and the target when no clean
+    - duration within the full-length bounds (``target_s - full_slack_s`` to ``target_s +
+      max_over_s``, the candidates' own); or between the minimum and the target when no clean
       full-length window exists (``shorter_reason`` says why); or the whole episode when the
       episode is shorter than the target;
     - it starts on a sentence start and ends on a sentence end;
@@ -103,10 +108,11 @@ def preview_problems(
     if episode_duration_s < rules.target_s:
         if duration < min(rules.min_s, episode_duration_s) - 1.0 and not shorter_reason:
             problems.append(f"{duration:.1f} s preview of a {episode_duration_s:.1f} s episode without a reason")
-    elif abs(duration - rules.target_s) > 1.0:
+    elif not rules.target_s - rules.full_slack_s - 0.05 <= duration <= rules.target_s + rules.max_over_s + 0.05:
         if not (rules.min_s - 1.0 <= duration <= rules.target_s + 1.0 and shorter_reason):
-            problems.append(f"duration {duration:.1f} s: not within 1 s of {rules.target_s:.0f} s "
-                            f"nor a recorded shorter clean window (min {rules.min_s:.0f} s)")
+            problems.append(f"duration {duration:.1f} s: not within {rules.target_s - rules.full_slack_s:g}-"
+                            f"{rules.target_s + rules.max_over_s:g} s nor a recorded shorter clean window "
+                            f"(min {rules.min_s:.0f} s)")
     tol = rules.boundary_tolerance_s
     if not any(abs(s.start - start) <= tol for s in sentences):
         problems.append(f"starts at {start:.2f} s, not on a sentence start")
