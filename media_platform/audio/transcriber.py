@@ -65,8 +65,8 @@ class Transcriber(ABC):
     ) -> BackendResult:
         """Transcribe the ``clips`` (``(start_s, end_s)``, each at most 30 s) of ``audio`` in
         batches of :attr:`batch_size`, times relative to the start of ``audio``. Backends with
-        ``batch_size == 0`` do not implement it."""
-        raise NotImplementedError(f"{self.source} has no batched decoding")
+        ``batch_size == 0`` do not batch: asking them is an error (``transcribe`` never does)."""
+        raise InvalidInputError(f"{self.source}: does not batch (batch_size 0); decode sequentially")
 
     def find_speech(self, audio: np.ndarray) -> list[tuple[int, int]] | None:
         """Speech sample ranges of ``audio`` by the backend's own voice-activity filter, or

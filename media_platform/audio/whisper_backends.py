@@ -239,7 +239,7 @@ class FasterWhisperTranscriber(Transcriber):
         """Decode ``clips`` of ``audio`` (each at most 30 s) in batches of :attr:`batch_size`,
         one temperature, no VAD; times relative to the start of ``audio``."""
         if self.batch_size < 1:
-            raise NotImplementedError(f"{self.source}: batch_size is 0 (sequential decoding)")
+            return super().transcribe_clips(audio, clips)  # the one "does not batch" error
         if not clips:
             return BackendResult(language=self.default_language or "und", segments=())
         if self._batched is None:
