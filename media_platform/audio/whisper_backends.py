@@ -207,14 +207,8 @@ class FasterWhisperTranscriber(Transcriber):
 
         segments, info = self._model.transcribe(
             audio,
-            language=self.language,
-            task="transcribe",
-            beam_size=self.beam_size,
-            word_timestamps=True,
+            **self._decoding(),
             condition_on_previous_text=False,
-            no_speech_threshold=self.no_speech_threshold,
-            log_prob_threshold=self.log_prob_threshold,
-            compression_ratio_threshold=self.compression_ratio_threshold,
             hallucination_silence_threshold=self.hallucination_silence_threshold,
             vad_filter=self.vad_filter,
             vad_parameters=VadOptions(min_silence_duration_ms=self.vad_min_silence_ms),
@@ -248,19 +242,21 @@ class FasterWhisperTranscriber(Transcriber):
             self._batched = BatchedInferencePipeline(self._model)
         segments, info = self._batched.transcribe(
             audio,
-            language=self.language,
-            task="transcribe",
-            beam_size=self.beam_size,
-            word_timestamps=True,
+            **self._decoding(),
             without_timestamps=not self.segment_timestamps,
-            no_speech_threshold=self.no_speech_threshold,
-            log_prob_threshold=self.log_prob_threshold,
-            compression_ratio_threshold=self.compression_ratio_threshold,
             vad_filter=False,
             clip_timestamps=[{"start": a, "end": b} for a, b in clips],
             batch_size=self.batch_size,
         )
         return self._result(segments, info)
+
+    def _decoding(self) -> dict[str, Any]:
+        """The decoding options both the sequential and the batched pipeline take."""
+        return {
+            "language": self.language, "task": "transcribe", "beam_size": self.beam_size, "word_timestamps": True,
+            "no_speech_threshold": self.no_speech_threshold, "log_prob_threshold": self.log_prob_threshold,
+            "compression_ratio_threshold": self.compression_ratio_threshold,
+        }
 
     def _result(self, segments: Any, info: Any) -> BackendResult:
         raw = tuple(
