@@ -91,6 +91,15 @@ def _outputs(i: int) -> dict[str, pl.DataFrame | bytes]:
     shot_rows = {"shot": list(range(shots)), "start_frame": starts, "end_frame": ends,
                  "start_s": [s / FPS for s in starts], "end_s": [s / FPS for s in cuts] + [frames / FPS],
                  "confidence": [1.0] + [round(rng.uniform(0.5, 1.0), 4) for _ in cuts]}
+    # How each shot begins (not drawn from rng, so the other outputs stay as they were): every
+    # seventh boundary a 12-frame dissolve around the cut, the others cuts.
+    gradual = [n % 7 == 6 for n in range(len(cuts))]
+    t0 = [max(c - 6, 1) if g else None for c, g in zip(cuts, gradual, strict=True)]
+    t1 = [c + 6 if g else None for c, g in zip(cuts, gradual, strict=True)]
+    shot_rows |= {"transition": [None] + ["dissolve" if g else "cut" for g in gradual],
+                  "transition_start_frame": [None, *t0], "transition_end_frame": [None, *t1],
+                  "transition_start_s": [None] + [None if f is None else f / FPS for f in t0],
+                  "transition_end_s": [None] + [None if f is None else f / FPS for f in t1]}
     keyframes = pl.DataFrame({
         "shot": list(range(shots)), "frame": [(a + b) // 2 for a, b in zip(starts, ends, strict=True)],
         "time_s": [(a + b) / 2 / FPS for a, b in zip(starts, ends, strict=True)],

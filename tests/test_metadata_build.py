@@ -27,6 +27,7 @@ from media_platform.tags.tagging import searchable_tags
 FULL = {"analysis": True, "search_indexing": True, "derivatives": True, "territories": ["*"]}
 NO_INDEXING = {"analysis": True, "search_indexing": False, "derivatives": True, "territories": ["*"]}
 EPISODE_RUN = dg.AssetSelection.all() - dg.AssetSelection.groups("models") - dg.AssetSelection.assets("episode_catalogue")
+TRANSITION_COLUMNS = ("transition", "transition_start_s", "transition_end_s")
 FACTS = ("fct_shots", "fct_shot_tags", "fct_transcript_segments", "fct_audio_events", "fct_previews")
 
 
@@ -87,6 +88,10 @@ def test_one_row_per_shot_with_the_stored_spans(platform, built) -> None:
         rows = _query(db, "select shot, start_frame, end_frame, start_s, end_s, duration_s from fct_shots "
                           "where partition_key = ? order by shot", key)
         assert [r[:5] for r in rows] == list(truth.select("shot", "start_frame", "end_frame", "start_s", "end_s").iter_rows())
+        typed = _query(db, "select transition, transition_start_s, transition_end_s from fct_shots "
+                           "where partition_key = ? order by shot", key)
+        assert typed == list(truth.select(*TRANSITION_COLUMNS).iter_rows())
+        assert typed[0][0] is None and {t for t, _, _ in typed[1:]} <= {"cut", "dissolve", "fade", "wipe"}
         assert all(abs(r[5] - (r[4] - r[3])) < 1e-9 for r in rows)
         # durations tile the episode: contiguous from 0 to the last shot's end
         assert rows[0][3] == 0.0 and all(a[4] == b[3] for a, b in zip(rows, rows[1:], strict=False))
@@ -190,6 +195,33 @@ def test_a_second_build_only_inserts_the_new_episode(platform, tmp_path) -> None
     shutil.rmtree(home / "episodes" / late)
     build_metadata_db(home=home, db_path=db)
     assert _query(db, "select count(*) from fct_transcript_segments where partition_key = ?", late)[0][0] == 0
+
+
+def test_shots_written_before_transitions_were_typed_read_as_null(platform, tmp_path) -> None:
+    """Shots files from before the ``transition`` columns: a home where no file has them builds
+    (the columns are null), and when one episode is detected again with them, the incremental
+    rebuild reads both kinds of file side by side."""
+    home = _home_copy(platform, tmp_path)
+    bunny, golden = platform.episodes["bunny"], platform.episodes["goldeneye"]
+    new_files = {}
+    for key in (bunny, golden):
+        path = home / "episodes" / key / "shots.parquet"
+        new_files[key] = pl.read_parquet(path)
+        assert set(TRANSITION_COLUMNS) <= set(new_files[key].columns)
+        new_files[key].drop("transition", "transition_start_frame", "transition_end_frame",
+                            "transition_start_s", "transition_end_s").write_parquet(path)
+    db = tmp_path / "metadata.duckdb"
+    report = build_metadata_db(home=home, db_path=db)
+    assert set(report.tests.values()) == {"pass"}, report.tests
+    assert _query(db, "select count(*), count(transition), count(transition_end_s) from fct_shots") == [(4 + len(new_files[golden]), 0, 0)]
+    new_files[bunny].write_parquet(home / "episodes" / bunny / "shots.parquet")  # bunny detected again
+    Catalogue(LocalStore(home)).export_parquet()
+    report = build_metadata_db(home=home, db_path=db)
+    assert set(report.tests.values()) == {"pass"}, report.tests
+    rows = _query(db, "select transition, transition_start_s, transition_end_s from fct_shots where partition_key = ? order by shot", bunny)
+    assert rows == list(new_files[bunny].sort("shot").select(*TRANSITION_COLUMNS).iter_rows())
+    assert [t for t, _, _ in rows[1:]] == ["cut", "cut", "cut"]
+    assert _query(db, "select count(transition) from fct_shots where partition_key = ?", golden) == [(0,)]
 
 
 def test_an_empty_home_builds(tmp_path) -> None:

@@ -82,11 +82,12 @@ def test_the_marts_agree_with_duckdb(built) -> None:
     for table, key in KEYS.items():
         assert sorted(_pg(url, f"select {key} from {table}")) == sorted(_duck(db, f"select {key} from {table}")), table
     assert _pg(url, "select count(*) from fct_shot_tags") == _duck(db, "select count(*) from fct_shot_tags")
-    shots = "select shot_id, start_s, end_s, duration_s, keyframe_uri, tag_names, chapter, words, spoken_text, searchable " \
-            "from fct_shots order by shot_id"
+    shots = "select shot_id, start_s, end_s, duration_s, keyframe_uri, tag_names, chapter, words, spoken_text, searchable, " \
+            "transition, transition_start_s, transition_end_s from fct_shots order by shot_id"
     pg_shots, duck_shots = _pg(url, shots), _duck(db, shots)
     assert [tuple(r) for r in pg_shots] == [tuple(r) for r in duck_shots]
     assert sum(len(r[7]) for r in pg_shots) > 0 and sum(len(r[5]) for r in pg_shots) > 0
+    assert {r[10] for r in pg_shots} == {None, "cut", "dissolve"} and any(r[11] is not None for r in pg_shots)
     tags = "select shot_id, tags from fct_shots order by shot_id"
     pg_tags = [[(t["tag"], t["score"]) for t in tags] for _, tags in _pg(url, tags)]
     duck_tags = [[(t["tag"], t["score"]) for t in tags] for _, tags in _duck(db, tags)]

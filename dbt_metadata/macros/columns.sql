@@ -20,12 +20,31 @@ select
 {%- for c in columns %},
     {{ column_value(c, part) }} as {{ c.name }}
 {%- endfor %}
-from {{ reader }}
+from {{ with_optional_columns(output, reader) }}
 {%- else %}
 select cast(null as {{ sql_type('varchar') }}) as partition_key
 {%- for c in columns %}, cast(null as {{ sql_type(c.type) }}) as {{ c.name }}{% endfor %}
 where false
 {%- endif %}
+{% endmacro %}
+
+{#- The reader, with every `optional` column of the spec that its files may all lack (read as
+    null). DuckDB's union by name adds them; PostgreSQL's raw tables always hold every column. -#}
+{% macro with_optional_columns(output, reader) %}
+  {{- return(adapter.dispatch('with_optional_columns')(output, reader)) -}}
+{% endmacro %}
+
+{% macro default__with_optional_columns(output, reader) %}
+  {%- set nulls = [] -%}
+  {%- for c in output_spec(output) if c.get('optional') -%}
+    {%- do nulls.append('cast(null as ' ~ sql_type(c.type) ~ ') as "' ~ (c.get('from') or c.name) ~ '"') -%}
+  {%- endfor -%}
+  {%- if not nulls -%}{{- return(reader) -}}{%- endif -%}
+  {{- return('(select * from ' ~ reader ~ ' union all by name select ' ~ nulls | join(', ') ~ ' where false) as with_optional') -}}
+{% endmacro %}
+
+{% macro postgres__with_optional_columns(output, reader) %}
+  {{- return(reader) -}}
 {% endmacro %}
 
 {% macro column_value(c, partition) %}

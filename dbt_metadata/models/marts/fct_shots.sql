@@ -4,7 +4,9 @@
     unique_key='partition_key',
     post_hook="{{ delete_stale_partitions() }}",
 ) }}
-{#- One row per shot of an episode whose licence allows analysis: its span, keyframe, the tags
+{#- One row per shot of an episode whose licence allows analysis: its span, how it begins
+    (`transition`: cut, dissolve, fade or wipe, null for the first shot and for shots detected
+    before transitions were typed; a gradual one's span in `transition_start_s`/`_end_s`), keyframe, the tags
     that count for search (fusion or classifier rows above threshold, best score per tag), its
     chapter (the one holding the shot's midpoint), the kind of the marker holding its midpoint
     (`marker_kind`: intro, recap, credits or preview_of_next; null outside every marker: such
@@ -83,6 +85,9 @@ select
     s.end_s,
     s.end_s - s.start_s as duration_s,
     s.confidence,
+    s.transition,
+    s.transition_start_s,
+    s.transition_end_s,
     k.uri as keyframe_uri,
     k.time_s as keyframe_time_s,
     coalesce(t.tags, {{ empty_object_list() }}) as tags,
