@@ -41,15 +41,20 @@ def _score(results: dict, fixtures: dict, name: str, kind: str | None):
 
 def test_cuts_under_a_persistent_overlay(class_fixtures: dict, results: dict) -> None:
     _, _, f1, _ = _score(results, class_fixtures, "overlay", "cut")
-    assert f1 >= 0.8, results["overlay"].cut_frames  # the detector before static regions: 0.76
+    # the detector before static regions: 0.76; with them, before the cells' jumps: 0.82 (4 of 13
+    # cuts missed, between mirrored or re-framed copies of one shot)
+    assert f1 >= 0.95, results["overlay"].cut_frames
 
 
 def test_change_is_measured_outside_the_static_overlay(class_fixtures: dict, results: dict) -> None:
     """A cut between two framings of the same bird under a ticker, lower third, logo and
-    subtitles: found only when the static cells are left out of the comparison."""
+    subtitles: found when the static cells are left out of the comparison, or as most cells
+    jumping against their own recent change; missed by a whole-frame comparison (neither)."""
     path = class_fixtures["overlay"].path
     assert 182 in results["overlay"].cut_frames
-    assert 182 not in detect_shots(path, ShotDetectorConfig(static_max_fraction=0.0)).cut_frames
+    assert 182 in detect_shots(path, ShotDetectorConfig(abrupt_min=2.0)).cut_frames  # the mask alone
+    assert 182 in detect_shots(path, ShotDetectorConfig(static_max_fraction=0.0)).cut_frames  # jumps alone
+    assert 182 not in detect_shots(path, ShotDetectorConfig(static_max_fraction=0.0, abrupt_min=2.0)).cut_frames
 
 
 def test_montage_shots_of_two_to_five_frames(class_fixtures: dict, results: dict) -> None:
@@ -67,13 +72,13 @@ def test_flashes_and_one_frame_inserts_are_not_cuts(class_fixtures: dict, result
 
 
 @pytest.mark.parametrize(("name", "kind", "min_f1", "max_error"),
-                         [("dissolves", "dissolve", 0.85, 4), ("wipes", "wipe", 0.75, 4), ("fades", "fade", 0.75, 8)])
+                         [("dissolves", "dissolve", 0.85, 4), ("wipes", "wipe", 0.9, 4), ("fades", "fade", 0.9, 4)])
 def test_gradual_transitions_are_reported_with_their_span(
     class_fixtures: dict, results: dict, name: str, kind: str, min_f1: float, max_error: int
 ) -> None:
     """Each transition is one boundary of its kind, its start and end within a few frames
     (before: dissolves were a boundary without a span at best, fades and wipes were missed or
-    cut at a step)."""
+    cut at a step; then 4 of 5 fades and 4 of 5 wipes were found, fade ends up to 6 frames off)."""
     p, r, f1, errors = _score(results, class_fixtures, name, kind)
     assert f1 >= min_f1, fixtures_mod.detections(results[name].shots)
     assert errors and all(abs(a) <= max_error and abs(b) <= max_error for a, b in errors), errors

@@ -2,6 +2,12 @@
 static overlays where there are some), bursts to judge frame by frame, the cuts among the frames
 of a fully decoded window, their confidence, and the minimum shot length (see
 :mod:`media_platform.video.shots`; gradual transitions are in :mod:`.transitions`).
+
+A second kind of candidate needs no score over the picture: most of the grid's cells jumping at
+once against their own recent change (:func:`abrupt_candidates`, measured in
+:mod:`.static_regions`). It finds the cuts whose change a whole-frame or masked comparison
+dilutes: under an overlay that changes by itself (a scrolling ticker, subtitles), between two
+framings of the same picture (mirrored, re-framed), whose histograms are alike.
 """
 
 from __future__ import annotations
@@ -10,9 +16,18 @@ import numpy as np
 
 from media_platform.video.shot_config import ShotDetectorConfig
 from media_platform.video.shot_decoding import Coarse
-from media_platform.video.shot_signatures import Sig, masked, masked_spread, score, spread
+from media_platform.video.shot_signatures import (
+    Sig,
+    cell_change,
+    cell_means,
+    masked,
+    masked_spread,
+    score,
+    spread,
+)
 
-__all__ = ["confidence", "cut_candidates", "effective_scores", "enforce_min_length", "frame_cuts"]
+__all__ = ["abrupt_candidates", "abrupt_frame_cut", "confidence", "cut_candidates", "effective_scores",
+           "enforce_min_length", "frame_cuts"]
 
 
 def confidence(score: float, ratio: float, cfg: ShotDetectorConfig) -> float:
@@ -151,6 +166,46 @@ def frame_cuts(sigs: dict[int, Sig], first: int, last: int, coarse_score: float,
             continue
         out.append((k, v))
     return out
+
+
+def abrupt_candidates(c: Coarse, cfg: ShotDetectorConfig, taken: set[int]) -> list[tuple[int, float]]:
+    """Decoded positions j (not in ``taken``) where most of the picture jumped at once: at least
+    ``abrupt_min`` of the cells (see :mod:`.static_regions`), as a spike among the neighbouring
+    pairs (a dissolve, a fade or motion jumps at several pairs in a row), with new content in
+    those cells (not the same picture's grain re-encoded), not reverting (a flash) and not a step
+    of a fade from or to black; with their confidence."""
+    r = c.regions
+    if r is None or not r.abrupt_cells:
+        return []
+    a = np.asarray(r.abrupt, dtype=np.float64)
+    means = np.asarray(c.means)
+    out = []
+    for j in sorted(r.abrupt_cells):
+        if j in taken or j < 1 or j >= a.shape[0]:
+            continue
+        side = max(a[j - 1], a[j + 1] if j + 1 < a.shape[0] else 0.0)
+        if (a[j] < cfg.peak_ratio * side or r.abrupt_content[j] < cfg.abrupt_content
+                or r.abrupt_return[j] < cfg.flash_keep or _in_fade(means, j, cfg)):
+            continue
+        part = min(1.0, (a[j] - cfg.abrupt_min) / max(1e-6, 1.0 - cfg.abrupt_min))
+        jump = min(1.0, max(0.0, (r.abrupt_ratio[j] - cfg.strong_ratio) / (2.0 * cfg.adaptive_ratio)))
+        out.append((j, round(0.3 + 0.35 * part + 0.35 * jump, 4)))
+    return out
+
+
+def abrupt_frame_cut(sigs: dict[int, Sig], first: int, last: int, cells: np.ndarray, change: float,
+                     cfg: ShotDetectorConfig) -> int | None:
+    """The frame pair of the window (first, last] where the ``cells`` of an abrupt candidate
+    jumped (``change``: their mean change between ``first`` and ``last``), or None when no
+    single pair carries ``refine_keep`` of it (spread out: motion)."""
+    best, at = -1.0, None
+    means = {k: cell_means(sg, cfg) for k, sg in sigs.items() if first <= k <= last}
+    for k in range(first + 1, last + 1):
+        if k in means and k - 1 in means:
+            v = float(cell_change(sigs[k - 1], sigs[k], means[k - 1], means[k], cfg)[cells].mean())
+            if v > best:
+                best, at = v, k
+    return at if best >= cfg.refine_keep * change else None
 
 
 def _comparable_contrast(std_a: float, std_b: float, cfg: ShotDetectorConfig) -> bool:

@@ -54,6 +54,17 @@ class ShotDetectorConfig:
         static_max_fraction: above this fraction of the frame the static cells are taken for a
             still picture, not an overlay, and the whole frame is compared.
         static_min_cells: fewer static cells than this are ignored.
+        abrupt_min: a cut may also be found as a jump of most of the picture: at least this
+            fraction of the grid's cells change by ``adaptive_ratio`` times their own change over
+            the ``window`` neighbouring pairs and by ``abrupt_floor`` (0..255) luma levels at least,
+            as a single spike (``peak_ratio`` times the fraction at either neighbouring pair). This
+            needs no overlay mask: the cells of a scrolling ticker change at every pair and those of
+            static overlays or subtitles do not change at the cut
+            (:mod:`media_platform.video.static_regions`).
+        abrupt_floor: see ``abrupt_min``.
+        abrupt_content: the jumping cells' median change must reach this fraction of their
+            contrast (luma standard deviation inside the cell): new content, not the same
+            picture's grain re-encoded (a keyframe's quality step changes every cell a little).
         skip_nonref: coarse pass skips non-reference frames (where safe for the codec).
         skip_loop_filter: skip the deblocking filter during analysis decoding.
         threads: let the decoder use frame/slice threads.
@@ -85,6 +96,9 @@ class ShotDetectorConfig:
     static_range: float = 6.0
     static_max_fraction: float = 0.6
     static_min_cells: int = 3
+    abrupt_min: float = 0.45
+    abrupt_floor: float = 3.0
+    abrupt_content: float = 0.5
     skip_nonref: bool = True
     skip_loop_filter: bool = True
     threads: bool = True

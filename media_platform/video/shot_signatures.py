@@ -15,8 +15,8 @@ import numpy as np
 
 from media_platform.video.shot_config import ShotDetectorConfig
 
-__all__ = ["CELL_COLS", "CELL_ROWS", "Sig", "blend_error", "cell_means", "masked", "masked_spread", "pixel_masks", "score",
-           "signature", "spread"]
+__all__ = ["CELL_COLS", "CELL_ROWS", "Sig", "blend_error", "cell_change", "cell_contrast", "cell_means",
+           "masked", "masked_spread", "pixel_masks", "score", "signature", "spread"]
 
 _HIST_BINS = 16
 #: The grid of cells over which static regions (overlays) are estimated.
@@ -74,6 +74,24 @@ def cell_means(sig: Sig, cfg: ShotDetectorConfig) -> np.ndarray:
     """Mean luma of each cell of the CELL_ROWS x CELL_COLS grid, flattened (float32)."""
     y = sig.luma.reshape(cfg.analysis_height, cfg.analysis_width)
     return cv2.resize(y, (CELL_COLS, CELL_ROWS), interpolation=cv2.INTER_AREA).ravel()
+
+
+def cell_change(a: Sig, b: Sig, cells_a: np.ndarray, cells_b: np.ndarray, cfg: ShotDetectorConfig) -> np.ndarray:
+    """Mean absolute luma change of each cell of the grid from ``a`` to ``b`` (float32, luma
+    levels), after removing the median change of the cells' means: a change of level over the
+    whole picture (lighting, exposure) does not count, a change in part of it is not spread over
+    the rest. ``cells_a``/``cells_b``: their :func:`cell_means`."""
+    offset = np.float32(np.median(cells_b - cells_a))
+    d = np.abs(b.luma - a.luma - offset).reshape(cfg.analysis_height, cfg.analysis_width)
+    return cv2.resize(d, (CELL_COLS, CELL_ROWS), interpolation=cv2.INTER_AREA).ravel()
+
+
+def cell_contrast(sig: Sig, cfg: ShotDetectorConfig) -> np.ndarray:
+    """Luma standard deviation inside each cell of the grid (float32, luma levels)."""
+    y = sig.luma.reshape(cfg.analysis_height, cfg.analysis_width)
+    m = cv2.resize(y, (CELL_COLS, CELL_ROWS), interpolation=cv2.INTER_AREA)
+    m2 = cv2.resize(y * y, (CELL_COLS, CELL_ROWS), interpolation=cv2.INTER_AREA)
+    return np.sqrt(np.maximum(m2 - m * m, 0.0)).ravel()
 
 
 def pixel_masks(cells: np.ndarray, cfg: ShotDetectorConfig) -> tuple[np.ndarray, np.ndarray]:

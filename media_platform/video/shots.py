@@ -64,6 +64,8 @@ from media_platform.video.frame_hashes import FrameHashes
 from media_platform.video.frames import FrameIndex, probe_frame_index
 from media_platform.video.keyframe_samples import KeyframeSamples
 from media_platform.video.shot_candidates import (
+    abrupt_candidates,
+    abrupt_frame_cut,
     confidence,
     cut_candidates,
     effective_scores,
@@ -248,7 +250,10 @@ def detect_shots(path: str | Path, config: ShotDetectorConfig | None = None) -> 
     s1_eff = effective_scores(coarse)["s1"]
     todo = [(j, score, ratio, False) for j, score, ratio in cands]
     todo += [(j, float(s1_eff[j]), cfg.adaptive_ratio, True) for j in bursts]
-    windows = [(frames[j - 1], frames[j]) for j, *_ in todo if frames[j] - frames[j - 1] > 1]
+    # Cuts where most of the picture jumped at once, which the scores above dilute (an overlay that
+    # changes by itself, two framings of the same picture).
+    jumps = abrupt_candidates(coarse, cfg, {j for j, *_ in todo})
+    windows = [(frames[j - 1], frames[j]) for j, *_ in todo + jumps if frames[j] - frames[j - 1] > 1]
     sigs, refined_frames = (
         window_signatures(p, index, [(a, min(b + 2, frame_count - 1)) for a, b in windows], cfg)
         if (windows and mode == "skip_nonref") else ({}, 0)
@@ -269,6 +274,15 @@ def detect_shots(path: str | Path, config: ShotDetectorConfig | None = None) -> 
             r = ratio * s / max(score, 1e-6)
             bounds[frame] = max(bounds.get(frame, 0.0), confidence(s, r, cfg))
         if found:
+            cut_js.add(j)
+    regions = coarse.regions
+    for j, conf in jumps:
+        a, b = frames[j - 1], frames[j]
+        cells = regions.abrupt_cells[j]  # type: ignore[union-attr]
+        at = b if b - a == 1 or b not in sigs else abrupt_frame_cut(
+            sigs, a, b, cells, regions.abrupt_change[j], cfg)  # type: ignore[union-attr]
+        if at is not None:
+            bounds[at] = max(bounds.get(at, 0.0), conf)
             cut_js.add(j)
 
     # Gradual transitions (dissolves, fades, wipes): judged on every frame of their window; a

@@ -9,6 +9,18 @@ itself included: a cell that changes at a cut is never static there). When the s
 are a minority of the frame (an overlay, not a still picture), the pair is also scored on the
 other cells only. Scoring runs ``static_lookahead`` decoded frames behind the decoder, so the
 window sees both sides without keeping more than a few signatures.
+
+Overlays that are not static (a ticker scrolling every frame, subtitles that change at their
+own moments) are handled by a second measure that needs no mask: how much of the frame changed
+*abruptly*. Each cell's change between two decoded frames (mean absolute luma difference, after
+removing the frame's median level shift, so a lighting change does not count) is compared with
+that cell's own change over the neighbouring pairs, as PySceneDetect's AdaptiveDetector compares a
+frame's change with its neighbours', but per cell. A cut makes most cells jump at once; the cells
+of a scrolling ticker change at every pair (their own baseline is high), static and subtitle
+cells do not change at the cut, and motion is steady. ``abrupt[j]`` is the fraction of cells that
+jumped at pair j; where it is high, the cells and the evidence for a flash (the frame before
+looks like one shortly after, on those cells) are kept for the cut decision
+(:mod:`media_platform.video.shot_candidates`).
 """
 
 from __future__ import annotations
@@ -21,6 +33,8 @@ import numpy as np
 from media_platform.video.shot_config import ShotDetectorConfig
 from media_platform.video.shot_signatures import (
     Sig,
+    cell_change,
+    cell_contrast,
     cell_means,
     masked,
     masked_spread,
@@ -37,13 +51,22 @@ class StaticRegions:
     After :meth:`finish`, for each decoded position j (pair j-1 -> j): ``keep[j]`` is the bool
     cell mask of the compared (non-static) cells or None (whole frame), and ``s1``/``s2``/``s3``/
     ``spread`` the masked score(j-1, j), score(j-2, j), score(j-3, j) and spread (nan without a
-    mask)."""
+    mask). ``abrupt[j]``: the fraction of cells whose change jumped at pair j (exact where it is
+    at least half of ``abrupt_min``, else an upper bound below that); where it reaches
+    ``abrupt_min``: ``abrupt_cells[j]`` (those cells), ``abrupt_change[j]`` (their mean change,
+    luma levels), ``abrupt_ratio[j]`` (against their own baseline), ``abrupt_content[j]`` (the median of
+    their change relative to their contrast: about 1 for new content, small for the same
+    content re-encoded) and ``abrupt_return[j]`` (the
+    smallest change of those cells from the frame before the pair to one of the next two, or
+    from the frame after it to one of the two before its predecessor, relative to their change:
+    small for a flash)."""
 
     def __init__(self, cfg: ShotDetectorConfig) -> None:
         self.cfg = cfg
         self.back, self.ahead = cfg.static_window, cfg.static_lookahead
         self.cells: deque[np.ndarray] = deque(maxlen=self.back + self.ahead + 1)
         self.sigs: deque[Sig] = deque(maxlen=self.ahead + 4)
+        self.diffs: deque[np.ndarray | None] = deque(maxlen=self.ahead + cfg.window + 1)  # per pair
         self.count = 0
         self.keep: list[np.ndarray | None] = []
         self.s1: list[float] = []
@@ -53,9 +76,17 @@ class StaticRegions:
         self._key: bytes | None = None
         self._pixels: tuple[np.ndarray, np.ndarray] | None = None
         self._subs: dict[int, Sig] = {}
+        self.abrupt: list[float] = []
+        self.abrupt_cells: dict[int, np.ndarray] = {}
+        self.abrupt_change: dict[int, float] = {}
+        self.abrupt_ratio: dict[int, float] = {}
+        self.abrupt_return: dict[int, float] = {}
+        self.abrupt_content: dict[int, float] = {}
 
     def push(self, sig: Sig) -> None:
-        self.cells.append(cell_means(sig, self.cfg))
+        cells = cell_means(sig, self.cfg)
+        self.diffs.append(cell_change(self.sigs[-1], sig, self.cells[-1], cells, self.cfg) if self.sigs else None)
+        self.cells.append(cells)
         self.sigs.append(sig)
         self.count += 1
         if self.count > self.ahead:
@@ -69,6 +100,7 @@ class StaticRegions:
     def _score(self, k: int, lag: int) -> None:
         """Pair k-1 -> k, where k is ``lag`` frames behind the newest."""
         nan = math.nan
+        self._abrupt(k, lag)
         keep = self._mask(lag)
         self.keep.append(keep)
         if keep is None or k == 0:
@@ -99,6 +131,47 @@ class StaticRegions:
         need3 = len(s1) >= 3 and s1[-3] >= 0.5 * cfg.min_score
         self.s2.append(score(sub(2), sub(0), cfg.flat_std) if need2 and sub(2) is not None else nan)
         self.s3.append(score(sub(3), sub(0), cfg.flat_std) if need3 and sub(3) is not None else nan)
+
+    def _abrupt(self, k: int, lag: int) -> None:
+        """The cells whose change jumped at pair k-1 -> k against their own neighbouring pairs."""
+        cfg = self.cfg
+        diffs = self.diffs
+        pos = len(diffs) - 1 - lag
+        d = diffs[pos]
+        if d is None:
+            self.abrupt.append(0.0)
+            return
+        moved = d >= cfg.abrupt_floor
+        bound = float(moved.mean())
+        if bound < cfg.abrupt_min / cfg.peak_ratio:  # cannot matter: neither a cut nor a neighbour's peer
+            self.abrupt.append(bound)
+            return
+        neigh = [diffs[i] for i in range(max(0, pos - cfg.window), min(len(diffs), pos + cfg.window + 1))
+                 if i != pos and diffs[i] is not None]
+        base = np.median(np.asarray(neigh), axis=0) if neigh else np.zeros_like(d)
+        fired = moved & (d >= cfg.adaptive_ratio * base)
+        frac = float(fired.mean())
+        self.abrupt.append(frac)
+        if frac < cfg.abrupt_min:
+            return
+        change = float(d[fired].mean())
+        self.abrupt_cells[k] = fired
+        self.abrupt_change[k] = change
+        self.abrupt_ratio[k] = change / max(1.0, float(base[fired].mean()))
+        # New content or the same content's grain: two unrelated textures differ by about their
+        # own contrast, re-encoding (a keyframe's quality step) changes a small part of it.
+        sp = len(self.sigs) - 1 - lag  # frame k in self.sigs
+        texture = np.maximum(cell_contrast(self.sigs[sp - 1], cfg), cell_contrast(self.sigs[sp], cfg))
+        self.abrupt_content[k] = float(np.median(d[fired] / np.maximum(texture[fired], 1.0)))
+        # Flash evidence: the frame before the pair against the next two frames (a change that
+        # reverts), the frame after it against the two before its predecessor (the return of one).
+        cp = len(self.cells) - 1 - lag
+        across = []
+        for a, b in ((-1, 1), (-1, 2), (0, -2), (0, -3)):
+            if 0 <= sp + min(a, b) and sp + max(a, b) < len(self.sigs) and 0 <= cp + min(a, b):
+                x = cell_change(self.sigs[sp + a], self.sigs[sp + b], self.cells[cp + a], self.cells[cp + b], cfg)
+                across.append(float(x[fired].mean()))
+        self.abrupt_return[k] = min(across) / change if across else math.inf
 
     def _mask(self, lag: int) -> np.ndarray | None:
         """The cells to compare at the frame ``lag`` behind the newest, or None (whole frame)."""

@@ -59,12 +59,20 @@ def gradual_windows(c: Coarse, cfg: ShotDetectorConfig, cut_js: set[int] | froze
         if v < cfg.dissolve_min_score or v < sl[max(0, j - L // 2) : j + L // 2 + 1].max():
             j += 1
             continue
-        before = sl[j - L] if j - L >= L else 0.0
-        after = sl[min(n - 1, j + L)] if j + L < n else 0.0
+        # The spans before and after must be stable; the transition need not last exactly L: the
+        # calmest span starting within a quarter span further out counts (a lumpy end, such as the
+        # last strip of a wipe, would otherwise spill into the span after it).
+        q = max(1, L // 4)
+        before = sl[max(L, j - L - q) : j - L + 1].min() if j - L >= L else 0.0
+        after = sl[j + L : min(n, j + L + q + 1)].min() if j + L < n else 0.0
         # Proposals only (each is judged frame by frame): a looser contrast than a decision.
+        # Most of the change at one pair is a cut (or a motion spike), unless the other pairs
+        # together carry half of it too (the last strip of a wipe over a moving picture).
+        steps = s1[j - L + 1 : j + 1]
+        top = steps.max()
         if (
             v >= 0.8 * cfg.dissolve_contrast * max(before, after)
-            and s1[j - L + 1 : j + 1].max() <= 0.5 * v
+            and (top <= 0.5 * v or steps.sum() - top >= 0.5 * v)
             and not any(k in cut_js for k in range(j - L, j + 1))
         ):
             a = c.frames[max(0, j - L - L // 2)]
@@ -97,6 +105,11 @@ def judge_window(sigs: dict[int, Sig], first: int, last: int, cfg: ShotDetectorC
     if len(ks) < 5 or ks[0] != first or ks[-1] != last:
         return None
     A, B = sigs[first], sigs[last]
+    ramp = _fade_ramp(sigs, ks, cfg)
+    if ramp is not None and (ramp[0] - 2 > first or ramp[1] + 2 < last):
+        # A fade: judged between the stable frames around its ramp, not the window's ends (a
+        # long fade's window reaches into the shot before it, or into the transition before).
+        return judge_window(sigs, max(first, ramp[0] - 2), min(last, ramp[1] + 2), cfg)
     total = score(A, B, cfg.flat_std)
     if total < cfg.dissolve_min_score:
         return None
@@ -131,6 +144,8 @@ def judge_window(sigs: dict[int, Sig], first: int, last: int, cfg: ShotDetectorC
         boundary = min(max(boundary, start + 1), end - 1) if end - start > 1 else start
         conf = round(min(0.6, 0.25 + 0.35 * min(1.0, total / 0.4)), 4)
         return Transition("fade", start, end, boundary, conf)
+    if ends_contrast < 2 * cfg.flat_std:
+        return None  # a ramp from or to a nearly uniform frame: a fade-in or -out inside a shot
     # Wipe or dissolve: when does each cell become closer to B than to A?
     h, w = cfg.analysis_height, cfg.analysis_width
     ya, yb = A.luma.reshape(h, w), B.luma.reshape(h, w)
@@ -161,3 +176,24 @@ def judge_window(sigs: dict[int, Sig], first: int, last: int, cfg: ShotDetectorC
         conf = round(min(0.6, 0.2 + 0.4 * (1 - blend) * min(1.0, total / 0.4)), 4)
         return Transition("dissolve", start, end, max(start + 1, cross), conf)
     return None
+
+
+def _fade_ramp(sigs: dict[int, Sig], ks: list[int], cfg: ShotDetectorConfig) -> tuple[int, int] | None:
+    """The frames (first, last) of the ramp of a fade through a nearly uniform frame: from the
+    flattest frame of the window, the contrast keeps growing frame by frame on either side (down
+    to black or white and back up). None without a uniform frame between two pictures."""
+    stds = np.array([sigs[k].std for k in ks])
+    i = int(np.argmin(stds))
+    if stds[i] >= 1.5 * cfg.flat_std or min(stds[0], stds[-1]) < 2 * cfg.flat_std:
+        return None
+
+    def grows(a: int, b: int) -> bool:  # contrast grows from ks[a] to the adjacent ks[b]
+        return abs(ks[a] - ks[b]) == 1 and stds[b] > stds[a] + 0.1 + 0.01 * stds[a]
+
+    lo = i
+    while lo > 0 and (stds[lo - 1] < 1.5 * cfg.flat_std or grows(lo, lo - 1)):
+        lo -= 1
+    hi = i
+    while hi + 1 < len(ks) and (stds[hi + 1] < 1.5 * cfg.flat_std or grows(hi, hi + 1)):
+        hi += 1
+    return ks[lo], ks[hi]
