@@ -557,6 +557,24 @@ def test_render_audio_preview_with_fades(podcast_result, podcast, tmp_path):
     assert not check_preview(raw).fades_ok
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_preview_levelled_to_the_target_measures_on_target(shared_media, tmp_path, channels):
+    """The clean check measures the preview as it is stored: BS.1770 over its own channels
+    (a stereo preview levelled to -16 LUFS read -19 after a mono downmix, and failed)."""
+    from media_platform.audio.decode import decode_audio as decode_native
+    from media_platform.audio.loudness import normalize_loudness
+    from media_platform.audio.render import encode_audio_file
+
+    src = tmp_path / "source.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(shared_media / "video/pyscenedetect/issue-134-rotate.mp4"),
+                    "-vn", "-ac", str(channels), "-ar", "44100", str(src)], check=True)
+    clip = decode_native(src, sr=None, mono=False)
+    levelled, report = normalize_loudness(clip.samples, clip.sample_rate, -16.0, -1.0)
+    assert report.target_reached and levelled.ndim == channels
+    mp3 = encode_audio_file(levelled, clip.sample_rate, tmp_path / "preview.mp3")
+    assert check_preview(mp3).lufs == pytest.approx(-16.0, abs=0.5)
+
+
 def test_render_video_preview(shared_media, tmp_path):
     src = shared_media / "video" / "blender_bbb" / "big_buck_bunny_0_30.webm"
     out = render_video_preview(src, 12.0, 16.0, tmp_path / "clip.mp4")

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from media_platform.audio.decode import decode_audio as decode_native
 from media_platform.audio.decode import load_audio
+from media_platform.audio.loudness import integrated_loudness
 from media_platform.errors import InvalidInputError, MediaError
 
 
@@ -229,7 +231,7 @@ def check_preview(
 ) -> PreviewCheck:
     """Measure a preview: RMS of the first and last ``edge_s`` vs the body (median of 100 ms
     frame levels of the loud frames outside the first/last second), duration, and integrated
-    loudness (LUFS, ``-inf`` → -120 for silence). ``fades_ok`` when both edges are at least
+    loudness (LUFS over the file's own channels and sample rate, ``-inf`` → -120 for silence). ``fades_ok`` when both edges are at least
     ``margin_db`` quieter than the body."""
     x = decode_audio(path, sample_rate)
     sr = sample_rate
@@ -243,14 +245,12 @@ def check_preview(
     fr = np.array(frames) if frames else np.array([_db(inner)])
     loud = fr[fr > fr.max() - 30] if len(fr) else fr
     body = float(np.median(loud)) if len(loud) else -120.0
-    try:
-        import pyloudnorm
-
-        lufs = float(pyloudnorm.Meter(sr).integrated_loudness(x.astype(np.float64)))
-        if not np.isfinite(lufs):
-            lufs = -120.0
-    except (ImportError, ValueError):
-        lufs = float("nan")
+    # Loudness over the file's own channels and rate (BS.1770 sums the channels' power: a mono
+    # downmix of a stereo preview would read ~3 dB low).
+    native = decode_native(path, sr=None, mono=False)
+    lufs = integrated_loudness(native.samples, native.sample_rate)
+    if not np.isfinite(lufs):
+        lufs = -120.0
     return PreviewCheck(
         duration_s=len(x) / sr,
         head_db=head,
