@@ -137,14 +137,57 @@ class ClipEncoder:
                 img if isinstance(img, Image.Image) else Image.fromarray(img)
                 for img in images[start : start + self.batch_size]
             ]
-            tensor = torch.stack([self.preprocess(img.convert("RGB")) for img in batch])
-            tensor = tensor.to(self.device, dtype=self._image_dtype)
+            tensor = self._image_batch(batch).to(self.device, dtype=self._image_dtype)
             with torch.inference_mode():
                 feats = self.model.encode_image(tensor)
             out.append(feats.float().cpu().numpy())
         if not out:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._normalize(np.concatenate(out))
+
+    def _image_batch(self, images: Sequence[Image.Image]):
+        """The preprocessed (n, 3, h, w) float32 batch: ``self.preprocess`` of each image.
+
+        open_clip's usual pipeline (resize, crop, RGB, to tensor, normalize) runs its PIL steps
+        per image and the last two on the whole batch at once: the same arithmetic (``/ 255``,
+        ``- mean``, ``/ std`` in float32), without a dozen small tensor operations per image.
+        Another pipeline runs image by image as it is."""
+        torch = self._torch
+        split = self._pil_steps()
+        if split is None:
+            return torch.stack([self.preprocess(img.convert("RGB")) for img in images])
+        steps, mean, std = split
+        arrays = []
+        for img in images:
+            img = img.convert("RGB")
+            for step in steps:
+                img = step(img)
+            arrays.append(np.asarray(img, dtype=np.uint8))
+        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        return batch.to(dtype=torch.float32).div(255).sub_(mean).div_(std)
+
+    def _pil_steps(self):
+        """(PIL steps, mean, std) when the preprocessing ends with to-tensor and normalize after
+        steps that keep a PIL RGB image, else None."""
+        if hasattr(self, "_split"):
+            return self._split
+        from torchvision import transforms as tv
+
+        self._split = None
+        def keeps_rgb_pil(step) -> bool:
+            if type(step).__name__ == "MaybeConvertMode":  # open_clip's convert("RGB") of a PIL image
+                return getattr(step, "mode", None) == "RGB"
+            return type(step) in (tv.Resize, tv.CenterCrop)
+
+        steps = list(getattr(self.preprocess, "transforms", []))
+        if len(steps) >= 2 and type(steps[-1]) is tv.Normalize and isinstance(steps[-2], tv.ToTensor):
+            head = steps[:-2]
+            if all(keeps_rgb_pil(step) for step in head):
+                norm = steps[-1]
+                mean = self._torch.as_tensor(norm.mean, dtype=self._torch.float32).view(1, -1, 1, 1)
+                std = self._torch.as_tensor(norm.std, dtype=self._torch.float32).view(1, -1, 1, 1)
+                self._split = (head, mean, std)
+        return self._split
 
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dim) float32 unit vectors for text queries."""

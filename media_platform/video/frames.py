@@ -23,6 +23,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from media_platform.errors import MediaError
 
@@ -217,16 +218,23 @@ def _frame_rotation(frame: av.VideoFrame) -> float:
         return 0.0
 
 
-def frame_to_rgb(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
-    """Convert a decoded frame to an upright RGB uint8 array, longest side at most ``max_side``."""
+def frame_to_rgb(frame: av.VideoFrame, max_side: int | None, reformatter: VideoReformatter | None = None) -> np.ndarray:
+    """Convert a decoded frame to an upright RGB uint8 array, longest side at most ``max_side``.
+
+    ``reformatter``: one shared over many frames (of one stream) keeps swscale's context, and
+    converts on one thread: a frame's own ``to_ndarray`` sets up a new context every time
+    (~8 ms at 1280x720 with area scaling, more than the conversion itself). Same pixels either way.
+    """
     width, height = frame.width, frame.height
+    scale_to: dict = {}
     if max_side is not None and max(width, height) > max_side:
         scale = max_side / max(width, height)
-        width = max(2, round(width * scale))
-        height = max(2, round(height * scale))
-        rgb = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+        scale_to = {"width": max(2, round(width * scale)), "height": max(2, round(height * scale)),
+                    "interpolation": "AREA"}
+    if reformatter is not None:
+        rgb = reformatter.reformat(frame, format="rgb24", threads=1, **scale_to).to_ndarray()
     else:
-        rgb = frame.to_ndarray(format="rgb24")
+        rgb = frame.to_ndarray(format="rgb24", **scale_to)
     return upright(rgb, _frame_rotation(frame))
 
 
@@ -256,6 +264,7 @@ def read_frames(
         raise MediaError(p, f"frame index out of range 0..{idx.frame_count - 1}: "
                             f"{[i for i in wanted if i < 0 or i >= idx.frame_count]}")
     out: dict[int, np.ndarray] = {}
+    reformatter = VideoReformatter()
     with open_video(p) as (container, stream):
         stream.codec_context.thread_type = "AUTO"
         pos = 0
@@ -276,7 +285,7 @@ def read_frames(
                         continue
                     i = targets.get(int(frame.pts))
                     if i is not None:
-                        out[i] = frame_to_rgb(frame, max_side)
+                        out[i] = frame_to_rgb(frame, max_side, reformatter)
                     if int(frame.pts) >= last_pts:
                         break
             except av.error.FFmpegError as exc:
@@ -289,6 +298,10 @@ def read_frames(
 
 
 def laplacian_variance(image: np.ndarray) -> float:
-    """Sharpness of an RGB (or grey) image: variance of its Laplacian on the grey image."""
+    """Sharpness of an RGB (or grey) image: variance of its Laplacian on the grey image.
+
+    OpenCV's one-pass mean and deviation (in double precision) give numpy's ``var()`` to the
+    last bits at a fifth of the time (no temporary arrays)."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    _, sd = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_64F))
+    return float(sd[0, 0]) ** 2

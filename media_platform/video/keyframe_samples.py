@@ -33,6 +33,7 @@ import av
 import cv2
 import numpy as np
 import polars as pl
+from av.video.reformatter import VideoReformatter
 
 from media_platform.video.frames import frame_to_rgb, laplacian_variance
 
@@ -127,6 +128,7 @@ class KeyframeSamples:
         self.decimations = 0
         self.seconds = 0.0  # time spent here (scoring, converting, JPEG encoding)
         self._times: list[float] = []  # binning time of each kept sample
+        self._reformatter: VideoReformatter | None = VideoReformatter()  # one swscale context for the pass
         self._pending: tuple[int, float, float, float | None, av.VideoFrame] | None = None  # frame, t, score, time, frame
 
     @property
@@ -158,11 +160,14 @@ class KeyframeSamples:
             self._keep(self._pending)
             self._pending = None
             self.seconds += time.perf_counter() - started
+        self._reformatter = None  # the pass is over (and the samples stay picklable)
         return self
 
     def _keep(self, pending: tuple[int, float, float, float | None, av.VideoFrame]) -> None:
         frame_index, t, _, time_s, frame = pending
-        image = frame_to_rgb(frame, self.max_side)  # AREA, as the seeks (BILINEAR is blurrier)
+        if self._reformatter is None:
+            self._reformatter = VideoReformatter()
+        image = frame_to_rgb(frame, self.max_side, self._reformatter)  # AREA, as the seeks (BILINEAR is blurrier)
         jpeg = encode_jpeg(image, self.quality)
         sample = KeyframeSample(frame_index, time_s, laplacian_variance(image), jpeg)
         while self.samples and self.bytes + len(jpeg) > self.max_bytes:

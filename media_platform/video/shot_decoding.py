@@ -5,7 +5,9 @@ decoding of short windows around cut candidates (see :mod:`media_platform.video.
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -132,18 +134,60 @@ def window_signatures(
     cfg: ShotDetectorConfig,
 ) -> tuple[dict[int, Sig], int]:
     """Decode every frame in each (first, last) window (inclusive) and return their signatures
-    {frame: Sig} and the number of frames decoded with full decoding inside windows."""
-    sigs: dict[int, Sig] = {}
-    decoded = 0
-    # Windows after the same keyframe are decoded in one run: one seek, reference frames only
-    # between them.
+    {frame: Sig} and the number of frames decoded with full decoding inside windows.
+
+    Windows after the same keyframe are decoded in one run (one seek, reference frames only
+    between them). The runs are shared among up to :func:`_workers` threads, each with its own
+    demuxer and a single-threaded decoder: a seek flushes a frame-threaded decoder, so short runs
+    keep its threads idle, while whole runs side by side keep the cores busy (decoding releases
+    the GIL). A single-threaded decoder also returns the last frames of the file, which a
+    frame-threaded one keeps in its pipeline when the packets run out.
+    """
     groups: dict[int, list[tuple[int, int]]] = {}
     for first, last in _merged(windows):
         groups.setdefault(index.keyframe_before(first), []).append((first, last))
+    runs = sorted(groups.items())
+    if not runs:
+        return {}, 0
+    # Contiguous shares of about equal work (frames from each keyframe to the end of its run).
+    costs = [group[-1][1] - (index.index_of(key) or 0) + 1 for key, group in runs]
+    n = min(_workers(cfg), len(runs))
+    shares: list[list[tuple[int, list[tuple[int, int]]]]] = [[] for _ in range(n)]
+    total, done = float(sum(costs)), 0.0
+    for run, cost in zip(runs, costs, strict=True):
+        shares[min(n - 1, int(n * done / total))].append(run)
+        done += cost
+    shares = [share for share in shares if share]
+    if len(shares) == 1:
+        parts = [_decode_runs(path, index, shares[0], cfg)]
+    else:
+        with ThreadPoolExecutor(max_workers=len(shares)) as pool:
+            parts = list(pool.map(lambda share: _decode_runs(path, index, share, cfg), shares))
+    sigs: dict[int, Sig] = {}
+    decoded = 0
+    for part, count in parts:
+        sigs.update(part)
+        decoded += count
+    return sigs, decoded
+
+
+def _workers(cfg: ShotDetectorConfig) -> int:
+    """Decoding threads for the refinement runs: one per core (at most 4), 1 without threads."""
+    return max(1, min(4, os.cpu_count() or 1)) if cfg.threads else 1
+
+
+def _decode_runs(
+    path: Path, index: FrameIndex, runs: list[tuple[int, list[tuple[int, int]]]], cfg: ShotDetectorConfig
+) -> tuple[dict[int, Sig], int]:
+    """Signatures of every frame of the windows of each (keyframe, windows) run, in order."""
+    sigs: dict[int, Sig] = {}
+    decoded = 0
     with open_video(path) as (container, stream):
-        _configure_decoder(stream, cfg)
         cc = stream.codec_context
-        for keyframe, group in sorted(groups.items()):
+        cc.thread_count = 1  # see window_signatures
+        if cfg.skip_loop_filter:
+            cc.options = {**dict(cc.options or {}), "skip_loop_filter": "all"}
+        for keyframe, group in runs:
             bounds = [(int(index.pts[a]), int(index.pts[b])) for a, b in group]
             container.seek(keyframe, stream=stream, backward=True, any_frame=False)
             w = 0
