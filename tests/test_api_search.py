@@ -215,6 +215,8 @@ def test_episodes_list_and_detail(api_server, api_home) -> None:
         assert podcast["preview"]["audio_url"] == f"/episodes/{api_home.keys['podcast']}/preview"
     detail = api_server.get(f"/episodes/{api_home.keys['bunny']}").json()
     assert [s["shot"] for s in detail["shots"]] == [0, 1, 2, 3]
+    # how each shot begins, as the shots asset stored it (Big Buck Bunny: three hard cuts)
+    assert [s["transition"] for s in detail["shots"]] == [None, "cut", "cut", "cut"]
     assert detail["markers"] == []  # the only episode of its series: no intro marker
 
 

@@ -30,7 +30,7 @@ _EPISODES_SQL = """
 """
 _SHOTS_SQL = """
     select partition_key, shot, start_s, end_s, duration_s, coalesce(searchable, false) as searchable,
-           {marker} as marker_kind
+           {marker} as marker_kind, {transition} as transition
     from fct_shots order by partition_key, shot
 """
 _TAGS_SQL = """
@@ -68,10 +68,13 @@ class ShotTable:
     tag_scores: np.ndarray
     tag_sources: np.ndarray
     marker: np.ndarray | None = None  # per row: the marker kind holding the shot ('' outside markers)
+    transition: np.ndarray | None = None  # per row: how the shot begins (cut, dissolve, fade, wipe; '' unknown)
 
     def __post_init__(self) -> None:
         if self.marker is None:
             self.marker = np.full(len(self.shot), "", dtype=object)
+        if self.transition is None:
+            self.transition = np.full(len(self.shot), "", dtype=object)
         self.marked = self.marker != ""
         self._code = {p: i for i, p in enumerate(self.partitions)}
         self._tag_code = {t: i for i, t in enumerate(self.tag_names)}
@@ -112,7 +115,8 @@ class ShotTable:
         code = {p: i for i, p in enumerate(partitions)}
         columns = {d[0] for d in conn.execute("select * from fct_shots limit 0").description}
         marker = "coalesce(marker_kind, '')" if "marker_kind" in columns else "''"  # a database from before markers
-        shots = conn.execute(_SHOTS_SQL.format(marker=marker)).fetchnumpy()
+        transition = "coalesce(transition, '')" if "transition" in columns else "''"  # from before transitions
+        shots = conn.execute(_SHOTS_SQL.format(marker=marker, transition=transition)).fetchnumpy()
         known = np.array([p in code for p in shots["partition_key"]], dtype=bool)
         part = np.array([code.get(p, -1) for p in shots["partition_key"]], dtype=np.int32)[known]
         shot = np.asarray(shots["shot"], dtype=np.int32)[known]
@@ -146,6 +150,7 @@ class ShotTable:
             tag_names=tag_names, sources=sources, tag_ptr=tag_ptr, tag_ids=tag_ids,
             tag_scores=tag_scores, tag_sources=tag_sources,
             marker=np.asarray(shots["marker_kind"], dtype=object)[known],
+            transition=np.asarray(shots["transition"], dtype=object)[known],
         )
 
     # ---- lookups --------------------------------------------------------------------------
@@ -185,6 +190,7 @@ class ShotTable:
             "tags": [{"tag": self.tag_names[self.tag_ids[k]], "score": round(float(self.tag_scores[k]), 4),
                       "source": self.sources[self.tag_sources[k]]} for k in range(lo, hi)],
             "marker": self.marker[row] or None,
+            "transition": self.transition[row] or None,
             "keyframe_url": f"/shots/{sid}/keyframe",
             "media_url": f"/episodes/{partition}/media#t={start:.3f},{end:.3f}",
         }
