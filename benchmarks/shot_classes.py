@@ -27,6 +27,7 @@ The CPU may be shared: compare within one run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -77,6 +78,7 @@ def main() -> None:
     w, h = (int(v) for v in args.size.split("x"))
     fixtures = build_all(args.cache / args.size, size=(w, h))
     methods = ["ours"] + ([] if args.skip_scenedetect else PEERS)
+    print("load average (1, 5, 15 min) at the start: " + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
     print(f"{'class':18s} {'method':18s} {'boundary F1':>11s} {'class F1':>9s} {'start/end err':>13s}")
     totals: dict[str, list[float]] = {m: [0.0, 0.0] for m in methods}
     for label, name, kind in CLASSES:
@@ -94,6 +96,7 @@ def main() -> None:
                     err = f"{sum(abs(a) for a, _ in errors) / len(errors):.1f}/{sum(abs(b) for _, b in errors) / len(errors):.1f}"
             print(f"{label:18s} {m:18s} {f1_any:11.3f} {cls:>9s} {err:>13s}", flush=True)
     print()
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
     for m, (dt, n) in totals.items():
         print(f"{m:18s} {n / dt:8.0f} frames/s over all fixtures ({int(n)} frames, {args.size})")
     print("TransNetV2 (published, not run here; all transitions, no kind): "

@@ -81,8 +81,11 @@ def cell_change(a: Sig, b: Sig, cells_a: np.ndarray, cells_b: np.ndarray, cfg: S
     levels), after removing the median change of the cells' means: a change of level over the
     whole picture (lighting, exposure) does not count, a change in part of it is not spread over
     the rest. ``cells_a``/``cells_b``: their :func:`cell_means`."""
-    offset = np.float32(np.median(cells_b - cells_a))
-    d = np.abs(b.luma - a.luma - offset).reshape(cfg.analysis_height, cfg.analysis_width)
+    shift = cells_b - cells_a
+    mid = shift.size // 2
+    shift.partition(mid)  # the (upper) median, without sorting
+    offset = shift[mid]
+    d = cv2.absdiff(b.luma, a.luma + offset).reshape(cfg.analysis_height, cfg.analysis_width)
     return cv2.resize(d, (CELL_COLS, CELL_ROWS), interpolation=cv2.INTER_AREA).ravel()
 
 

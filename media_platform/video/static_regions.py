@@ -148,7 +148,11 @@ class StaticRegions:
             return
         neigh = [diffs[i] for i in range(max(0, pos - cfg.window), min(len(diffs), pos + cfg.window + 1))
                  if i != pos and diffs[i] is not None]
-        base = np.median(np.asarray(neigh), axis=0) if neigh else np.zeros_like(d)
+        if neigh:  # each cell's (upper) median change over the neighbouring pairs
+            stack = np.asarray(neigh)
+            base = np.partition(stack, len(neigh) // 2, axis=0)[len(neigh) // 2]
+        else:
+            base = np.zeros_like(d)
         fired = moved & (d >= cfg.adaptive_ratio * base)
         frac = float(fired.mean())
         self.abrupt.append(frac)
