@@ -38,7 +38,10 @@ How it works (see :func:`detect_shots`):
 6. Boundaries closer than ``min_shot_frames`` (2) keep the more confident one.
 
 Persistent overlays (ticker bands, lower thirds, logos, boxed subtitles, letterbox bars) are
-left out of the comparison where they are found (:mod:`media_platform.video.static_regions`), and
+left out of the comparison where they are found (:mod:`media_platform.video.static_regions`);
+a cut is also found where most cells of a grid jump at once against their own recent change,
+which needs no mask (a scrolling ticker changes at every frame, subtitles at their own moments,
+and a mirrored copy of the same shot has the same histograms), and
 runs of large changes between sparsely decoded frames (a fast montage, or a cut next to motion)
 are judged frame by frame: a short shot is followed by another picture, a flash by the same one.
 
@@ -139,7 +142,8 @@ class ShotDetectionResult:
         duration_s: first frame's pts to the end of the last frame, in seconds.
         frame_times: (frame_count,) float64 presentation times in seconds, relative to frame 0.
         stats: diagnostics: decoded_frames, coarse_decoded_frames, refined_windows,
-            refined_frames, dissolves, mode, wall_s, frames_per_s.
+            refined_frames, cut_candidates, bursts, jump_candidates (most cells jumping at once),
+            dissolves, fades, wipes, mode, wall_s, frames_per_s.
         truncated: the file ended early or failed to decode part-way; shots cover the readable part.
         frame_hashes: perceptual hashes of a few decoded frames a second, from the same pass
             (the visual fingerprint of :mod:`media_platform.markers`).
@@ -322,6 +326,7 @@ def detect_shots(path: str | Path, config: ShotDetectorConfig | None = None) -> 
         "decoded_frames": len(frames) + refined_frames,
         "cut_candidates": len(cands),
         "bursts": len(bursts),
+        "jump_candidates": len(jumps),
         "dissolves": sum(1 for f, t in gradual.items() if f in bounds and t.kind == "dissolve"),
         "fades": sum(1 for f, t in gradual.items() if f in bounds and t.kind == "fade"),
         "wipes": sum(1 for f, t in gradual.items() if f in bounds and t.kind == "wipe"),
