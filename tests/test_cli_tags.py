@@ -28,8 +28,10 @@ def episodes(cli_env, shared_media: Path) -> dict[str, str]:
         ingest = cli(cli_env, "ingest", str(path), "--title", f"Tags {name}", "--json")
         assert ingest.returncode == 0, ingest.stderr
         keys[name] = json.loads(ingest.stdout.strip().splitlines()[-1])["partition_key"]
-        run = cli(cli_env, "run", keys[name])
-        assert run.returncode == 0, run.stdout + run.stderr
+    # one `run` of the three (one start of the command, one metadata build at the end)
+    run = cli(cli_env, "run", *keys.values(), timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert all(f"succeeded for partition {key!r}" in run.stdout for key in keys.values()), run.stdout
     return keys
 
 
