@@ -8,20 +8,31 @@ JFK, the LibriSpeech sentence, the radio mixes, musanmix) until it is ``--minute
     tiny.en int8, word timestamps) -> text analysis (sentences, MiniLM embeddings, chapters,
     keywords) -> candidates -> ranking -> render MP3.
 
-Decode and events run once; each transcription variant is followed by its own text analysis,
-candidates, ranking and render, and its total counts decode and events too:
+Decode runs once. Events run twice, the old way and the new way, and must give the same
+segments: ``before`` is YAMNet's batch-1 path (the whole file's features at once, one session
+call per 0.96 s patch), ``after`` the dynamic-batch graph fed in chunks of 64 patches.
+Each transcription variant is followed by its own text analysis, candidates, ranking and
+render; its total counts decode and its events too:
 
-* ``before``: the whole file, sequential decoding with Silero VAD (the old preview path);
-* ``regions, sequential``: only the speech regions YAMNet found, packed into one sequential
-  call (the pipeline's transcript asset with batch size 0);
-* ``regions, batched``: the same regions packed into 30 s windows decoded in batches
-  (``BatchedInferencePipeline``);
-* ``... + middle 80%``: Spotify's option: transcribe only the middle 80 % of the episode.
+* ``before: whole file``: sequential decoding with Silero VAD (the old preview path);
+* ``before: regions + middle 80%``: the speech regions YAMNet found in the middle 80 % packed
+  into one sequential call, one decoder of 2 threads, faster-whisper's own feature extractor
+  (the 111 s configuration of the last quiet run);
+* ``after: regions + middle 80%``: the same regions split into groups decoded by two one-thread
+  decoders at once, the chunked feature extractor, the batched YAMNet;
+* ``after: regions``: the same without middle 80 %;
+* ``after: regions, batched``: the regions in 30 s windows through ``BatchedInferencePipeline``.
+
+WER: the episode is built from recordings with reference text (the podcast, JFK, the
+LibriSpeech sentence) and without (the radio mixes, musanmix). Each variant's words are
+scored against the reference of every placed clip with one that lies inside the middle 80 %
+(the same clips for every variant), the words taken by their time.
 
 Usage::
 
     python benchmarks/preview.py --minutes 60            # the target: under 60 s on 2 cores
     python benchmarks/preview.py --minutes 10            # quick check
+    python benchmarks/preview.py --variants "after: regions + middle 80%"
 
 Writes ``benchmarks/results/preview_<minutes>min.json`` and prints a table.
 """
@@ -61,18 +72,40 @@ SOURCES = [
     "audio/picovoice/test.wav",
     "audio/synth_radio/example-3.wav",
 ]
+MIDDLE = 0.8
 
 
-def assemble(shared: Path, minutes: float, out: Path) -> float:
-    """Loop the shared recordings (0.7 s gaps) to ``minutes``; write a 16 kHz mono WAV."""
-    clips = [decode_audio(shared / s, SR) for s in SOURCES if (shared / s).is_file()]
-    if not clips:
+def reference_text(shared: Path, source: str) -> str | None:
+    """The reference transcript of a source recording, or None (radio mixes, musanmix)."""
+    if source.startswith("podcast/"):
+        gt = json.loads((shared / "podcast/podcast_assembled.gt.json").read_text())
+        texts = []
+        for seg in gt["segments"]:
+            for u in seg.get("utterances") or ([seg] if seg.get("text") else []):
+                texts.append(u["text"])
+        return " ".join(texts)
+    if source.endswith("jfk.flac"):
+        return (shared / "audio/whisper_jfk/jfk.txt").read_text()
+    if source.endswith("picovoice/test.wav"):
+        return json.loads((shared / "audio/picovoice/test.gt.json").read_text())["tests"][0]["transcript"]
+    return None
+
+
+def assemble(shared: Path, minutes: float, out: Path) -> tuple[float, list[tuple[float, float, str]]]:
+    """Loop the shared recordings (0.7 s gaps) to ``minutes``; write a 16 kHz mono WAV. Returns
+    the duration and the placed clips that have a reference: ``(start_s, end_s, text)``."""
+    found = [(s, decode_audio(shared / s, SR)) for s in SOURCES if (shared / s).is_file()]
+    if not found:
         raise SystemExit(f"no shared media under {shared}")
+    refs = {s: reference_text(shared, s) for s, _ in found}
     target = int(minutes * 60 * SR)
     parts, n, k = [], 0, 0
+    placed: list[tuple[float, float, str]] = []
     gap = np.zeros(int(0.7 * SR), np.float32)
     while n < target:
-        c = clips[k % len(clips)]
+        source, c = found[k % len(found)]
+        if refs[source] and n + len(c) <= target:
+            placed.append((n / SR, (n + len(c)) / SR, refs[source]))
         parts += [c, gap]
         n += len(c) + len(gap)
         k += 1
@@ -82,33 +115,48 @@ def assemble(shared: Path, minutes: float, out: Path) -> float:
         w.setsampwidth(2)
         w.setframerate(SR)
         w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-    return len(x) / SR
+    return len(x) / SR, placed
 
 
+def clip_wer(transcript, clips: list[tuple[float, float, str]]) -> float | None:
+    """WER of the words whose midpoint lies in each clip against the clips' references."""
+    import jiwer
+
+    from media_platform.audio.wer import normalize_text
+
+    if not clips:
+        return None
+    words = [(0.5 * (w.start + w.end), w.word) for w in transcript.words]
+    refs, hyps = [], []
+    for a, b, text in clips:
+        refs.append(normalize_text(text))
+        hyps.append(normalize_text(" ".join(t for m, t in words if a <= m < b)))
+    return round(jiwer.wer(" ".join(refs), " ".join(hyps)), 4)
+
+
+# name -> (events, transcriber, options of transcribe)
 VARIANTS = {
-    "before": dict(batched=False, regions=False),
-    "regions, sequential": dict(batched=False, regions=True),
-    "regions, batched": dict(batched=True, regions=True),
-    "regions, sequential + middle 80%": dict(batched=False, regions=True, middle_fraction=0.8),
-    "regions, batched + middle 80%": dict(batched=True, regions=True, middle_fraction=0.8),
+    "before: whole file": ("before", "before", dict(regions=False)),
+    "before: regions + middle 80%": ("before", "before", dict(regions=True, middle_fraction=MIDDLE)),
+    "after: regions + middle 80%": ("after", "after", dict(regions=True, middle_fraction=MIDDLE)),
+    "after: regions": ("after", "after", dict(regions=True)),
+    "after: regions, batched": ("after", "batched", dict(regions=True)),
 }
+DEFAULT_VARIANTS = ["before: regions + middle 80%", "after: regions + middle 80%", "after: regions"]
 
 
 def load() -> str:
     return Path("/proc/loadavg").read_text().split(" ")[0] if Path("/proc/loadavg").exists() else "?"
 
 
-def preview_for(name: str, x: np.ndarray, events, fw, ep: Path, td: Path) -> dict:
+def preview_for(name: str, x: np.ndarray, events, tr, ep: Path, td: Path, clips) -> dict:
     """One transcription variant and the preview stages after it; stage times in seconds."""
-    opts = dict(VARIANTS[name])
-    batched, use_regions = opts.pop("batched"), opts.pop("regions")
+    opts = dict(VARIANTS[name][2])
+    use_regions = opts.pop("regions")
     speech = [(s.start, s.end) for s in events if s.label in SPEECH] if use_regions else None
     times: dict[str, float] = {}
     t = time.perf_counter()
-    tr = fw if batched else fw.with_options(batch_size=0)
-    tx, report = transcribe_audio(
-        x, tr, speech_regions=speech, pack_regions=True, batched=batched, **opts
-    )
+    tx, report = transcribe_audio(x, tr, speech_regions=speech, pack_regions=True, **opts)
     times["transcribe"] = time.perf_counter() - t
     t = time.perf_counter()
     an = analyze_transcript(tx, MiniLMEmbedder.shared())
@@ -126,7 +174,8 @@ def preview_for(name: str, x: np.ndarray, events, fw, ep: Path, td: Path) -> dic
     return {
         "times": times,
         "transcribe_report": {k: report[k] for k in (
-            "mode", "transcribed_s", "clips", "clips_redone", "cpu_s", "words")},
+            "mode", "transcribed_s", "groups", "workers", "clips", "clips_redone", "cpu_s", "words")},
+        "wer_middle_clips": clip_wer(tx, clips),
         "sentences": len(an.sentences),
         "chapters": len(an.chapters),
         "candidates": outcome.n_candidates,
@@ -142,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--beam-size", type=int, default=1, help="whisper beam size (1 = greedy)")
-    ap.add_argument("--batch-size", type=int, default=8, help="batched variants' batch size")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--batch-size", type=int, default=8, help="batched variant's batch size")
+    ap.add_argument("--threads", type=int, default=2, help="the cores: 1 decoder of N threads "
+                    "before, N decoders of 1 thread after")  # fmt: skip
+    ap.add_argument("--variants", nargs="*", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     ap.add_argument(
         "--shared",
         type=Path,
@@ -157,41 +207,69 @@ def main(argv: list[str] | None = None) -> int:
 
     from media_platform.audio.whisper_backends import FasterWhisperTranscriber
 
-    fw = FasterWhisperTranscriber(
-        cpu_threads=args.threads, beam_size=args.beam_size, batch_size=args.batch_size,
-        language="en",
-    )  # fmt: skip
-    common: dict[str, float] = {}
+    n = args.threads
+    common = dict(beam_size=args.beam_size, language="en")
+    needed = {VARIANTS[v][1] for v in args.variants}
+    transcribers = {}
+    if "before" in needed:  # one decoder of N threads, faster-whisper's feature extractor
+        transcribers["before"] = FasterWhisperTranscriber(
+            cpu_threads=n, workers=1, batch_size=0, chunked_features=False, **common)  # fmt: skip
+    if "after" in needed:
+        transcribers["after"] = FasterWhisperTranscriber(cpu_threads=1, workers=n, batch_size=0, **common)
+    if "batched" in needed:
+        transcribers["batched"] = FasterWhisperTranscriber(
+            cpu_threads=n, workers=1, batch_size=args.batch_size, **common)  # fmt: skip
+    common_s: dict[str, float] = {}
+    events_s: dict[str, float] = {}
     runs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as td:
         ep = Path(td) / "episode.wav"
         t0 = time.perf_counter()
-        duration = assemble(args.shared, args.minutes, ep)
+        duration, placed = assemble(args.shared, args.minutes, ep)
         assemble_s = time.perf_counter() - t0
-        print(f"episode {duration / 60:.1f} min; load average {load()}", flush=True)
+        w0, w1 = (1 - MIDDLE) * duration / 2, duration - (1 - MIDDLE) * duration / 2
+        clips = [c for c in placed if w0 <= c[0] and c[1] <= w1]
+        print(f"episode {duration / 60:.1f} min, {len(clips)} clips with a reference in the middle "
+              f"80%; load average {load()}", flush=True)  # fmt: skip
 
         t = time.perf_counter()
         x = decode_audio(ep, SR)
-        common["decode"] = time.perf_counter() - t
-        t = time.perf_counter()
-        events = detect_events(x, SR).segments
-        common["events"] = time.perf_counter() - t
-        speech_s = sum(s.end - s.start for s in events if s.label in SPEECH)
-        print(f"decode {common['decode']:.1f} s, events {common['events']:.1f} s; "
-              f"YAMNet speech {speech_s / 60:.1f} min of {duration / 60:.1f}", flush=True)  # fmt: skip
+        common_s["decode"] = time.perf_counter() - t
+        detect_events(x[: 5 * SR])  # sessions built, not timed
+        detect_events(x[: 5 * SR], batch_size=1)
+        events = {}
+        for how, size in (("before", 1), ("after", None)):
+            t, c = time.perf_counter(), time.process_time()
+            events[how] = detect_events(x, SR, batch_size=size).segments
+            events_s[how] = time.perf_counter() - t
+            print(f"events {how:<6} {events_s[how]:6.1f} s (cpu {time.process_time() - c:.1f} s; "
+                  f"YAMNet batch {size or 'default'}) load {load()}", flush=True)  # fmt: skip
+        same = events["before"] == events["after"]
+        speech_s = sum(s.end - s.start for s in events["after"] if s.label in SPEECH)
+        print(f"decode {common_s['decode']:.1f} s; events identical: {same}; YAMNet speech "
+              f"{speech_s / 60:.1f} min of {duration / 60:.1f}", flush=True)  # fmt: skip
         # warm-ups, not timed: the first MiniLM and Whisper calls load and allocate
         MiniLMEmbedder.shared()(["a warm-up sentence"])
-        transcribe_audio(x[: 5 * SR], fw.with_options(batch_size=0))
+        for tr in transcribers.values():
+            transcribe_audio(x[: 5 * SR], tr)
         for name in args.variants:
-            runs[name] = preview_for(name, x, events, fw, ep, Path(td))
-            r = runs[name]
-            r["total_s"] = sum(common.values()) + sum(r["times"].values())
-            print(f"{name:<36} total {r['total_s']:7.1f} s  transcribe "
-                  f"{r['times']['transcribe']:6.1f} s (cpu {r['transcribe_report']['cpu_s']:.1f} s, "
-                  f"sent {r['transcribe_report']['transcribed_s'] / 60:.1f} min)  text "
-                  f"{r['times']['text_analysis']:5.1f} s  preview {r['preview'] and (round(r['preview']['start'], 1), round(r['preview']['end'], 1))}  "
+            ev_how, tr_key, _ = VARIANTS[name]
+            r = runs[name] = preview_for(name, x, events[ev_how], transcribers[tr_key], ep, Path(td), clips)
+            r["times"] = {"decode": common_s["decode"], "events": events_s[ev_how], **r["times"]}
+            r["total_s"] = sum(r["times"].values())
+            rep = r["transcribe_report"]
+            print(f"{name:<30} total {r['total_s']:6.1f} s | " + "  ".join(
+                  f"{k} {v:.1f}" for k, v in r["times"].items()) +
+                  f" | transcribe cpu {rep['cpu_s']:.1f} s, sent {rep['transcribed_s'] / 60:.1f} min, "
+                  f"{rep['groups']} calls x {rep['workers']} workers, WER {r['wer_middle_clips']} | preview "
+                  f"{r['preview'] and (round(r['preview']['start'], 1), round(r['preview']['end'], 1))} "
                   f"load {r['load']}", flush=True)  # fmt: skip
 
+    print("\nstage (s)        " + "".join(f"{n[:24]:>26}" for n in runs))
+    for stage in ("decode", "events", "transcribe", "text_analysis", "candidates", "ranking", "render"):
+        print(f"{stage:<16} " + "".join(f"{r['times'][stage]:>26.1f}" for r in runs.values()))
+    print(f"{'total':<16} " + "".join(f"{r['total_s']:>26.1f}" for r in runs.values()))
+    print(f"{'WER (middle)':<16} " + "".join(f"{r['wer_middle_clips']!s:>26}" for r in runs.values()))
     result = {
         "episode_minutes": round(duration / 60, 2),
         "whisper": {
@@ -201,9 +279,12 @@ def main(argv: list[str] | None = None) -> int:
             "threads": args.threads,
         },
         "events_source": "YAMNet (media_platform.audio.events.detect_events)",
+        "events_identical_before_after": same,
         "cpu_count": os.cpu_count(),
-        "common_s": {k: round(v, 2) for k, v in common.items()},
+        "common_s": {k: round(v, 2) for k, v in common_s.items()},
+        "events_s": {k: round(v, 2) for k, v in events_s.items()},
         "assemble_s_not_counted": round(assemble_s, 2),
+        "wer_clips": len(clips),
         "variants": {
             name: {**r, "total_s": round(r["total_s"], 2),
                    "times": {k: round(v, 2) for k, v in r["times"].items()}}

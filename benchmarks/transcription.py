@@ -10,8 +10,14 @@ the figures are side by side under the same load:
    speech regions packed into one sequential call, and the speech regions packed into 30 s
    windows decoded in batches (``BatchedInferencePipeline``); plus one sequential call per
    region, batched decoding of the whole file (Silero VAD finds the speech), and batched
-   decoding over the regions YAMNet found (``detect_events``, as the pipeline does);
-2. beam size x batch size over the speech regions: RTF and WER.
+   decoding over the regions YAMNet found (``detect_events``, as the pipeline does).
+   Each sequential row runs with two thread plans on the same cores: one CTranslate2 decoder
+   of ``--threads`` threads ("1x2"), and ``--threads`` decoders of one thread each on
+   different groups of regions at once ("2x1", the CPU default). The "before" rows use
+   faster-whisper's own feature extractor, the others the chunked one (bit-identical output);
+2. the cost of word timestamps: the packed regions through faster-whisper directly, with and
+   without ``word_timestamps``;
+3. beam size x batch size over the speech regions: RTF and WER.
 
 The speech regions come from the ground truth by construction (as the audio-events asset would
 provide them) unless noted. RTF = wall / audio seconds (lower is faster); WER with Whisper's
@@ -22,6 +28,7 @@ openai-whisper has no weights offline; pass ``--openai-model NAME_OR_CHECKPOINT`
 when a real checkpoint is available.
 
 Run: ``python benchmarks/transcription.py [--threads 2] [--quick] [--json out.json]``
+(``--quick``: a smaller beam x batch grid; ``--no-grid``: none).
 """
 
 from __future__ import annotations
@@ -136,6 +143,8 @@ def run(label: str, audio: np.ndarray, reference: str, transcriber: Transcriber,
         "audio_s": report["audio_s"],
         "transcribed_s": report["transcribed_s"],
         "clips": report["clips"],
+        "groups": report["groups"],
+        "workers": report["workers"],
         "wall_s": report["wall_s"],
         "cpu_s": report["cpu_s"],
         "rtf": report["rtf"],
@@ -159,6 +168,35 @@ def yamnet_regions(audio: np.ndarray) -> list[tuple[float, float]]:
     return [(s.start, s.end) for s in detect_events(audio).segments if s.label in speech]
 
 
+def word_timestamp_cost(audio: np.ndarray, regions, threads: int, beam: int) -> list[dict]:
+    """The speech regions laid end to end (1 s apart), decoded by faster-whisper with and
+    without word timestamps, twice each in alternating order; the faster of each pair."""
+    import time
+
+    from faster_whisper import WhisperModel
+
+    from media_platform.audio.whisper_backends import bundled_model_path
+
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    packed = np.concatenate([p for a, b in regions for p in (audio[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)], gap)])
+    model = WhisperModel(str(bundled_model_path()), device="cpu", compute_type="int8", cpu_threads=threads)
+    times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for words in (True, False, False, True):
+        t, c = time.perf_counter(), time.process_time()
+        segs, _ = model.transcribe(packed, language="en", beam_size=beam, word_timestamps=words,
+                                   condition_on_previous_text=False, vad_filter=True)  # fmt: skip
+        list(segs)
+        times[words].append((time.perf_counter() - t, time.process_time() - c))
+    rows = []
+    for words, label in ((False, "without"), (True, "with")):
+        wall, cpu = min(w for w, _ in times[words]), min(c for _, c in times[words])
+        print(f"  {label} word timestamps: wall {wall:.2f} s, cpu {cpu:.2f} s (best of 2)  load {load()}")
+        rows.append({"run": f"word timestamps: {label}", "wall_s": round(wall, 3), "cpu_s": round(cpu, 3)})
+    extra = rows[1]["cpu_s"] / rows[0]["cpu_s"] - 1 if rows[0]["cpu_s"] else float("nan")
+    print(f"  word timestamps cost {100 * extra:+.0f}% CPU")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -169,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam", type=int, default=None, help="beam of part 1 (default: settings)")
     parser.add_argument("--batch", type=int, default=8, help="batch size of part 1's batched rows")
     parser.add_argument("--quick", action="store_true", help="a smaller beam x batch grid")
+    parser.add_argument("--no-grid", action="store_true", help="skip the beam x batch grid")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
 
@@ -179,34 +218,56 @@ def main(argv: list[str] | None = None) -> int:
         f"assembled {audio.size / SAMPLE_RATE:.1f} s of real recordings, {speech_s:.1f} s of it "
         f"speech ({len(regions)} regions), {len(normalize_text(reference).split())} reference words"
     )
-    fw = FasterWhisperTranscriber(args.model, cpu_threads=args.threads, batch_size=args.batch)
+    threads = args.threads or 2
+    fw = FasterWhisperTranscriber(args.model, cpu_threads=threads, workers=1, batch_size=args.batch)
+    before = FasterWhisperTranscriber(args.model, cpu_threads=threads, workers=1, batch_size=0,
+                                      chunked_features=False)  # fmt: skip
+    par = FasterWhisperTranscriber(args.model, cpu_threads=1, workers=threads, batch_size=0)
     if args.beam:
-        fw = fw.with_options(beam_size=args.beam)
+        fw, before, par = (t.with_options(beam_size=args.beam) for t in (fw, before, par))
     print(
-        f"backend {fw.source} on {fw.device}/{fw.compute_type}, threads={args.threads or 'auto'}, "
-        f"beam {fw.beam_size}, batch {fw.batch_size}; load average {load()} (cores: {os.cpu_count()})"
+        f"backend {fw.source} on {fw.device}/{fw.compute_type}, 1x{threads} = one decoder of "
+        f"{threads} threads, {threads}x1 = {threads} decoders of 1 thread, beam {fw.beam_size}, "
+        f"batch {fw.batch_size}; load average {load()} (cores: {os.cpu_count()})"
     )
-    transcribe(audio[: 5 * SAMPLE_RATE], fw)  # warm-up (first-call allocations)
+    for t in (fw, before, par):
+        transcribe(audio[: 5 * SAMPLE_RATE], t.with_options(batch_size=0))  # warm-up
     found = yamnet_regions(audio)
     print(f"YAMNet speech regions: {len(found)}, {sum(b - a for a, b in found):.1f} s")
 
     rows = []
     seq = fw.with_options(batch_size=0)
+    p1, pn = f"1x{threads}", f"{threads}x1"
     print("\n-- 1. side by side (same beam) --")
-    rows.append(run("whole file, sequential (Silero VAD)", audio, reference, seq))
-    rows.append(run("regions packed, one sequential call", audio, reference, seq,
+    rows.append(run(f"before: whole file, sequential (Silero VAD), {p1}", audio, reference, before))
+    rows.append(run(f"before: regions packed, one call, {p1}", audio, reference, before,
                     speech_regions=regions, pack_regions=True))
-    rows.append(run("regions batched (30 s windows)", audio, reference, fw,
+    rows.append(run(f"whole file, sequential (Silero VAD), {p1}", audio, reference, seq))
+    rows.append(run(f"whole file, sequential (Silero VAD), {pn}", audio, reference, par))
+    rows.append(run(f"regions packed, sequential, {p1}", audio, reference, seq,
+                    speech_regions=regions, pack_regions=True))
+    rows.append(run(f"regions packed, sequential, {pn}", audio, reference, par,
+                    speech_regions=regions, pack_regions=True))
+    rows.append(run(f"regions batched (30 s windows), {p1}", audio, reference, fw,
                     speech_regions=regions))
-    rows.append(run("regions, one sequential call per region", audio, reference, seq,
+    rows.append(run(f"regions, one call per region, {p1}", audio, reference, seq,
                     speech_regions=regions))
-    rows.append(run("whole file, batched (Silero VAD)", audio, reference, fw))
-    rows.append(run("YAMNet regions batched", audio, reference, fw, speech_regions=found))
-    rows.append(run("YAMNet regions packed, sequential", audio, reference, seq,
+    rows.append(run(f"regions, one call per region, {pn}", audio, reference, par,
+                    speech_regions=regions))
+    rows.append(run(f"whole file, batched (Silero VAD), {p1}", audio, reference, fw))
+    rows.append(run(f"YAMNet regions batched, {p1}", audio, reference, fw, speech_regions=found))
+    rows.append(run(f"YAMNet regions packed, sequential, {p1}", audio, reference, seq,
+                    speech_regions=found, pack_regions=True))
+    rows.append(run(f"YAMNet regions packed, sequential, {pn}", audio, reference, par,
                     speech_regions=found, pack_regions=True))
 
-    print("\n-- 2. beam x batch over the speech regions (batched) --")
+    print("\n-- 2. the cost of word timestamps (faster-whisper directly, packed regions, 1x2) --")
+    rows += word_timestamp_cost(audio, regions, threads, fw.beam_size)
+
+    print("\n-- 3. beam x batch over the speech regions (batched) --")
     beams, batches = ((1, 5), (1, 8)) if args.quick else ((1, 2, 5), (1, 4, 8, 16))
+    if args.no_grid:
+        beams = ()
     for beam in beams:
         for batch in batches:
             tr = fw.with_options(beam_size=beam, batch_size=batch)

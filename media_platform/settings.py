@@ -95,6 +95,16 @@ class Settings(BaseSettings):
         "0: sequential decoding; unset: 8 on CUDA, 0 on CPU, where batching tiny.en cost more "
         "CPU than sequential decoding (benchmarks/transcription.py)",
     )
+    whisper_workers: int | None = Field(
+        None, ge=1, le=16,
+        description="faster-whisper decoders that transcribe different speech windows at once "
+        "(CTranslate2 num_workers, threads split between them); unset: one per CPU core, at most 4",
+    )
+    transcribe_middle_fraction: float | None = Field(
+        None, gt=0, le=1,
+        description="transcribe only the centred fraction of each episode (Spotify's 'middle "
+        "80%' for previews: 0.8); unset: the whole episode",
+    )
     tag_vocabulary: Path | None = Field(
         None, description="shot-tag vocabulary YAML (default: the packaged default_vocabulary.yaml)"
     )
@@ -165,7 +175,10 @@ class Settings(BaseSettings):
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("tag_vocabulary", "metadata_db", "api_token", "whisper_batch_size", mode="before")
+    @field_validator(
+        "tag_vocabulary", "metadata_db", "api_token", "whisper_batch_size", "whisper_workers",
+        "transcribe_middle_fraction", mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

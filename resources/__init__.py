@@ -150,30 +150,39 @@ class VectorIndexResource(dg.ConfigurableResource):
 
 
 @lru_cache(maxsize=2)
-def _cached_transcriber(spec: str, device: str, compute_type: str) -> Transcriber:
-    return load_transcriber(spec, device=device, compute_type=compute_type)
+def _cached_transcriber(spec: str, device: str, compute_type: str, workers: int | None = None) -> Transcriber:
+    extra = {"workers": workers} if workers is not None else {}
+    return load_transcriber(spec, device=device, compute_type=compute_type, **extra)
 
 
 class TranscriberResource(dg.ConfigurableResource):
     """Whisper for transcripts: ``backend`` faster-whisper (default) or openai-whisper; ``model``
     a model name or local path (default: the bundled tiny.en CTranslate2 model). Device and
     compute type ``auto``: CUDA float16 when present, int8 on CPU. Only speech regions (plus
-    ``margin_s``) are transcribed; ``middle_fraction`` restricts long episodes to their middle."""
+    ``margin_s``) are transcribed; ``middle_fraction`` restricts long episodes to their middle
+    (``MEDIA_PLATFORM_TRANSCRIBE_MIDDLE_FRACTION``, e.g. 0.8 for previews); ``workers``:
+    faster-whisper decoders working at once (``MEDIA_PLATFORM_WHISPER_WORKERS``; unset: one per
+    CPU core, at most 4)."""
 
     backend: str = "faster-whisper"
     model: str = "tiny.en"
     device: str = "auto"
     compute_type: str = "auto"
     margin_s: float = 0.5
-    middle_fraction: float | None = None
+    middle_fraction: float | None = Field(
+        default=None, gt=0, le=1,
+        description="Transcribe only the centred fraction of each episode (0.8: Spotify's middle 80%)",
+    )
+    workers: int | None = Field(default=None, ge=1, le=16, description="faster-whisper decoders at once")
     pack_regions: bool = Field(
         default=True,
-        description="Send all speech regions in one call (times mapped back): faster and more "
+        description="Lay the speech regions end to end, in one call per worker group (times mapped back): faster and more "
         "accurate than one call per region (benchmarks/transcription.py)",
     )
 
     def get_transcriber(self) -> Transcriber:
-        return _cached_transcriber(f"{self.backend}:{self.model}", self.device, self.compute_type)
+        workers = self.workers if self.backend == "faster-whisper" else None
+        return _cached_transcriber(f"{self.backend}:{self.model}", self.device, self.compute_type, workers)
 
     def transcribe(
         self, samples: np.ndarray, speech_regions: list[tuple[float, float]]
@@ -203,7 +212,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
       ``MEDIA_PLATFORM_DEVICE`` (auto, cpu, cuda).
     - ``MEDIA_PLATFORM_QDRANT_URL``; its secret ``MEDIA_PLATFORM_QDRANT_API_KEY`` (``dg.EnvVar``).
     - ``MEDIA_PLATFORM_WHISPER_BACKEND`` (faster-whisper, openai-whisper),
-      ``MEDIA_PLATFORM_WHISPER_MODEL`` (name or local path).
+      ``MEDIA_PLATFORM_WHISPER_MODEL`` (name or local path), ``MEDIA_PLATFORM_WHISPER_WORKERS``,
+      ``MEDIA_PLATFORM_TRANSCRIBE_MIDDLE_FRACTION``.
     - ``dbt``: the dbt CLI on the metadata project ``dbt_metadata/`` (its database:
       ``MEDIA_PLATFORM_METADATA_DB``, default ``<local home>/metadata/metadata.duckdb``).
     """
@@ -232,7 +242,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         lease_root=settings.media_home if settings.home_is_s3 else None,
     )
     transcriber = TranscriberResource(
-        backend=settings.whisper_backend, model=settings.whisper_model, device=settings.device
+        backend=settings.whisper_backend, model=settings.whisper_model, device=settings.device,
+        middle_fraction=settings.transcribe_middle_fraction, workers=settings.whisper_workers,
     )
     dbt = DbtCliResource(project_dir=str(metadata_project_dir()))
     return {"storage": storage, "clip": clip, "vector_index": index, "transcriber": transcriber, "dbt": dbt}

@@ -151,6 +151,25 @@ class TimeMap:
         return min(max(ep_start + (t - backend_start), ep_start), ep_end)
 
 
+def balanced_groups(lengths: Sequence[float], n_groups: int) -> list[tuple[int, int]]:
+    """Split items, in order, into at most ``n_groups`` contiguous runs ``(i, j)`` (items
+    ``i .. j - 1``) of near-equal total length: run ``k`` ends at the item whose end lies
+    closest to ``k / n`` of the total. Every item is in exactly one run; no run is empty."""
+    if not lengths:
+        return []
+    n = max(1, min(int(n_groups), len(lengths)))
+    cum = np.cumsum(np.asarray(lengths, dtype=np.float64))
+    bounds = [0]
+    for k in range(1, n):
+        j = int(np.argmin(np.abs(cum - cum[-1] * k / n))) + 1
+        j = max(j, bounds[-1] + 1)
+        if j >= len(lengths):
+            break
+        bounds.append(j)
+    bounds.append(len(lengths))
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 # --------------------------------------------------------------------------------------------
 # packing regions into Whisper windows for batched decoding
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,13 @@ Only the parts of the audio that matter are transcribed:
   decoded in batches, so the encoder's fixed 30 s cost is paid only for windows full of speech
   and the compute falls in proportion to what is skipped. Word times map back exactly.
   Otherwise each merged region is transcribed on its own with its time offset added back (or,
-  with ``pack_regions=True``, all regions are laid end to end and sent in one sequential call).
+  with ``pack_regions=True``, the regions are laid end to end and sent in sequential calls).
+* A backend with several workers (``transcriber.workers``, faster-whisper's CTranslate2
+  decoders with a thread each) decodes different packed groups of regions at once: the regions
+  are split, between regions, into groups of near-equal length (a multiple of the workers, at
+  most about ``group_s`` each) and the groups go to a thread pool (CTranslate2 releases the
+  GIL). On 2 cores two one-thread decoders beat one two-thread decoder, whose threads wait on
+  each other for every token (``benchmarks/transcription.py``).
 * ``middle_fraction`` optionally keeps only the middle part of a (long) episode.
 
 Hallucinations on silence are guarded against in layers, so that silence gives zero words:
@@ -43,6 +49,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +60,7 @@ from media_platform.audio.regions import (
     DEFAULT_GUARD,
     HallucinationGuard,
     TimeMap,
+    balanced_groups,
     middle_window,
     plan_regions,
     rms_dbfs,
@@ -136,6 +144,42 @@ def _add_result(
         )
 
 
+def _packed(
+    samples: np.ndarray, spans: Sequence[tuple[int, int]], gap_s: float
+) -> tuple[np.ndarray, TimeMap, str]:
+    """Sample ranges laid end to end with ``gap_s`` of silence between them: the audio, its
+    map back to episode time, and how errors name it."""
+    if len(spans) == 1:
+        a, b = spans[0]
+        where = f"{a / SAMPLE_RATE:.2f}-{b / SAMPLE_RATE:.2f} s"
+        return samples[a:b], TimeMap([(0.0, a / SAMPLE_RATE, b / SAMPLE_RATE)]), where
+    gap = np.zeros(round(gap_s * SAMPLE_RATE), dtype=np.float32)
+    pieces: list[np.ndarray] = []
+    pieces_map: list[tuple[float, float, float]] = []
+    pos = 0
+    for a, b in spans:
+        pieces_map.append((pos / SAMPLE_RATE, a / SAMPLE_RATE, b / SAMPLE_RATE))
+        pieces += [samples[a:b], gap]
+        pos += (b - a) + gap.size
+    first, last = spans[0][0] / SAMPLE_RATE, spans[-1][1] / SAMPLE_RATE
+    where = f"{len(spans)} packed regions, {first:.2f}-{last:.2f} s"
+    return np.concatenate(pieces[:-1]), TimeMap(pieces_map), where
+
+
+def _parallel_groups(
+    live: Sequence[tuple[int, int]], workers: int, group_s: float, min_parallel_s: float
+) -> list[tuple[int, int]]:
+    """How packed regions are split between ``workers`` decoders: one group when there is one
+    worker or less than ``min_parallel_s`` of speech; otherwise a multiple of ``workers`` groups
+    of at most about ``group_s`` seconds, of near-equal length, cut between regions."""
+    lengths = [(b - a) / SAMPLE_RATE for a, b in live]
+    total = sum(lengths)
+    if workers <= 1 or total < min_parallel_s:
+        return [(0, len(live))]
+    n = workers * max(1, math.ceil(total / (workers * group_s)))
+    return balanced_groups(lengths, n)
+
+
 def transcribe(
     audio: np.ndarray,
     transcriber: Transcriber,
@@ -150,6 +194,8 @@ def transcribe(
     max_clip_s: float = 30.0,
     clip_gap_s: float = 0.5,
     redo_gap_s: float = 4.0,
+    group_s: float = 120.0,
+    min_parallel_s: float = 60.0,
     guard: HallucinationGuard = DEFAULT_GUARD,
     name: str = _AUDIO_NAME,
 ) -> tuple[Transcript, dict[str, Any]]:
@@ -169,7 +215,8 @@ def transcribe(
             between them) and sent in one call, then times are mapped back region by region;
             this avoids Whisper padding every short region to a 30 s window, which matters when
             there are many short regions.
-            Applies to sequential decoding only (see ``batched``).
+            Applies to sequential decoding only (see ``batched``). With several workers the
+            packed regions are split into groups decoded at once (``group_s``).
         pack_gap_s: silence between packed regions, so Whisper sees a pause there.
         batched: decode the regions packed into 30 s windows, in batches of the backend's
             ``batch_size`` (``None``: whenever the backend batches, i.e. ``batch_size >= 1``).
@@ -179,6 +226,9 @@ def transcribe(
         clip_gap_s: silence between two regions packed into one batched window.
         redo_gap_s: a batched window whose words leave a longer stretch unheard is decoded
             again sequentially (see :mod:`~media_platform.audio.batched_decode`).
+        group_s: with several workers, the longest packed group (about; groups are cut
+            between regions).
+        min_parallel_s: less speech than this is packed into one call, even with workers.
         guard: hallucination rules (see :class:`HallucinationGuard`).
         name: how errors name the audio (e.g. the episode's path).
 
@@ -187,7 +237,8 @@ def transcribe(
         ``window_s`` (the middle window), ``regions`` (count transcribed), ``regions_silent``
         (skipped by the energy gate), ``mode`` (``batched``, ``packed`` or ``per_region``),
         ``clips`` (windows of a batched call), ``clips_redone`` (of them, decoded again
-        sequentially), ``batch_size``, ``backend_calls``,
+        sequentially), ``groups`` (sequential calls; decoded ``workers`` at a time),
+        ``workers``, ``batch_size``, ``backend_calls``,
         ``transcribed_s`` (episode seconds sent
         to the backend), ``skipped_s`` and ``saved_fraction`` (the compute saved), ``segments``,
         ``words``, ``dropped_segments`` (by reason), ``wall_s``, ``cpu_s`` (the process's CPU
@@ -241,7 +292,7 @@ def transcribe(
     languages: Counter[str] = Counter()
     transcribed_s = sum(b - a for a, b in live) / SAMPLE_RATE
     calls = 0
-    n_clips = n_redone = 0
+    n_clips = n_redone = n_groups = 0
     mode = "batched" if batched else ("packed" if pack_regions and len(live) > 1 else "per_region")
     if batched and live:
         result, packed, n_redone = decode_batched(
@@ -252,29 +303,26 @@ def transcribe(
         calls = 1 + n_redone
         _add_result(out, result, packed.audio, packed.time_map, guard, dropped)
         languages[result.language] += packed.audio.size
-    elif pack_regions and len(live) > 1:
-        gap = np.zeros(round(pack_gap_s * SAMPLE_RATE), dtype=np.float32)
-        pieces: list[np.ndarray] = []
-        spans: list[tuple[float, float, float]] = []
-        pos = 0
-        for a, b in live:
-            spans.append((pos / SAMPLE_RATE, a / SAMPLE_RATE, b / SAMPLE_RATE))
-            pieces += [samples[a:b], gap]
-            pos += (b - a) + gap.size
-        packed = np.concatenate(pieces[:-1])
-        result = call_backend(transcriber, packed, name, f"{len(live)} packed regions")
-        calls = 1
-        _add_result(out, result, packed, TimeMap(spans), guard, dropped)
-        languages[result.language] += packed.size
     else:
-        for a, b in live:
-            chunk = samples[a:b]
-            where = f"{a / SAMPLE_RATE:.2f}-{b / SAMPLE_RATE:.2f} s"
-            result = call_backend(transcriber, chunk, name, where)
+        if pack_regions and len(live) > 1:
+            spans = [live[i:j] for i, j in _parallel_groups(live, transcriber.workers, group_s, min_parallel_s)]
+        else:
+            spans = [[r] for r in live]
+        jobs = [_packed(samples, group, pack_gap_s) for group in spans]
+
+        def decode(job: tuple[np.ndarray, TimeMap, str]) -> BackendResult:
+            return call_backend(transcriber, job[0], name, job[2])
+
+        if transcriber.workers > 1 and len(jobs) > 1:
+            with ThreadPoolExecutor(min(transcriber.workers, len(jobs)), "whisper") as pool:
+                results = list(pool.map(decode, jobs))  # in order; the first error is raised
+        else:
+            results = [decode(job) for job in jobs]
+        n_groups = len(jobs)
+        for (audio_in, to_episode, _), result in zip(jobs, results):
             calls += 1
-            to_episode = TimeMap([(0.0, a / SAMPLE_RATE, b / SAMPLE_RATE)])
-            _add_result(out, result, chunk, to_episode, guard, dropped)
-            languages[result.language] += chunk.size
+            _add_result(out, result, audio_in, to_episode, guard, dropped)
+            languages[result.language] += audio_in.size
 
     if languages:
         language = languages.most_common(1)[0][0]
@@ -298,6 +346,8 @@ def transcribe(
         "mode": mode,
         "clips": n_clips,
         "clips_redone": n_redone,
+        "groups": n_groups,
+        "workers": transcriber.workers,
         "batch_size": transcriber.batch_size if batched else 0,
         "backend_calls": calls,
         "transcribed_s": round(transcribed_s, 3),

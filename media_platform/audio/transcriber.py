@@ -55,6 +55,9 @@ class Transcriber(ABC):
     batch_size: int = 0
     """Clips decoded together by :meth:`transcribe_clips`; 0: the backend decodes sequentially
     only (:meth:`transcribe_array`)."""
+    workers: int = 1
+    """Calls of :meth:`transcribe_array` the backend runs at once from different threads
+    (faster-whisper: CTranslate2 workers); 1: one at a time."""
 
     @abstractmethod
     def transcribe_array(self, audio: np.ndarray) -> BackendResult:

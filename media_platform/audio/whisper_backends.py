@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from media_platform.audio.openai_whisper import OpenAIWhisperTranscriber
 from media_platform.audio.transcriber import BackendResult, RawSegment, Transcriber, positive_int
 from media_platform.audio.types import Word
 from media_platform.errors import InvalidInputError, MediaError
+
+__all__ = ["FasterWhisperTranscriber", "OpenAIWhisperTranscriber", "load_transcriber", "bundled_model_path"]
 
 DEFAULT_CUDA_BATCH = 8
 """Batch size of batched decoding on CUDA when the settings leave it unset."""
@@ -66,16 +69,25 @@ def resolve_ct2_device(device: str = "auto", compute_type: str = "auto") -> tupl
     return device, compute_type
 
 
-def _cpu_threads(requested: int) -> int:
-    """``requested``, or (0) the cores this process may run on, at most 4 (CTranslate2's own
-    default of 4 threads oversubscribes a 2-core machine)."""
-    if requested:
-        return requested
+def _cores() -> int:
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+        return os.cpu_count() or 1
+
+
+def cpu_plan(workers: int | None, threads: int, cores: int | None = None) -> tuple[int, int]:
+    """``(workers, threads per worker)`` on the CPU. Unset workers: one per core, at most 4
+    (independent decoders scale better than threads inside one; benchmarks/transcription.py).
+    Threads 0: the cores left per worker, at least 1 and at most 4 (CTranslate2's own default of
+    4 threads oversubscribes a 2-core machine)."""
+    cores = cores or _cores()
+    if workers is None:
+        workers = max(1, min(4, cores))
+    workers = positive_int(workers, "workers")
+    if not threads:
+        threads = max(1, min(4, cores // workers))
+    return workers, positive_int(threads, "cpu_threads")
 
 
 class FasterWhisperTranscriber(Transcriber):
@@ -91,6 +103,13 @@ class FasterWhisperTranscriber(Transcriber):
     (which stops one hallucination from seeding the next), Whisper's no-speech / log-prob /
     compression-ratio fallbacks, and by default faster-whisper's Silero VAD filter.
     Use :meth:`with_options` to change decoding options without reloading the model.
+
+    ``workers`` CTranslate2 decoders (``num_workers``) of ``cpu_threads`` threads each decode
+    calls from different threads at once (:func:`~media_platform.audio.transcribe.transcribe`
+    sends them packed groups of regions); on the CPU both default to :func:`cpu_plan` (one
+    decoder of one thread per core), ``workers`` to the setting ``MEDIA_PLATFORM_WHISPER_WORKERS``.
+    Features are computed by :class:`~media_platform.audio.whisper_features.ChunkedFeatureExtractor`
+    (faster-whisper's, bit for bit, without its gigabyte of temporaries on long audio).
 
     Batched decoding (:meth:`transcribe_clips`, faster-whisper's ``BatchedInferencePipeline``)
     decodes ``batch_size`` clips of up to 30 s at once, one temperature, no Silero VAD pass when
@@ -109,6 +128,7 @@ class FasterWhisperTranscriber(Transcriber):
         device: str = "auto",
         compute_type: str = "auto",
         cpu_threads: int = 0,
+        workers: int | None = None,
         language: str | None = None,
         beam_size: int | None = None,
         batch_size: int | None = None,
@@ -121,6 +141,7 @@ class FasterWhisperTranscriber(Transcriber):
         hallucination_silence_threshold: float | None = None,
         download_root: str | None = None,
         local_files_only: bool = False,
+        chunked_features: bool = True,
     ) -> None:
         from faster_whisper import WhisperModel
 
@@ -134,28 +155,38 @@ class FasterWhisperTranscriber(Transcriber):
         elif Path(model_str).is_dir():
             label = Path(model_str).resolve().name
         self.device, self.compute_type = resolve_ct2_device(device, compute_type)
+        from media_platform.settings import get_settings
+
+        settings = get_settings()
+        if workers is None:
+            workers = settings.whisper_workers
+        if self.device == "cpu":
+            self.workers, self.cpu_threads = cpu_plan(workers, cpu_threads)
+        else:  # one decoder on a GPU (batched decoding fills it); CPU threads for the features
+            self.workers, self.cpu_threads = positive_int(workers or 1, "workers"), cpu_threads or 4
         try:
             self._model = WhisperModel(
                 model_path,
                 device=self.device,
                 compute_type=self.compute_type,
-                cpu_threads=_cpu_threads(cpu_threads),
+                cpu_threads=self.cpu_threads,
+                num_workers=self.workers,
                 download_root=download_root,
                 local_files_only=local_files_only,
             )
         except Exception as exc:  # ValueError, RuntimeError, huggingface_hub errors, OSError
             raise MediaError(model_path, f"cannot load faster-whisper model: {exc}") from exc
+        if chunked_features:  # False: faster-whisper's own (the benchmarks' "before")
+            from media_platform.audio.whisper_features import ChunkedFeatureExtractor
+
+            self._model.feature_extractor = ChunkedFeatureExtractor.like(self._model.feature_extractor)
         self.model_path = model_path
         self.source = f"faster-whisper:{label}"
         self.multilingual = bool(self._model.model.is_multilingual)
         self.language = language
         self.default_language = language or (None if self.multilingual else "en")
-        if beam_size is None or batch_size is None:
-            from media_platform.settings import get_settings
-
-            settings = get_settings()
-            beam_size = settings.whisper_beam_size if beam_size is None else beam_size
-            batch_size = settings.whisper_batch_size if batch_size is None else batch_size
+        beam_size = settings.whisper_beam_size if beam_size is None else beam_size
+        batch_size = settings.whisper_batch_size if batch_size is None else batch_size
         if batch_size is None:  # batching pays on a GPU; on CPU it cost more than sequential
             batch_size = DEFAULT_CUDA_BATCH if self.device == "cuda" else 0
         self.beam_size = positive_int(beam_size, "beam_size")
@@ -283,108 +314,6 @@ def _batch_size(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InvalidInputError(f"batch_size must be an integer >= 0, got {value!r}")
     return int(value)
-
-
-# --------------------------------------------------------------------------------------------
-# openai-whisper backend
-# --------------------------------------------------------------------------------------------
-
-
-class OpenAIWhisperTranscriber(Transcriber):
-    """Whisper through the reference ``openai-whisper`` package (PyTorch).
-
-    ``model`` is an openai-whisper model name (``"tiny"``, ``"base.en"``, ..., downloaded into
-    ``download_root`` when there is network) or a path to a checkpoint file
-    (``{"dims": ..., "model_state_dict": ...}`` as written by ``torch.save``). ``device="auto"``
-    picks CUDA when torch sees a GPU, else CPU; ``compute_type`` ``"auto"``/``"float16"`` means
-    fp16 on CUDA, anything else (or CPU) fp32 (accepted so both backends take the same
-    arguments). ``max_new_tokens`` caps the
-    tokens decoded per 30 s window (Whisper's ``sample_len``; default 224).
-    """
-
-    def __init__(
-        self,
-        model: str | os.PathLike[str] = "tiny",
-        *,
-        device: str = "auto",
-        compute_type: str = "auto",
-        language: str | None = None,
-        beam_size: int = 5,
-        temperature: float | tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
-        no_speech_threshold: float = 0.6,
-        logprob_threshold: float = -1.0,
-        compression_ratio_threshold: float = 2.4,
-        hallucination_silence_threshold: float | None = None,
-        max_new_tokens: int | None = None,
-        download_root: str | None = None,
-    ) -> None:
-        import torch
-        import whisper
-
-        model_str = os.fspath(model)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = device
-        # fp16 only on CUDA; "auto" means fp16 there. Other compute types run in fp32.
-        self.fp16 = device != "cpu" and compute_type in ("auto", "float16")
-        self.compute_type = "float16" if self.fp16 else "float32"
-        try:
-            self._model = whisper.load_model(model_str, device=device, download_root=download_root)
-        except Exception as exc:  # RuntimeError (unknown/failed download), OSError, pickling errors
-            raise MediaError(model_str, f"cannot load openai-whisper model: {exc}") from exc
-        label = Path(model_str).stem if Path(model_str).is_file() else model_str
-        self.source = f"openai-whisper:{label}"
-        self.multilingual = bool(self._model.is_multilingual)
-        self.language = language
-        self.default_language = language or (None if self.multilingual else "en")
-        self.beam_size = positive_int(beam_size, "beam_size")
-        self.temperature = temperature
-        self.no_speech_threshold = no_speech_threshold
-        self.logprob_threshold = logprob_threshold
-        self.compression_ratio_threshold = compression_ratio_threshold
-        self.hallucination_silence_threshold = hallucination_silence_threshold
-        self.max_new_tokens = (
-            None if max_new_tokens is None else positive_int(max_new_tokens, "max_new_tokens")
-        )
-
-    def transcribe_array(self, audio: np.ndarray) -> BackendResult:
-        """Transcribe 16 kHz mono float32 audio; times relative to its start."""
-        result = self._model.transcribe(
-            np.array(audio, dtype=np.float32),  # a writable copy: torch.from_numpy needs one
-            verbose=None,
-            language=self.language or self.default_language,
-            task="transcribe",
-            temperature=self.temperature,
-            beam_size=self.beam_size,
-            best_of=5,
-            fp16=self.fp16,
-            word_timestamps=True,
-            condition_on_previous_text=False,
-            no_speech_threshold=self.no_speech_threshold,
-            logprob_threshold=self.logprob_threshold,
-            compression_ratio_threshold=self.compression_ratio_threshold,
-            hallucination_silence_threshold=self.hallucination_silence_threshold,
-            **({"sample_len": self.max_new_tokens} if self.max_new_tokens else {}),
-        )
-        raw = tuple(
-            RawSegment(
-                start=float(s["start"]),
-                end=float(s["end"]),
-                text=str(s.get("text", "")),
-                words=tuple(
-                    Word(
-                        str(w["word"]), float(w["start"]), float(w["end"]), float(w["probability"])
-                    )
-                    for w in s.get("words", ()) or ()
-                ),
-                no_speech_prob=float(s.get("no_speech_prob", 0.0)),
-                avg_logprob=float(s.get("avg_logprob", 0.0)),
-                compression_ratio=float(s.get("compression_ratio", 1.0)),
-            )
-            for s in result.get("segments", ())
-        )
-        language = str(result.get("language") or self.default_language or "und")
-        return BackendResult(language=language, segments=raw)
 
 
 def load_transcriber(spec: str = "faster-whisper:tiny.en", **kwargs: Any) -> Transcriber:
