@@ -192,11 +192,12 @@ def _decode_runs(
             container.seek(keyframe, stream=stream, backward=True, any_frame=False)
             w = 0
             for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
+                # The empty packet at the end of the file drains the frames the decoder still
+                # holds (reordering delay): the file's last frames.
                 ppts = packet.pts if packet.pts is not None else packet.dts
                 # Frames before the (next) window are only needed as references.
-                cc.skip_frame = "NONREF" if ppts is not None and ppts < bounds[w][0] else "DEFAULT"
+                if packet.size:
+                    cc.skip_frame = "NONREF" if ppts is not None and ppts < bounds[w][0] else "DEFAULT"
                 for frame in stream.decode(packet):
                     if w >= len(bounds) or frame.pts is None or frame.pts < bounds[w][0]:
                         continue
