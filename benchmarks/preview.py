@@ -18,8 +18,10 @@ render; its total counts decode and its events too:
 * ``before: regions + middle 80%``: the speech regions YAMNet found in the middle 80 % packed
   into one sequential call, one decoder of 2 threads, faster-whisper's own feature extractor
   (the 111 s configuration of the last quiet run);
-* ``after: regions + middle 80%``: the same regions split into groups decoded by two one-thread
-  decoders at once, the chunked feature extractor, the batched YAMNet;
+* ``after: regions + middle 80%``: the same, with the batched YAMNet and the chunked feature
+  extractor (one decoder of 2 threads: the default);
+* ``after: ... , 2 decoders``: the regions split into groups decoded by two one-thread decoders
+  at once (``MEDIA_PLATFORM_WHISPER_WORKERS=2``);
 * ``after: regions``: the same without middle 80 %;
 * ``after: regions, batched``: the regions in 30 s windows through ``BatchedInferencePipeline``.
 
@@ -139,10 +141,12 @@ VARIANTS = {
     "before: whole file": ("before", "before", dict(regions=False)),
     "before: regions + middle 80%": ("before", "before", dict(regions=True, middle_fraction=MIDDLE)),
     "after: regions + middle 80%": ("after", "after", dict(regions=True, middle_fraction=MIDDLE)),
+    "after: regions + middle 80%, 2 decoders": ("after", "parallel", dict(regions=True, middle_fraction=MIDDLE)),
     "after: regions": ("after", "after", dict(regions=True)),
     "after: regions, batched": ("after", "batched", dict(regions=True)),
 }
-DEFAULT_VARIANTS = ["before: regions + middle 80%", "after: regions + middle 80%", "after: regions"]
+DEFAULT_VARIANTS = ["before: regions + middle 80%", "after: regions + middle 80%",
+                    "after: regions + middle 80%, 2 decoders", "after: regions"]
 
 
 def load() -> str:
@@ -214,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     if "before" in needed:  # one decoder of N threads, faster-whisper's feature extractor
         transcribers["before"] = FasterWhisperTranscriber(
             cpu_threads=n, workers=1, batch_size=0, chunked_features=False, **common)  # fmt: skip
-    if "after" in needed:
-        transcribers["after"] = FasterWhisperTranscriber(cpu_threads=1, workers=n, batch_size=0, **common)
+    if "after" in needed:  # the default: one decoder of N threads, chunked features
+        transcribers["after"] = FasterWhisperTranscriber(cpu_threads=n, workers=1, batch_size=0, **common)
+    if "parallel" in needed:  # N one-thread decoders on groups of regions
+        transcribers["parallel"] = FasterWhisperTranscriber(cpu_threads=1, workers=n, batch_size=0, **common)
     if "batched" in needed:
         transcribers["batched"] = FasterWhisperTranscriber(
             cpu_threads=n, workers=1, batch_size=args.batch_size, **common)  # fmt: skip

@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     whisper_workers: int | None = Field(
         None, ge=1, le=16,
         description="faster-whisper decoders that transcribe different speech windows at once "
-        "(CTranslate2 num_workers, threads split between them); unset: one per CPU core, at most 4",
+        "(CTranslate2 num_workers, threads split between them; faster, but groups cost WER: "
+        "benchmarks/preview.py); unset: 1",
     )
     transcribe_middle_fraction: float | None = Field(
         None, gt=0, le=1,
@@ -121,6 +122,10 @@ class Settings(BaseSettings):
     )
     metadata_postgres_schema: str = Field(
         "media_metadata", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="schema the metadata models are built in"
+    )
+    run_builds_metadata: bool = Field(
+        True, description="`media-platform run` rebuilds the metadata database after its runs (off where a "
+        "daemon's automation builds it, or for tests that read no metadata)"
     )
 
     # Scale-out: how steps execute (resources/executors.py; deploy/README.md)

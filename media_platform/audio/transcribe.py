@@ -23,8 +23,9 @@ Only the parts of the audio that matter are transcribed:
   decoders with a thread each) decodes different packed groups of regions at once: the regions
   are split, between regions, into groups of near-equal length (a multiple of the workers, at
   most about ``group_s`` each) and the groups go to a thread pool (CTranslate2 releases the
-  GIL). On 2 cores two one-thread decoders beat one two-thread decoder, whose threads wait on
-  each other for every token (``benchmarks/transcription.py``).
+  GIL). Each group opens and closes on ``pack_gap_s`` of silence (a group that opened on
+  speech lost its first words). Groups cost about a point of WER on the 60-minute benchmark
+  (window alignment), so one worker is the default.
 * ``middle_fraction`` optionally keeps only the middle part of a (long) episode.
 
 Hallucinations on silence are guarded against in layers, so that silence gives zero words:
@@ -145,25 +146,26 @@ def _add_result(
 
 
 def _packed(
-    samples: np.ndarray, spans: Sequence[tuple[int, int]], gap_s: float
+    samples: np.ndarray, spans: Sequence[tuple[int, int]], gap_s: float, lead_in: bool = False
 ) -> tuple[np.ndarray, TimeMap, str]:
-    """Sample ranges laid end to end with ``gap_s`` of silence between them: the audio, its
-    map back to episode time, and how errors name it."""
-    if len(spans) == 1:
+    """Sample ranges laid end to end with ``gap_s`` of silence between them (and before the
+    first and after the last with ``lead_in``): the audio, its map back to episode time, and
+    how errors name it."""
+    if len(spans) == 1 and not lead_in:
         a, b = spans[0]
         where = f"{a / SAMPLE_RATE:.2f}-{b / SAMPLE_RATE:.2f} s"
         return samples[a:b], TimeMap([(0.0, a / SAMPLE_RATE, b / SAMPLE_RATE)]), where
     gap = np.zeros(round(gap_s * SAMPLE_RATE), dtype=np.float32)
-    pieces: list[np.ndarray] = []
+    pieces: list[np.ndarray] = [gap] if lead_in else []
     pieces_map: list[tuple[float, float, float]] = []
-    pos = 0
+    pos = gap.size if lead_in else 0
     for a, b in spans:
         pieces_map.append((pos / SAMPLE_RATE, a / SAMPLE_RATE, b / SAMPLE_RATE))
         pieces += [samples[a:b], gap]
         pos += (b - a) + gap.size
     first, last = spans[0][0] / SAMPLE_RATE, spans[-1][1] / SAMPLE_RATE
     where = f"{len(spans)} packed regions, {first:.2f}-{last:.2f} s"
-    return np.concatenate(pieces[:-1]), TimeMap(pieces_map), where
+    return np.concatenate(pieces if lead_in else pieces[:-1]), TimeMap(pieces_map), where
 
 
 def _parallel_groups(
@@ -308,7 +310,9 @@ def transcribe(
             spans = [live[i:j] for i, j in _parallel_groups(live, transcriber.workers, group_s, min_parallel_s)]
         else:
             spans = [[r] for r in live]
-        jobs = [_packed(samples, group, pack_gap_s) for group in spans]
+        # a group of several begins with a pause, as every region after the first does in one
+        # call: a group that opened on speech lost its first words (the 60-minute benchmark)
+        jobs = [_packed(samples, group, pack_gap_s, lead_in=len(spans) > 1 and pack_regions) for group in spans]
 
         def decode(job: tuple[np.ndarray, TimeMap, str]) -> BackendResult:
             return call_backend(transcriber, job[0], name, job[2])

@@ -77,13 +77,14 @@ def _cores() -> int:
 
 
 def cpu_plan(workers: int | None, threads: int, cores: int | None = None) -> tuple[int, int]:
-    """``(workers, threads per worker)`` on the CPU. Unset workers: one per core, at most 4
-    (independent decoders scale better than threads inside one; benchmarks/transcription.py).
-    Threads 0: the cores left per worker, at least 1 and at most 4 (CTranslate2's own default of
-    4 threads oversubscribes a 2-core machine)."""
+    """``(workers, threads per worker)`` on the CPU. Unset workers: 1. Several one-thread
+    decoders on groups of regions use the cores better than one decoder's threads, but cost
+    WER: a 15-minute episode went from 0.017 to 0.025-0.027 in groups (benchmarks/preview.py),
+    so they are opt-in. Threads 0: the cores per worker, at least 1 and at most 4
+    (CTranslate2's own default of 4 threads oversubscribes a 2-core machine)."""
     cores = cores or _cores()
     if workers is None:
-        workers = max(1, min(4, cores))
+        workers = 1
     workers = positive_int(workers, "workers")
     if not threads:
         threads = max(1, min(4, cores // workers))
@@ -107,7 +108,7 @@ class FasterWhisperTranscriber(Transcriber):
     ``workers`` CTranslate2 decoders (``num_workers``) of ``cpu_threads`` threads each decode
     calls from different threads at once (:func:`~media_platform.audio.transcribe.transcribe`
     sends them packed groups of regions); on the CPU both default to :func:`cpu_plan` (one
-    decoder of one thread per core), ``workers`` to the setting ``MEDIA_PLATFORM_WHISPER_WORKERS``.
+    decoder, a thread per core), ``workers`` to the setting ``MEDIA_PLATFORM_WHISPER_WORKERS``.
     Features are computed by :class:`~media_platform.audio.whisper_features.ChunkedFeatureExtractor`
     (faster-whisper's, bit for bit, without its gigabyte of temporaries on long audio).
 
