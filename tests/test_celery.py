@@ -55,6 +55,7 @@ class Deployment:
     env: dict[str, str]
     workers: dict[str, subprocess.Popen]
     instance: dg.DagsterInstance
+    started_at: float = 0.0
 
     @property
     def home(self) -> Path:
@@ -62,6 +63,16 @@ class Deployment:
 
     def log(self, queue: str) -> str:
         return (self.root / f"worker-{queue}.log").read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        """Both workers have said `` ready.`` (within ``WORKER_START_S`` of their start). Runs may
+        be launched before: their steps wait in Redis, and the workers' start-up overlaps the
+        runs' own start-up and the in-process reference runs."""
+        while not all(" ready." in self.log(queue) for queue in ("dagster", "gpu")):
+            for queue, process in self.workers.items():
+                assert process.poll() is None, self.log(queue)[-3000:]
+            assert time.monotonic() < self.started_at + WORKER_START_S, "workers did not start"
+            time.sleep(0.2)
 
 
 def _start_worker(root: Path, env: dict[str, str], queue: str, name: str | None = None) -> subprocess.Popen:
@@ -73,12 +84,16 @@ def _start_worker(root: Path, env: dict[str, str], queue: str, name: str | None 
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Warm shutdown by SIGTERM (the worker stops its pool processes), SIGKILL after 30 s."""
-    if process.poll() is None:
+def _stop(*processes: subprocess.Popen) -> None:
+    """Warm shutdown by SIGTERM (each worker stops its pool processes), all at once; SIGKILL
+    (worker and pool) for any still running after 30 s."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for process in running:
         try:
-            process.wait(30)
+            process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             for child in _children(process.pid):
                 with contextlib.suppress(ProcessLookupError):
@@ -105,24 +120,20 @@ def deployment(tmp_path_factory, postgres, shared_media) -> Iterator[Deployment]
             "MEDIA_PLATFORM_EXECUTOR": "celery",
             "MEDIA_PLATFORM_CELERY_BROKER": redis.url(),
             "MEDIA_PLATFORM_ALLOW_PRIVATE_URLS": "1",
+            # these tests read no metadata: each `media-platform run` skips its dbt build
+            "MEDIA_PLATFORM_RUN_BUILDS_METADATA": "0",
         })
         dagster_home = Path(env["DAGSTER_HOME"])
         dagster_home.mkdir(parents=True)
         shutil.copy(REPO / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
+        started_at = time.monotonic()
         workers = {queue: _start_worker(root, env, queue) for queue in ("dagster", "gpu")}
-        try:
-            deadline = time.monotonic() + WORKER_START_S
-            while not all(" ready." in (root / f"worker-{q}.log").read_text(errors="replace") for q in workers):
-                for queue, process in workers.items():
-                    assert process.poll() is None, (root / f"worker-{queue}.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "workers did not start"
-                time.sleep(0.2)
+        try:  # not waiting for them here: see Deployment.wait_ready
             mp.setenv("DAGSTER_POSTGRES_URL", env["DAGSTER_POSTGRES_URL"])
             with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-                yield Deployment(root, env, workers, instance)
+                yield Deployment(root, env, workers, instance, started_at)
         finally:
-            for process in workers.values():
-                _stop(process)
+            _stop(*workers.values())
 
 
 EPISODE_ASSETS = dg.AssetSelection.all() - dg.AssetSelection.groups("models")
@@ -174,8 +185,12 @@ def _run_of(instance: dg.DagsterInstance, key: str) -> dg.DagsterRun | None:
 
 def _celery_workers(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str, str]]:
     """(step, Celery worker) of every step execution the workers reported, in order."""
+    return _placements(instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT))
+
+
+def _placements(entries) -> list[tuple[str, str]]:
     out = []
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+    for entry in entries:
         event = entry.dagster_event
         metadata = event.engine_event_data.metadata if event.engine_event_data else {}
         if "Celery worker" in metadata:
@@ -183,12 +198,36 @@ def _celery_workers(instance: dg.DagsterInstance, run_id: str) -> list[tuple[str
     return out
 
 
+class _StepWatch:
+    """Whether a step has started on a worker, for the newest run of a partition other than
+    ``earlier``: polled often, so each call reads only the engine events since the last call
+    (re-reading a run's whole event log many times a second would slow the workers)."""
+
+    def __init__(self, instance: dg.DagsterInstance, key: str, earlier: str | None = None) -> None:
+        self.instance, self.key, self.earlier = instance, key, earlier
+        self.run_id: str | None = None
+        self.cursor: str | None = None
+        self.placements: list[tuple[str, str]] = []
+
+    def started(self, step: str, worker: str) -> bool:
+        if self.run_id is None:
+            run = _run_of(self.instance, self.key)
+            if run is None or run.run_id == self.earlier:
+                return False
+            self.run_id = run.run_id
+        page = self.instance.get_records_for_run(self.run_id, cursor=self.cursor,
+                                                 of_type=dg.DagsterEventType.ENGINE_EVENT)
+        self.cursor = page.cursor
+        self.placements += _placements(r.event_log_entry for r in page.records)
+        return (step, worker) in self.placements
+
+
 def _kill_when_transcript_starts(deployment: Deployment, key: str, killed: list[int], stop: threading.Event) -> None:
     """SIGKILL the gpu worker's pool process once it reports running ``transcript`` of ``key``."""
     gpu = deployment.workers["gpu"]
+    watch = _StepWatch(deployment.instance, key)
     while not stop.is_set():
-        run = _run_of(deployment.instance, key)
-        if run is not None and ("transcript", "gpu@test") in _celery_workers(deployment.instance, run.run_id):
+        if watch.started("transcript", "gpu@test"):
             for child in _children(gpu.pid):
                 os.kill(child, signal.SIGKILL)
                 killed.append(child)
@@ -199,8 +238,8 @@ def _kill_when_transcript_starts(deployment: Deployment, key: str, killed: list[
 @pytest.fixture(scope="module")
 def runs(deployment, shared_media, tmp_path_factory) -> dict[str, Outcome]:
     """Both episodes run at once through ``media-platform run`` with the Celery executor, the
-    audio one losing its transcript's worker process mid-step; meanwhile the same episodes run
-    in this process for reference."""
+    audio one losing its transcript's worker process mid-step; meanwhile (while the workers
+    start, too) the same episodes run in this process for reference."""
     keys = {name: _ingest(deployment, shared_media / path, title) for name, (path, title) in
             (("video", VIDEO), ("audio", AUDIO))}
     killed: list[int] = []
@@ -219,6 +258,7 @@ def runs(deployment, shared_media, tmp_path_factory) -> dict[str, Outcome]:
                 assert key == keys[name]
                 assert platform.run(key, EPISODE_ASSETS).success
                 expected[name] = _outputs(Path(platform.root) / "home", key)
+        deployment.wait_ready()
         outcomes = {}
         for name, runner in runners.items():
             out, err = runner.communicate(timeout=RUN_TIMEOUT_S)
@@ -253,6 +293,10 @@ def test_video_episode_through_celery_matches_in_process(deployment, runs):
     assert got == outcome.expected
     assert len(got["shots"]) == 3 and got["words"]
     _assert_gpu_placement(_celery_workers(deployment.instance, run.run_id), GPU_STEPS)
+    # MEDIA_PLATFORM_RUN_BUILDS_METADATA=0: the run said so and built no metadata database
+    assert "the metadata database is not rebuilt by runs here" in outcome.stderr
+    assert "metadata database updated" not in outcome.stdout
+    assert not (deployment.home / "metadata" / "metadata.duckdb").exists()
 
 
 def test_audio_episode_survives_a_killed_worker_process(deployment, runs):
@@ -303,10 +347,9 @@ def test_a_step_survives_the_loss_of_a_whole_worker(deployment, runs):
                               env=deployment.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + RUN_TIMEOUT_S
+        watch = _StepWatch(deployment.instance, outcome.key, earlier)
         while True:  # the new run's transcript has started on the gpu worker
-            run = _run_of(deployment.instance, outcome.key)
-            if run is not None and run.run_id != earlier and \
-                    ("transcript", "gpu@test") in _celery_workers(deployment.instance, run.run_id):
+            if watch.started("transcript", "gpu@test"):
                 break
             assert runner.poll() is None, runner.communicate()
             assert time.monotonic() < deadline, "transcript did not start"

@@ -107,6 +107,10 @@ def refresh_metadata(code: Any, instance: Any) -> int:
     """Bring the metadata database up to date after a run (a daemon's automation would do it
     too), so that `media-platform sql` sees the episode at once."""
     settings = get_settings()
+    if not settings.run_builds_metadata:
+        print("note: the metadata database is not rebuilt by runs here (MEDIA_PLATFORM_RUN_BUILDS_METADATA=0)",
+              file=sys.stderr)
+        return EXIT_OK
     if settings.home_is_s3:
         print("note: the metadata database reads a local home only; not rebuilt for an S3 home", file=sys.stderr)
         return EXIT_OK
