@@ -64,7 +64,7 @@ def test_label_train_suggest_show_search(cli_env, episodes) -> None:
     assert {r["feed"] for r in rows} <= {"top_positive", "top_negative", "borderline", "random"}
 
     # without a daemon, the tags follow when the user re-runs them (with one, automation does)
-    rerun = cli(cli_env, "run", bunny, "--select", "shot_tags+")
+    rerun = cli(dict(cli_env, MEDIA_PLATFORM_RUN_BUILDS_METADATA="0"), "run", bunny, "--select", "shot_tags+")
     assert rerun.returncode == 0, rerun.stderr
     tags = json.loads(cli(cli_env, "show", bunny, "shot_tags", "--json").stdout)
     assert tags and set(tags[0]) == {"shot", "tag", "score", "source", "above_threshold"}
