@@ -271,11 +271,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['preview'] and (round(r['preview']['start'], 1), round(r['preview']['end'], 1))} "
                   f"load {r['load']}", flush=True)  # fmt: skip
 
-    print("\nstage (s)        " + "".join(f"{n[:24]:>26}" for n in runs))
+    print()
+    for i, name in enumerate(runs, 1):
+        print(f"({i}) {name}")
+    print("stage (s)        " + "".join(f"{f'({i})':>12}" for i in range(1, len(runs) + 1)))
     for stage in ("decode", "events", "transcribe", "text_analysis", "candidates", "ranking", "render"):
-        print(f"{stage:<16} " + "".join(f"{r['times'][stage]:>26.1f}" for r in runs.values()))
-    print(f"{'total':<16} " + "".join(f"{r['total_s']:>26.1f}" for r in runs.values()))
-    print(f"{'WER (middle)':<16} " + "".join(f"{r['wer_middle_clips']!s:>26}" for r in runs.values()))
+        print(f"{stage:<16} " + "".join(f"{r['times'][stage]:>12.1f}" for r in runs.values()))
+    print(f"{'total':<16} " + "".join(f"{r['total_s']:>12.1f}" for r in runs.values()))
+    print(f"{'WER (middle)':<16} " + "".join(f"{r['wer_middle_clips']!s:>12}" for r in runs.values()))
     result = {
         "episode_minutes": round(duration / 60, 2),
         "whisper": {
