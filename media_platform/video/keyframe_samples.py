@@ -13,8 +13,15 @@ table has always reported). Only one decoded frame is held at a time (the bin's 
 :data:`MAX_SAMPLE_BYTES`, 96 MiB; a 1280x720 frame at 640x360 and quality 90 is 25-60 kB, so
 about 40 minutes at 2 per second fit). When the next JPEG would pass the bound, the bins are
 doubled in length, each merged pair keeping its sharper sample, so the set keeps covering the
-whole video at a lower rate. Besides the JPEGs there is one held decoded frame and a few numbers
-per kept sample.
+whole video at a lower rate. Besides the JPEGs there are a few held decoded frames (the bin's best
+so far and at most :data:`IN_FLIGHT` being converted) and a few numbers per kept sample.
+
+**Off the decoding thread.** A bin's winner is converted, scored and JPEG-encoded on one worker
+thread (swscale and OpenCV release the GIL), while the pass goes on decoding and scoring; the
+results are admitted in bin order, so the kept set is the same as converting inline: the
+sharpest frame of each bin (bins already in flight when the memory bound doubles the bins were
+cut at the old length; a sample admitted into the last kept sample's bin replaces it only when
+sharper).
 
 After detection, :func:`shot_candidates` keeps for each shot up to :data:`PER_SHOT` samples
 nearest to its middle, inside the middle half of the shot (the first and last frames of a shot
@@ -25,7 +32,9 @@ to targeted seeks (:func:`media_platform.video.keyframes.extract_keyframes`).
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,6 +76,9 @@ PER_SHOT = 3
 """Samples kept per shot for the keyframe step to choose from (the sharpest wins)."""
 
 JPEG_QUALITY = 90
+
+IN_FLIGHT = 4
+"""Bin winners being converted at once, at most (each holds one decoded frame)."""
 
 
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
@@ -126,10 +138,12 @@ class KeyframeSamples:
         self.peak_bytes = 0
         self.offered = 0
         self.decimations = 0
-        self.seconds = 0.0  # time spent here (scoring, converting, JPEG encoding)
+        self.seconds = 0.0  # time spent here (scoring; converting and JPEG encoding on the worker)
         self._times: list[float] = []  # binning time of each kept sample
         self._reformatter: VideoReformatter | None = VideoReformatter()  # one swscale context for the pass
         self._pending: tuple[int, float, float, float | None, av.VideoFrame] | None = None  # frame, t, score, time, frame
+        self._worker: ThreadPoolExecutor | None = None
+        self._converting: deque[tuple[float, Future[tuple[KeyframeSample, float]]]] = deque()  # (t, sample) in bin order
 
     @property
     def rate_hz(self) -> float:
@@ -146,7 +160,7 @@ class KeyframeSamples:
         t = time_s if time_s is not None else frame_index / 25.0  # no timestamp: nominal 25 fps
         pending = self._pending
         if pending is not None and self._bin(t) != self._bin(pending[1]):
-            self._keep(pending)
+            self._convert(pending)
             pending = self._pending = None
         score = quick_sharpness(frame)
         if pending is None or score > pending[2]:
@@ -156,20 +170,48 @@ class KeyframeSamples:
     def finish(self) -> KeyframeSamples:
         """Keep the last bin's sample; returns self."""
         if self._pending is not None:
-            started = time.perf_counter()
-            self._keep(self._pending)
+            self._convert(self._pending)
             self._pending = None
-            self.seconds += time.perf_counter() - started
+        while self._converting:
+            self._admit_oldest()
+        if self._worker is not None:
+            self._worker.shutdown()
+        self._worker = None
         self._reformatter = None  # the pass is over (and the samples stay picklable)
         return self
 
-    def _keep(self, pending: tuple[int, float, float, float | None, av.VideoFrame]) -> None:
-        frame_index, t, _, time_s, frame = pending
+    def _convert(self, pending: tuple[int, float, float, float | None, av.VideoFrame]) -> None:
+        """Hand a bin's winner to the worker; admit the oldest results beyond :data:`IN_FLIGHT`."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="keyframe-samples")
+        self._converting.append((pending[1], self._worker.submit(self._sample, pending)))
+        while len(self._converting) > IN_FLIGHT:
+            self._admit_oldest()
+
+    def _admit_oldest(self) -> None:
+        t, future = self._converting.popleft()
+        sample, seconds = future.result()
+        self.seconds += seconds
+        self._keep(sample, t)
+
+    def _sample(self, pending: tuple[int, float, float, float | None, av.VideoFrame]) -> tuple[KeyframeSample, float]:
+        """On the worker: the keyframe-sized image's JPEG and sharpness, and the time it took."""
+        started = time.perf_counter()
+        frame_index, _, _, time_s, frame = pending
         if self._reformatter is None:
             self._reformatter = VideoReformatter()
         image = frame_to_rgb(frame, self.max_side, self._reformatter)  # AREA, as the seeks (BILINEAR is blurrier)
         jpeg = encode_jpeg(image, self.quality)
-        sample = KeyframeSample(frame_index, time_s, laplacian_variance(image), jpeg)
+        return KeyframeSample(frame_index, time_s, laplacian_variance(image), jpeg), time.perf_counter() - started
+
+    def _keep(self, sample: KeyframeSample, t: float) -> None:
+        jpeg = sample.jpeg
+        if self.samples and self._bin(self._times[-1]) == self._bin(t):  # a bin cut before the bins grew
+            if sample.sharpness <= self.samples[-1].sharpness:
+                return
+            self.bytes -= len(self.samples[-1].jpeg)
+            self.samples.pop()
+            self._times.pop()
         while self.samples and self.bytes + len(jpeg) > self.max_bytes:
             self._decimate()
             if self._bin(self._times[-1]) == self._bin(t):  # the new sample joins the last one's bin
