@@ -13,6 +13,9 @@ from media_platform.audio.types import EventSegment
 from media_platform.text.sentences import Sentence
 
 
+_FRAMES_PER_CHUNK = 4096  # frames whose level is computed together (41 s at 10 ms; ~10 MB)
+
+
 @dataclass(frozen=True)
 class EnergyTrack:
     """Frame RMS level in dBFS (floored at -120) at a fixed hop."""
@@ -31,10 +34,13 @@ class EnergyTrack:
         n = len(x) // hop
         if n == 0:
             return cls(hop_s, np.zeros(0, np.float32))
-        frames = x[: n * hop].reshape(n, hop).astype(np.float64)
-        rms = np.sqrt((frames**2).mean(axis=1))
-        db = 20 * np.log10(np.maximum(rms, 1e-6))
-        return cls(hop * 1.0 / sample_rate, db.astype(np.float32))
+        frames = x[: n * hop].reshape(n, hop)
+        db = np.empty(n, np.float32)
+        for f0 in range(0, n, _FRAMES_PER_CHUNK):  # an hour at once made GBs of float64 temporaries
+            chunk = frames[f0 : f0 + _FRAMES_PER_CHUNK].astype(np.float64)
+            rms = np.sqrt((chunk**2).mean(axis=1))
+            db[f0 : f0 + len(chunk)] = 20 * np.log10(np.maximum(rms, 1e-6))
+        return cls(hop * 1.0 / sample_rate, db)
 
     def index(self, t: float) -> int:
         return int(np.clip(round(t / self.hop_s), 0, len(self.db)))
