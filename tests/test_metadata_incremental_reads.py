@@ -10,20 +10,17 @@ after one new episode succeeds and loads only that episode.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
+import benchmark_modules
 import duckdb
 import pytest
 
 from media_platform.metadata import build_metadata_db
 from media_platform.metadata.build import MetadataBuildError
 
-_SPEC = importlib.util.spec_from_file_location(
-    "metadata_build_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "metadata_build.py")
-bench = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(bench)
+bench = benchmark_modules.load("metadata_build")
 
 FACTS = ("fct_shots", "fct_shot_tags", "fct_transcript_segments", "fct_audio_events", "fct_previews")
 

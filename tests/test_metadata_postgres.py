@@ -7,12 +7,12 @@ two builders serialize on the advisory lock."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import threading
 import time
 from pathlib import Path
 
+import benchmark_modules
 import duckdb
 import psycopg
 import pytest
@@ -27,10 +27,7 @@ from media_platform.metadata.postgres_build import (
 )
 from media_platform.storage import LocalStore
 
-_SPEC = importlib.util.spec_from_file_location(
-    "metadata_build_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "metadata_build.py")
-bench = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(bench)
+bench = benchmark_modules.load("metadata_build")
 
 SCHEMA = "media_metadata"
 FACTS = ("fct_shots", "fct_shot_tags", "fct_transcript_segments", "fct_audio_events", "fct_previews")

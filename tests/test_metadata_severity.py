@@ -5,10 +5,10 @@ byte-identical. The home is the benchmark's synthetic one (``benchmarks/metadata
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
+import benchmark_modules
 import dagster as dg
 import duckdb
 import polars as pl
@@ -17,10 +17,7 @@ import pytest
 from media_platform.metadata import build_metadata_db
 from media_platform.metadata.build import MetadataBuildError, project_dir
 
-_SPEC = importlib.util.spec_from_file_location(
-    "metadata_build_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "metadata_build.py")
-bench = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(bench)
+bench = benchmark_modules.load("metadata_build")
 
 WARN_TESTS = {"accepted_values_fct_audio_events_label__speech__music__speech_over_music__noise__silence",
               "shots_tile_episode_duration"}

@@ -9,22 +9,14 @@ ffmpeg's ``xfade`` from the real clips, so their first and last frames are known
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import sys
 from pathlib import Path
 
+import benchmark_modules
 import pytest
 
 from media_platform.video.shots import detect_shots
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
-
-_spec = importlib.util.spec_from_file_location(
-    "shot_fixtures", Path(__file__).resolve().parent.parent / "benchmarks" / "shot_fixtures.py")
-fixtures_mod = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("shot_fixtures", fixtures_mod)
-_spec.loader.exec_module(fixtures_mod)
+fixtures_mod = benchmark_modules.load("shot_fixtures")
 Part = fixtures_mod.Part
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from media_platform.errors import MediaError
 from media_platform.video.frames import laplacian_variance, probe_frame_index, read_frames
 from media_platform.video.keyframes import candidate_frames, extract_keyframes
 from media_platform.video.shots import Shot, ShotDetectorConfig, detect_shots
-
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
 # x264 with B-frames, scene-cut keyframes off: cuts land on non-reference frames, so the coarse
 # pass cannot see them exactly and the refinement must find them.

@@ -12,7 +12,6 @@ import numpy as np
 from media_platform.audio.types import EventSegment
 from media_platform.text.sentences import Sentence
 
-
 _FRAMES_PER_CHUNK = 4096  # frames whose level is computed together (41 s at 10 ms; ~10 MB)
 
 
