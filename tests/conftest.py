@@ -7,6 +7,7 @@ its absence into a failure instead of a skip.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -62,3 +63,16 @@ def backend(request, monkeypatch):
     else:
         monkeypatch.delenv("MEDIA_PLATFORM_CATALOGUE_URL", raising=False)
     yield request.param
+
+
+@pytest.fixture(scope="session")
+def podcast_speech(shared_media: Path) -> tuple[str, list[tuple[float, float]]]:
+    """The assembled podcast's ground truth: its reference text (the utterances in order) and
+    the span of each utterance in seconds."""
+    gt = json.loads((shared_media / "podcast/podcast_assembled.gt.json").read_text())
+    texts, regions = [], []
+    for seg in gt["segments"]:
+        for u in seg.get("utterances") or ([seg] if seg.get("text") else []):
+            texts.append(u["text"])
+            regions.append((u["start"], u["end"]))
+    return " ".join(texts), regions

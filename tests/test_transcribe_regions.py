@@ -7,7 +7,6 @@ Model tests share one tiny.en load per session (CPU int8, 2 threads).
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -247,19 +246,13 @@ def _wer(reference: str, hypothesis: str) -> float:
 
 
 def test_batched_regions_wer_within_the_whole_file_path(
-    shared_media: Path, tiny: FasterWhisperTranscriber
+    shared_media: Path, tiny: FasterWhisperTranscriber, podcast_speech
 ) -> None:
     """The assembled podcast (music intro, host read, ad read over a music bed, JFK, outro): the
     batched speech regions score within 0.03 WER of decoding the whole file, words in order and
     each inside its region, and the music is never sent to the model."""
     audio = _load_16k(shared_media / "podcast/podcast_assembled.flac")
-    gt = json.loads((shared_media / "podcast/podcast_assembled.gt.json").read_text())
-    texts, regions = [], []
-    for seg in gt["segments"]:
-        for u in seg.get("utterances") or ([seg] if seg.get("text") else []):
-            texts.append(u["text"])
-            regions.append((u["start"], u["end"]))
-    reference = " ".join(texts)
+    reference, regions = podcast_speech
     whole, _ = transcribe(audio, tiny.with_options(batch_size=0))
     batched, report = transcribe(audio, tiny, speech_regions=regions)
     assert report["mode"] == "batched" and report["clips"] >= 1

@@ -5,7 +5,6 @@ media_platform.audio.whisper_features, and the settings that reach the transcrib
 
 from __future__ import annotations
 
-import json
 import threading
 import tracemalloc
 from pathlib import Path
@@ -28,15 +27,9 @@ SR = SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")
-def podcast(shared_media: Path):
-    audio = load_audio(shared_media / "podcast/podcast_assembled.flac")
-    gt = json.loads((shared_media / "podcast/podcast_assembled.gt.json").read_text())
-    texts, regions = [], []
-    for seg in gt["segments"]:
-        for u in seg.get("utterances") or ([seg] if seg.get("text") else []):
-            texts.append(u["text"])
-            regions.append((u["start"], u["end"]))
-    return audio, " ".join(texts), regions
+def podcast(shared_media: Path, podcast_speech):
+    reference, regions = podcast_speech
+    return load_audio(shared_media / "podcast/podcast_assembled.flac"), reference, regions
 
 
 # ------------------------------------------------------------------------------ features
