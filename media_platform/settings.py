@@ -97,9 +97,9 @@ class Settings(BaseSettings):
     )
     whisper_workers: int | None = Field(
         None, ge=1, le=16,
-        description="faster-whisper decoders that transcribe different speech windows at once "
-        "(CTranslate2 num_workers, threads split between them; faster, but groups cost WER: "
-        "benchmarks/preview.py); unset: 1",
+        description="faster-whisper decoders that transcribe different groups of speech regions "
+        "at once (CTranslate2 num_workers, the cores split between them); unset: one per core on "
+        "the CPU, at most 4 (benchmarks/preview.py)",
     )
     transcribe_middle_fraction: float | None = Field(
         None, gt=0, le=1,

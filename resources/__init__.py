@@ -161,7 +161,8 @@ class TranscriberResource(dg.ConfigurableResource):
     compute type ``auto``: CUDA float16 when present, int8 on CPU. Only speech regions (plus
     ``margin_s``) are transcribed; ``middle_fraction`` restricts long episodes to their middle
     (``MEDIA_PLATFORM_TRANSCRIBE_MIDDLE_FRACTION``, e.g. 0.8 for previews); ``workers``:
-    faster-whisper decoders working at once (``MEDIA_PLATFORM_WHISPER_WORKERS``; unset: 1)."""
+    faster-whisper decoders working at once (``MEDIA_PLATFORM_WHISPER_WORKERS``; unset: one
+    per core on the CPU, at most 4)."""
 
     backend: str = "faster-whisper"
     model: str = "tiny.en"

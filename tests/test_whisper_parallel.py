@@ -99,8 +99,8 @@ def test_balanced_groups_cover_everything_in_order() -> None:
 
 @pytest.mark.parametrize(
     ("workers", "threads", "cores", "plan"),
-    [(None, 0, 2, (1, 2)), (None, 0, 1, (1, 1)), (None, 0, 16, (1, 4)), (2, 0, 2, (2, 1)), (4, 0, 16, (4, 4)),
-     (2, 3, 2, (2, 3))],
+    [(None, 0, 2, (2, 1)), (None, 0, 1, (1, 1)), (None, 0, 3, (3, 1)), (None, 0, 16, (4, 4)), (1, 0, 2, (1, 2)),
+     (2, 0, 2, (2, 1)), (4, 0, 16, (4, 4)), (2, 3, 2, (2, 3))],
 )
 def test_cpu_plan(workers, threads, cores, plan) -> None:
     assert cpu_plan(workers, threads, cores) == plan

@@ -121,7 +121,7 @@ def _loops(segments: Sequence[RawSegment], guard: HallucinationGuard) -> bool:
     return any(guard.reject_reason(s) in _BROKEN for s in segments)
 
 
-def _within(seg: RawSegment, span: tuple[float, float]) -> RawSegment | None:
+def within(seg: RawSegment, span: tuple[float, float]) -> RawSegment | None:
     """``seg`` with only the words whose middle lies in ``span`` (None if none does)."""
     words = tuple(w for w in seg.words if span[0] <= (w.start + w.end) / 2 < span[1])
     if not words:
@@ -180,7 +180,7 @@ def decode_batched(
         redone += len(stretches)
         for seg in split(again.segments):
             i = max(0, bisect.bisect_right([s[0] for s in stretches], seg.start + 1e-6) - 1)
-            kept = _within(seg, stretches[i])
+            kept = within(seg, stretches[i])
             if kept is not None:
                 out.append(kept)
     out.sort(key=lambda s: (s.start, s.end))

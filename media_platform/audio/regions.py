@@ -150,6 +150,10 @@ class TimeMap:
         backend_start, ep_start, ep_end = self.pieces[i]
         return min(max(ep_start + (t - backend_start), ep_start), ep_end)
 
+    def backend_spans(self) -> list[tuple[float, float]]:
+        """Where each region lies in the backend audio: ``(start_s, end_s)``, in order."""
+        return [(b, b + (e1 - e0)) for b, e0, e1 in self.pieces]
+
 
 def balanced_groups(lengths: Sequence[float], n_groups: int) -> list[tuple[int, int]]:
     """Split items, in order, into at most ``n_groups`` contiguous runs ``(i, j)`` (items

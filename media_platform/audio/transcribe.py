@@ -24,8 +24,11 @@ Only the parts of the audio that matter are transcribed:
   are split, between regions, into groups of near-equal length (a multiple of the workers, at
   most about ``group_s`` each) and the groups go to a thread pool (CTranslate2 releases the
   GIL). Each group opens and closes on ``pack_gap_s`` of silence (a group that opened on
-  speech lost its first words). Groups cost WER on the 60-minute benchmark (0.039 against
-  0.022: each group starts a new window alignment), so one worker is the default.
+  speech lost its first words). Where Whisper's 30 s windows fall moves a recording's WER
+  more than the groups do (:func:`~media_platform.audio.whisper_backends.cpu_plan`).
+* Sequential decoding sometimes drops a stretch of speech (a window judged silent, a seek past
+  an early end); with ``speech_regions`` such a stretch is decoded again on its own
+  (:mod:`~media_platform.audio.unheard_redo`).
 * ``middle_fraction`` optionally keeps only the middle part of a (long) episode.
 
 Hallucinations on silence are guarded against in layers, so that silence gives zero words:
@@ -68,6 +71,7 @@ from media_platform.audio.regions import (
 )
 from media_platform.audio.transcriber import SAMPLE_RATE, BackendResult, Transcriber
 from media_platform.audio.types import Transcript, TranscriptSegment, Word
+from media_platform.audio.unheard_redo import merge_redone, unheard_spans
 from media_platform.errors import InvalidInputError, MediaError
 
 log = logging.getLogger(__name__)
@@ -226,8 +230,11 @@ def transcribe(
             speech itself (Silero VAD); otherwise the window is cut at quiet moments.
         max_clip_s: the longest batched window (at most 30 s, Whisper's input).
         clip_gap_s: silence between two regions packed into one batched window.
-        redo_gap_s: a batched window whose words leave a longer stretch unheard is decoded
-            again sequentially (see :mod:`~media_platform.audio.batched_decode`).
+        redo_gap_s: a stretch of the speech regions longer than this that the pass left
+            unheard is decoded again on its own: batched, a window's stretch without words
+            (:mod:`~media_platform.audio.batched_decode`); sequential, a stretch no segment
+            covers (:mod:`~media_platform.audio.unheard_redo`; only with ``speech_regions``).
+            0 turns it off.
         group_s: with several workers, the longest packed group (about; groups are cut
             between regions).
         min_parallel_s: less speech than this is packed into one call, even with workers.
@@ -238,8 +245,8 @@ def transcribe(
         ``(transcript, report)``. ``report`` has ``source``, ``language``, ``audio_s`` (total),
         ``window_s`` (the middle window), ``regions`` (count transcribed), ``regions_silent``
         (skipped by the energy gate), ``mode`` (``batched``, ``packed`` or ``per_region``),
-        ``clips`` (windows of a batched call), ``clips_redone`` (of them, decoded again
-        sequentially), ``groups`` (sequential calls; decoded ``workers`` at a time),
+        ``clips`` (windows of a batched call), ``clips_redone`` (windows and unheard
+        stretches decoded again), ``groups`` (sequential calls; decoded ``workers`` at a time),
         ``workers``, ``batch_size``, ``backend_calls``,
         ``transcribed_s`` (episode seconds sent
         to the backend), ``skipped_s`` and ``saved_fraction`` (the compute saved), ``segments``,
@@ -317,11 +324,30 @@ def transcribe(
         def decode(job: tuple[np.ndarray, TimeMap, str]) -> BackendResult:
             return call_backend(transcriber, job[0], name, job[2])
 
-        if transcriber.workers > 1 and len(jobs) > 1:
-            with ThreadPoolExecutor(min(transcriber.workers, len(jobs)), "whisper") as pool:
-                results = list(pool.map(decode, jobs))  # in order; the first error is raised
-        else:
-            results = [decode(job) for job in jobs]
+        def decode_all(items: list[tuple[np.ndarray, TimeMap, str]]) -> list[BackendResult]:
+            if transcriber.workers > 1 and len(items) > 1:
+                with ThreadPoolExecutor(min(transcriber.workers, len(items)), "whisper") as pool:
+                    return list(pool.map(decode, items))  # in order; the first error is raised
+            return [decode(job) for job in items]
+
+        results = decode_all(jobs)
+        if speech_regions is not None and redo_gap_s > 0:
+            # speech the events found and the pass left unheard: decoded again on its own
+            spans = [
+                (k, span)
+                for k, (job, result) in enumerate(zip(jobs, results))
+                for span in unheard_spans(result.segments, job[1].backend_spans(), guard, redo_gap_s)
+            ]
+            again = decode_all([
+                (jobs[k][0][round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)], jobs[k][1],
+                 f"unheard {jobs[k][1](a):.2f}-{jobs[k][1](b):.2f} s")
+                for k, (a, b) in spans
+            ])  # fmt: skip
+            for k in {k for k, _ in spans}:
+                results[k] = merge_redone(
+                    results[k], [(span, r) for (j, span), r in zip(spans, again) if j == k]
+                )
+            n_redone = len(spans)
         n_groups = len(jobs)
         for (audio_in, to_episode, _), result in zip(jobs, results):
             calls += 1

@@ -77,14 +77,17 @@ def _cores() -> int:
 
 
 def cpu_plan(workers: int | None, threads: int, cores: int | None = None) -> tuple[int, int]:
-    """``(workers, threads per worker)`` on the CPU. Unset workers: 1. Several one-thread
-    decoders on groups of regions use the cores better than one decoder's threads, but cost
-    WER: a 15-minute episode went from 0.017 to 0.025-0.027 in groups (benchmarks/preview.py),
-    so they are opt-in. Threads 0: the cores per worker, at least 1 and at most 4
-    (CTranslate2's own default of 4 threads oversubscribes a 2-core machine)."""
+    """``(workers, threads per worker)`` on the CPU. Unset workers: one decoder per core, at
+    most 4. One-thread decoders on groups of regions use the cores better than one decoder's
+    threads (a third less CPU, about half the wall time on 2 cores). Their WER is the same
+    within the spread that where Whisper's windows fall causes on its own: 0.027-0.040 (mean
+    0.034) against 0.029-0.038 (mean 0.033) over five shuffled 60-minute episodes
+    (``benchmarks/preview.py``). Threads 0: the cores per worker,
+    at least 1 and at most 4 (CTranslate2's own default of 4 threads oversubscribes a 2-core
+    machine). The workers share the model's weights (CTranslate2 replicas on one device)."""
     cores = cores or _cores()
     if workers is None:
-        workers = 1
+        workers = max(1, min(4, cores))
     workers = positive_int(workers, "workers")
     if not threads:
         threads = max(1, min(4, cores // workers))
@@ -107,8 +110,9 @@ class FasterWhisperTranscriber(Transcriber):
 
     ``workers`` CTranslate2 decoders (``num_workers``) of ``cpu_threads`` threads each decode
     calls from different threads at once (:func:`~media_platform.audio.transcribe.transcribe`
-    sends them packed groups of regions); on the CPU both default to :func:`cpu_plan` (one
-    decoder, a thread per core), ``workers`` to the setting ``MEDIA_PLATFORM_WHISPER_WORKERS``.
+    sends them packed groups of regions); on the CPU both default to :func:`cpu_plan` (a
+    one-thread decoder per core, at most 4), ``workers`` to the setting
+    ``MEDIA_PLATFORM_WHISPER_WORKERS``.
     Features are computed by :class:`~media_platform.audio.whisper_features.ChunkedFeatureExtractor`
     (faster-whisper's, bit for bit, without its gigabyte of temporaries on long audio).
 

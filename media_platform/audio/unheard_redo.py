@@ -1,0 +1,68 @@
+"""Decode again the speech that a sequential Whisper pass left unheard.
+
+Sequential decoding over a long packed call sometimes drops a whole stretch of speech: on a
+window it judges to be no speech (Whisper's ``no_speech_prob`` with a low log-probability) it
+skips the full 30 s, and a window whose last segment ends early can seek past the rest. Which
+stretch is lost depends on where the 30 s windows happen to fall, so the same recording scores
+differently when it sits a few seconds further into an episode (on the 60-minute preview
+benchmark one 26 s ad read, 62 words, vanished this way).
+
+The speech regions (the audio events) say where speech is. So after the pass, every stretch of
+a region longer than ``min_s`` that no kept segment covers is decoded again on its own, and only
+the words whose middle lies in the stretch are kept, so no word is counted twice. Only what was
+missed costs twice; speech the events found where there is none (music taken for speech) is
+heard twice and stays empty (the backend's voice-activity filter and the guard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from media_platform.audio.batched_decode import shift_segment, within
+from media_platform.audio.regions import HallucinationGuard
+from media_platform.audio.transcriber import BackendResult, RawSegment
+
+
+def unheard_spans(
+    segments: Sequence[RawSegment],
+    pieces: Sequence[tuple[float, float]],
+    guard: HallucinationGuard,
+    min_s: float,
+) -> list[tuple[float, float]]:
+    """The stretches of each piece (``(start_s, end_s)`` in the audio the backend was given,
+    in order) longer than ``min_s`` that no segment covers, in order. Segments the guard rejects
+    and segments without words cover nothing."""
+    covered = sorted(
+        (s.start, s.end)
+        for s in segments
+        if guard.reject_reason(s) is None and any(w.word.strip() for w in s.words)
+    )
+    spans: list[tuple[float, float]] = []
+    for a, b in pieces:
+        pos = a
+        for start, end in covered:
+            if end <= pos:
+                continue
+            if start >= b:
+                break
+            if start - pos > min_s:
+                spans.append((pos, start))
+            pos = max(pos, end)
+        if b - pos > min_s:
+            spans.append((pos, b))
+    return spans
+
+
+def merge_redone(
+    result: BackendResult, redone: Sequence[tuple[tuple[float, float], BackendResult]]
+) -> BackendResult:
+    """``result`` with the segments of each stretch's own decoding added: their times shifted
+    by the stretch's start, only the words whose middle lies in the stretch."""
+    segments = list(result.segments)
+    for span, again in redone:
+        for seg in again.segments:
+            kept = within(shift_segment(seg, span[0]), span)
+            if kept is not None:
+                segments.append(kept)
+    segments.sort(key=lambda s: (s.start, s.end))
+    return BackendResult(result.language, tuple(segments))
