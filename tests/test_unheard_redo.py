@@ -63,7 +63,7 @@ def test_time_map_backend_spans() -> None:
 
 
 class Forgetful(Transcriber):
-    """A sequential backend that hears one word per second of non-silent audio, except in the
+    """A sequential backend that hears one word per second of audio louder than -60 dBFS, except in the
     first call, where it skips ``skip`` (seconds into the audio it was given): the lost window
     of sequential decoding. Every call's audio length is recorded."""
 
@@ -79,11 +79,11 @@ class Forgetful(Transcriber):
         self.calls.append(audio.size / SR)
         segs = []
         for k in range(int(audio.size // SR)):
-            if np.abs(audio[k * SR : (k + 1) * SR]).max() == 0:
+            if np.abs(audio[k * SR : (k + 1) * SR]).max() < 1e-3:
                 continue
             if first and self.skip[0] <= k < self.skip[1]:
                 continue
-            w = Word(f" w{k}", k + 0.1, k + 0.6, 0.9)
+            w = Word(f" w{k}", k + 0.1, k + 1.0, 0.9)
             segs.append(RawSegment(w.start, w.end, w.word, (w,)))
         return BackendResult("en", tuple(segs))
 
@@ -98,25 +98,31 @@ def _speech(seconds: float, regions: list[tuple[float, float]]) -> np.ndarray:
 def test_a_stretch_the_pass_skipped_is_decoded_again_and_lands_in_its_region() -> None:
     """Regions 10-30 s and 50-70 s are packed into one call (20 s, 1 s of silence, 20 s). The
     call skips its seconds 25-40, most of the second region. The stretch from the last heard
-    word (24.6 s) to the next (40.1 s) is decoded again on its own and its words land in episode
+    word (25.0 s) to the next (40.1 s) is decoded again on its own and its words land in episode
     time; the second region has all its 20 words again."""
     regions = [(10.0, 30.0), (50.0, 70.0)]
     backend = Forgetful(skip=(25, 40))
     t, report = transcribe(_speech(80.0, regions), backend, speech_regions=regions, margin_s=0.0,
                            pack_regions=True, guard=NO_GUARD)  # fmt: skip
-    assert report["mode"] == "packed" and report["clips_redone"] == 1 and report["backend_calls"] == 1
-    assert len(backend.calls) == 2 and backend.calls[1] == pytest.approx(40.1 - 24.6, abs=0.01)
+    assert report["mode"] == "packed" and report["clips_redone"] == 1 and report["backend_calls"] == 2
+    assert len(backend.calls) == 2 and backend.calls[1] == pytest.approx(40.1 - 25.0, abs=0.01)
     starts = [w.start for w in t.words]
     assert starts == sorted(starts)
     for a, b in regions:  # every second of both regions has its word again
         assert len([s for s in starts if a <= s < b]) == 20
 
 
-@pytest.mark.parametrize("why", ["no regions", "switched off", "heard"])
+@pytest.mark.parametrize("why", ["no regions", "switched off", "heard", "silent"])
 def test_nothing_is_decoded_again(why) -> None:
+    """Not without speech regions, not with ``redo_gap_s=0``, not when everything was heard,
+    and not where the stretch is silence (the energy gate)."""
     regions = [(10.0, 30.0), (50.0, 70.0)]
     backend = Forgetful(skip=(25, 40) if why != "heard" else (0, 0))
+    audio = _speech(80.0, regions)
+    if why == "silent":
+        audio[int(53 * SR) : int(70 * SR)] = 1e-5  # -100 dBFS: nothing heard, and the energy gate skips the stretch
     kw = dict(speech_regions=None if why == "no regions" else regions, margin_s=0.0, pack_regions=True,
-              guard=NO_GUARD, redo_gap_s=0.0 if why == "switched off" else 4.0)  # fmt: skip
-    _, report = transcribe(_speech(80.0, regions), backend, **kw)
+              guard=HallucinationGuard() if why == "silent" else NO_GUARD,
+              redo_gap_s=0.0 if why == "switched off" else 4.0)  # fmt: skip
+    _, report = transcribe(audio, backend, **kw)
     assert len(backend.calls) == 1 and report["clips_redone"] == 0

@@ -337,6 +337,9 @@ def transcribe(
                 (k, span)
                 for k, (job, result) in enumerate(zip(jobs, results))
                 for span in unheard_spans(result.segments, job[1].backend_spans(), guard, redo_gap_s)
+                if guard.silence_dbfs is None
+                or rms_dbfs(job[0][round(span[0] * SAMPLE_RATE) : round(span[1] * SAMPLE_RATE)])
+                >= guard.silence_dbfs  # the energy gate, as for regions
             ]
             again = decode_all([
                 (jobs[k][0][round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)], jobs[k][1],
@@ -347,7 +350,7 @@ def transcribe(
                 results[k] = merge_redone(
                     results[k], [(span, r) for (j, span), r in zip(spans, again) if j == k]
                 )
-            n_redone = len(spans)
+            n_redone = calls = len(spans)
         n_groups = len(jobs)
         for (audio_in, to_episode, _), result in zip(jobs, results):
             calls += 1
