@@ -80,9 +80,9 @@ def cpu_plan(workers: int | None, threads: int, cores: int | None = None) -> tup
     """``(workers, threads per worker)`` on the CPU. Unset workers: one decoder per core, at
     most 4. One-thread decoders on groups of regions use the cores better than one decoder's
     threads (a third less CPU, about half the wall time on 2 cores). Their WER is the same
-    within the spread that where Whisper's windows fall causes on its own: 0.027-0.040 (mean
-    0.034) against 0.029-0.038 (mean 0.033) over five shuffled 60-minute episodes
-    (``benchmarks/preview.py``). Threads 0: the cores per worker,
+    within the spread that where Whisper's windows fall causes on its own: 0.026-0.041 (mean
+    0.034) against 0.028-0.037 (mean 0.033) over five shuffled 60-minute episodes
+    (``benchmarks/whisper_alignment.py``). Threads 0: the cores per worker,
     at least 1 and at most 4 (CTranslate2's own default of 4 threads oversubscribes a 2-core
     machine). The workers share the model's weights (CTranslate2 replicas on one device)."""
     cores = cores or _cores()
