@@ -4,8 +4,8 @@ Sequential decoding over a long packed call sometimes drops a whole stretch of s
 window it judges to be no speech (Whisper's ``no_speech_prob`` with a low log-probability) it
 skips the full 30 s, and a window whose last segment ends early can seek past the rest. Which
 stretch is lost depends on where the 30 s windows happen to fall, so the same recording scores
-differently when it sits a few seconds further into an episode (on the 60-minute preview
-benchmark one 26 s ad read, 62 words, vanished this way).
+differently when it sits a few seconds further into an episode (on a shuffled 60-minute
+preview episode one 26 s ad read over music, 62 words, came back without a single segment).
 
 The speech regions (the audio events) say where speech is. So after the pass, every stretch of
 a region longer than ``min_s`` that no kept segment covers is decoded again on its own, and only
