@@ -199,6 +199,7 @@ def test_repetition_is_measured_per_region_not_per_window() -> None:
         ([("a", 0.0, 10.0)], []),
         ([("a", 1.0, 2.0), ("b", 2.5, 3.0)], [(0.0, 1.0), (2.0, 2.5), (3.0, 10.0)]),
         ([("a", 1.0, 4.0), ("b", 2.0, 3.0)], [(0.0, 1.0), (4.0, 10.0)]),  # overlapping words
+        ([("a", 1.0, 2.0), ("b", 12.0, 13.0), ("c", 14.0, 15.0)], [(0.0, 1.0), (2.0, 10.0)]),  # words past the clip
     ],
 )
 def test_unheard_stretches(words, expected) -> None:

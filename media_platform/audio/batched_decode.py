@@ -67,6 +67,25 @@ def shift_segment(seg: RawSegment, offset: float) -> RawSegment:
     return replace(seg, start=seg.start + offset, end=seg.end + offset, words=words)
 
 
+def uncovered(
+    intervals: Sequence[tuple[float, float]], span: tuple[float, float]
+) -> list[tuple[float, float]]:
+    """The stretches of ``span`` (in order) that no interval covers; intervals sorted by start,
+    any of them may overlap each other or reach outside ``span``."""
+    gaps, pos = [], span[0]
+    for start, end in intervals:
+        if end <= pos:
+            continue
+        if start >= span[1]:
+            break
+        if start > pos:
+            gaps.append((pos, start))
+        pos = max(pos, end)
+    if span[1] > pos:
+        gaps.append((pos, span[1]))
+    return gaps
+
+
 def unheard(
     segments: Sequence[RawSegment], clip: tuple[float, float], guard: HallucinationGuard
 ) -> list[tuple[float, float]]:
@@ -78,14 +97,7 @@ def unheard(
         for w in s.words
         if w.word.strip()
     )
-    gaps, pos = [], clip[0]
-    for start, end in words:
-        if start > pos:
-            gaps.append((pos, min(start, clip[1])))
-        pos = max(pos, end)
-    if clip[1] > pos:
-        gaps.append((pos, clip[1]))
-    return gaps
+    return uncovered(words, clip)
 
 
 def compression_ratio(text: str) -> float:

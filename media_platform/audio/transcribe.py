@@ -71,7 +71,7 @@ from media_platform.audio.regions import (
 )
 from media_platform.audio.transcriber import SAMPLE_RATE, BackendResult, Transcriber
 from media_platform.audio.types import Transcript, TranscriptSegment, Word
-from media_platform.audio.unheard_redo import merge_redone, unheard_spans
+from media_platform.audio.unheard_redo import Job, redo_unheard
 from media_platform.errors import InvalidInputError, MediaError
 
 log = logging.getLogger(__name__)
@@ -321,10 +321,10 @@ def transcribe(
         # call: a group that opened on speech lost its first words (the 60-minute benchmark)
         jobs = [_packed(samples, group, pack_gap_s, lead_in=len(spans) > 1 and pack_regions) for group in spans]
 
-        def decode(job: tuple[np.ndarray, TimeMap, str]) -> BackendResult:
+        def decode(job: Job) -> BackendResult:
             return call_backend(transcriber, job[0], name, job[2])
 
-        def decode_all(items: list[tuple[np.ndarray, TimeMap, str]]) -> list[BackendResult]:
+        def decode_all(items: list[Job]) -> list[BackendResult]:
             if transcriber.workers > 1 and len(items) > 1:
                 with ThreadPoolExecutor(min(transcriber.workers, len(items)), "whisper") as pool:
                     return list(pool.map(decode, items))  # in order; the first error is raised
@@ -333,27 +333,10 @@ def transcribe(
         results = decode_all(jobs)
         if speech_regions is not None and redo_gap_s > 0:
             # speech the events found and the pass left unheard: decoded again on its own
-            spans = [
-                (k, span)
-                for k, (job, result) in enumerate(zip(jobs, results))
-                for span in unheard_spans(result.segments, job[1].backend_spans(), guard, redo_gap_s)
-                if guard.silence_dbfs is None
-                or rms_dbfs(job[0][round(span[0] * SAMPLE_RATE) : round(span[1] * SAMPLE_RATE)])
-                >= guard.silence_dbfs  # the energy gate, as for regions
-            ]
-            again = decode_all([
-                (jobs[k][0][round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)], jobs[k][1],
-                 f"unheard {jobs[k][1](a):.2f}-{jobs[k][1](b):.2f} s")
-                for k, (a, b) in spans
-            ])  # fmt: skip
-            for k in {k for k, _ in spans}:
-                results[k] = merge_redone(
-                    results[k], [(span, r) for (j, span), r in zip(spans, again) if j == k]
-                )
-            n_redone = calls = len(spans)
+            results, n_redone = redo_unheard(jobs, results, decode_all, guard, redo_gap_s)
+        calls = len(jobs) + n_redone
         n_groups = len(jobs)
         for (audio_in, to_episode, _), result in zip(jobs, results):
-            calls += 1
             _add_result(out, result, audio_in, to_episode, guard, dropped)
             languages[result.language] += audio_in.size
 

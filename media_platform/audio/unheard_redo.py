@@ -16,11 +16,15 @@ heard twice and stays empty (the backend's voice-activity filter and the guard).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from media_platform.audio.batched_decode import shift_segment, within
-from media_platform.audio.regions import HallucinationGuard
-from media_platform.audio.transcriber import BackendResult, RawSegment
+import numpy as np
+
+from media_platform.audio.batched_decode import shift_segment, uncovered, within
+from media_platform.audio.regions import HallucinationGuard, TimeMap, rms_dbfs
+from media_platform.audio.transcriber import SAMPLE_RATE, BackendResult, RawSegment
+
+Job = tuple[np.ndarray, TimeMap, str]  # backend audio, its map to episode time, how errors name it
 
 
 def unheard_spans(
@@ -37,20 +41,7 @@ def unheard_spans(
         for s in segments
         if guard.reject_reason(s) is None and any(w.word.strip() for w in s.words)
     )
-    spans: list[tuple[float, float]] = []
-    for a, b in pieces:
-        pos = a
-        for start, end in covered:
-            if end <= pos:
-                continue
-            if start >= b:
-                break
-            if start - pos > min_s:
-                spans.append((pos, start))
-            pos = max(pos, end)
-        if b - pos > min_s:
-            spans.append((pos, b))
-    return spans
+    return [g for piece in pieces for g in uncovered(covered, piece) if g[1] - g[0] > min_s]
 
 
 def merge_redone(
@@ -66,3 +57,36 @@ def merge_redone(
                 segments.append(kept)
     segments.sort(key=lambda s: (s.start, s.end))
     return BackendResult(result.language, tuple(segments))
+
+
+def redo_unheard(
+    jobs: Sequence[Job],
+    results: Sequence[BackendResult],
+    decode_all: Callable[[list[Job]], list[BackendResult]],
+    guard: HallucinationGuard,
+    min_s: float,
+) -> tuple[list[BackendResult], int]:
+    """Each job's result with its unheard stretches decoded again (all of them in one
+    ``decode_all``, so several decoders share them) and merged in; and how many stretches were.
+    A stretch quieter than the guard's ``silence_dbfs`` is not decoded (the energy gate that
+    regions pass too)."""
+
+    def samples(k: int, span: tuple[float, float]) -> np.ndarray:
+        return jobs[k][0][round(span[0] * SAMPLE_RATE) : round(span[1] * SAMPLE_RATE)]
+
+    spans = [
+        (k, span)
+        for k, (job, result) in enumerate(zip(jobs, results))
+        for span in unheard_spans(result.segments, job[1].backend_spans(), guard, min_s)
+        if guard.silence_dbfs is None or rms_dbfs(samples(k, span)) >= guard.silence_dbfs
+    ]
+    to_episode = [job[1] for job in jobs]
+    again = decode_all([
+        (samples(k, (a, b)), to_episode[k], f"unheard {to_episode[k](a):.2f}-{to_episode[k](b):.2f} s")
+        for k, (a, b) in spans
+    ])  # fmt: skip
+    merged = [
+        merge_redone(result, [(span, r) for (j, span), r in zip(spans, again) if j == k])
+        for k, result in enumerate(results)
+    ]
+    return merged, len(spans)

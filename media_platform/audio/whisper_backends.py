@@ -79,7 +79,7 @@ def _cores() -> int:
 def cpu_plan(workers: int | None, threads: int, cores: int | None = None) -> tuple[int, int]:
     """``(workers, threads per worker)`` on the CPU. Unset workers: one decoder per core, at
     most 4. One-thread decoders on groups of regions use the cores better than one decoder's
-    threads (a third less CPU, about half the wall time on 2 cores). Their WER is the same
+    threads (a fifth less CPU, about half the wall time on 2 cores). Their WER is the same
     within the spread that where Whisper's windows fall causes on its own: 0.026-0.041 (mean
     0.034) against 0.028-0.037 (mean 0.033) over five shuffled 60-minute episodes
     (``benchmarks/whisper_alignment.py``). Threads 0: the cores per worker,
